@@ -1,0 +1,89 @@
+// Command testapp is the e2e test application.
+//
+//	testapp serve [ADDR]   HTTP server (default :8080, or $PORT) answering
+//	                       "hello from <pod name>" on every path, /healthz "ok".
+//	testapp get URL        client: GET URL with retries, print the body, exit
+//	                       non-zero on failure (for pod-to-pod checks).
+//	testapp sleep          idle forever (handy for `kubectl exec`).
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+)
+
+func podName() string {
+	if n := os.Getenv("POD_NAME"); n != "" {
+		return n
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+func serve(addr string) {
+	name := podName()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from %s\n", name)
+	})
+	fmt.Fprintf(os.Stderr, "testapp: %s serving on %s\n", name, addr)
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		fmt.Fprintln(os.Stderr, "testapp:", err)
+		os.Exit(1)
+	}
+}
+
+func get(url string) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	var last error
+	for i := 0; i < 10; i++ {
+		resp, err := c.Get(url)
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil && resp.StatusCode == 200 {
+				os.Stdout.Write(b)
+				return
+			}
+			last = fmt.Errorf("status %d, read error %v", resp.StatusCode, rerr)
+		} else {
+			last = err
+		}
+		time.Sleep(time.Second)
+	}
+	fmt.Fprintf(os.Stderr, "testapp get %s: %v\n", url, last)
+	os.Exit(1)
+}
+
+func main() {
+	args := os.Args[1:]
+	if len(args) == 0 {
+		args = []string{"serve"}
+	}
+	switch args[0] {
+	case "serve":
+		addr := ":8080"
+		if p := os.Getenv("PORT"); p != "" {
+			addr = ":" + p
+		}
+		if len(args) > 1 {
+			addr = args[1]
+		}
+		serve(addr)
+	case "get":
+		if len(args) != 2 {
+			fmt.Fprintln(os.Stderr, "usage: testapp get URL")
+			os.Exit(2)
+		}
+		get(args[1])
+	case "sleep":
+		select {}
+	default:
+		fmt.Fprintln(os.Stderr, "usage: testapp serve [ADDR] | get URL | sleep")
+		os.Exit(2)
+	}
+}
