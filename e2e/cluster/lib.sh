@@ -27,6 +27,7 @@ NODE_IP="198.18.0.1"            # apiserver, kubelet, CoreDNS, NodePorts
 BRIDGE_DEV="weftbr0"            # CNI bridge for pods
 POD_CIDR="198.18.128.0/20"
 POD_GW="198.18.128.1"
+POD_IP_REGEX='198\.18\.(12[89]|13[0-9]|14[0-3])\.'   # matches addresses in POD_CIDR
 SERVICE_CIDR="198.19.0.0/20"
 KUBERNETES_SVC_IP="198.19.0.1"
 DNS_SVC_IP="198.19.0.10"
@@ -64,10 +65,15 @@ step() {
   local desc="$1"; shift
   local t0; t0=$(now)
   printf '%s==> %s%s\n' "$_B" "$desc" "$_N"
-  if "$@"; then
+  # Run in a subshell outside any condition so that `set -e` applies inside functions.
+  local rc=0
+  set +e
+  (set -e; "$@")
+  rc=$?
+  set -e
+  if ((rc == 0)); then
     printf '%s<== %s ok (%s)%s\n' "$_G" "$desc" "$(elapsed "$t0")" "$_N"
   else
-    local rc=$?
     printf '%s<== %s FAILED after %s (exit %d)%s\n' "$_R" "$desc" "$(elapsed "$t0")" "$rc" "$_N" >&2
     exit "$rc"
   fi
