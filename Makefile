@@ -1,0 +1,54 @@
+# weft's developer and CI recipes. `.ci/run` calls these same targets.
+#
+# Builds share one target directory outside the clone so that clones, CI runs
+# and sessions reuse each other's work.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/weft/target
+CARGO ?= cargo
+
+.PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen gen-check lint ci \
+        cluster-build cluster-up cluster-down cluster-status images e2e demo
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+setup: ## install Debian packages and tools (idempotent)
+	scripts/setup
+
+build: ## build every crate and binary
+	$(CARGO) build --workspace --all-targets
+
+test: ## run every crate's tests (not the cluster suites: see `make e2e`)
+	$(CARGO) test --workspace --exclude weft-e2e
+	$(CARGO) test -p weft-e2e --lib
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+fmt-check: ## fail on unformatted code
+	$(CARGO) fmt --all -- --check
+
+clippy: ## lint, warnings are errors
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+deny: ## licenses, banned crates (one crypto provider), sources
+	$(CARGO) deny --all-features check bans licenses sources
+
+deps-check: ## the proxy must not depend on kube, k8s-openapi, weft-k8s-api or axum
+	@bad=$$($(CARGO) tree -p weft-proxy -e normal --prefix none --no-dedupe \
+		| awk '{print $$1}' | grep -xE 'kube|kube-[a-z]+|k8s-openapi|weft-k8s-api|axum' | sort -u); \
+	if [ -n "$$bad" ]; then echo "weft-proxy depends on: $$bad" >&2; exit 1; fi; \
+	echo "weft-proxy's dependency tree is free of kube, k8s-openapi, weft-k8s-api and axum"
+
+gen: ## regenerate checked-in code (protobufs; needs protoc)
+	$(CARGO) run -q -p weft-api-gen
+
+gen-check: ## fail when checked-in generated code is stale
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(CARGO) run -q -p weft-api-gen -- "$$tmp" >/dev/null && \
+	if diff -ru api/core/src/gen "$$tmp"; then echo "generated code is up to date"; \
+	else echo "generated code is stale: run 'make gen' and commit" >&2; exit 1; fi
+
+lint: fmt-check clippy deny deps-check gen-check ## every static check CI runs
+
+ci: ## what CI runs (see .ci/run)
+	bash .ci/run

@@ -1,0 +1,201 @@
+//! The mesh contract: every name that two weft components must agree on.
+//!
+//! The injector writes these names into pods, the proxy and `weft-proxy init`
+//! read them, the controller and the CLI look for them. Nothing else in the
+//! workspace spells these strings; import them from here.
+
+/// Ports the sidecar listens on inside every meshed pod.
+pub mod ports {
+    /// Outbound listener (loopback only): the app's outgoing TCP is redirected here.
+    pub const OUTBOUND: u16 = 4140;
+    /// Inbound listener (all pod addresses): incoming TCP is redirected here.
+    pub const INBOUND: u16 = 4143;
+    /// Admin listener: `/live`, `/ready`, `/metrics`; mutating endpoints answer only on loopback.
+    pub const ADMIN: u16 = 4191;
+    /// Control-plane gRPC: weft-identity's Certify service.
+    pub const IDENTITY_GRPC: u16 = 8080;
+    /// Control-plane gRPC: weft-controller's policy and discovery services.
+    pub const CONTROLLER_GRPC: u16 = 8090;
+    /// weft-injector's HTTPS admission webhook.
+    pub const INJECTOR_HTTPS: u16 = 8443;
+    /// Admin port of the control-plane components (`/live`, `/ready`, `/metrics`).
+    pub const CONTROL_PLANE_ADMIN: u16 = 9990;
+}
+
+/// The user and group the proxy runs as. Its own traffic is exempt from
+/// redirection, so application containers must never run as this UID.
+pub mod proxy_user {
+    pub const UID: u32 = 2102;
+    pub const GID: u32 = 2102;
+}
+
+/// Names of the containers, volumes and mount paths the injector adds.
+pub mod pod {
+    /// The iptables init container.
+    pub const INIT_CONTAINER: &str = "weft-init";
+    /// The proxy, a native sidecar (init container with `restartPolicy: Always`).
+    pub const PROXY_CONTAINER: &str = "weft-proxy";
+    /// Volume and mount path of the projected ServiceAccount token.
+    pub const TOKEN_VOLUME: &str = "weft-identity-token";
+    pub const TOKEN_DIR: &str = "/var/run/weft/identity";
+    pub const TOKEN_FILE: &str = "token";
+    /// Volume and mount path of the trust anchors (the `weft-trust-anchors` ConfigMap).
+    pub const TRUST_ANCHORS_VOLUME: &str = "weft-trust-anchors";
+    pub const TRUST_ANCHORS_DIR: &str = "/var/run/weft/trust-anchors";
+    pub const TRUST_ANCHORS_FILE: &str = "ca-bundle.pem";
+    /// The ConfigMap the controller keeps in every injected namespace.
+    pub const TRUST_ANCHORS_CONFIGMAP: &str = "weft-trust-anchors";
+    /// Key of the PEM bundle inside that ConfigMap.
+    pub const TRUST_ANCHORS_KEY: &str = "ca-bundle.pem";
+    /// An emptyDir for the xtables lock of `weft-init`.
+    pub const XTABLES_LOCK_VOLUME: &str = "weft-xtables-lock";
+    pub const XTABLES_LOCK_DIR: &str = "/run";
+}
+
+/// The projected ServiceAccount token a proxy presents to weft-identity.
+pub mod token {
+    /// Audience the token is bound to; weft-identity's TokenReview asks for it.
+    pub const AUDIENCE: &str = "weft-identity";
+    /// Requested lifetime, in seconds. The API server refuses less than 600.
+    pub const EXPIRATION_SECONDS: i64 = 3600;
+    /// The API server's minimum for a projected token's lifetime.
+    pub const MIN_EXPIRATION_SECONDS: i64 = 600;
+
+    // The API server refuses shorter projected tokens: fail the build, not the pod.
+    const _: () = assert!(EXPIRATION_SECONDS >= MIN_EXPIRATION_SECONDS);
+}
+
+/// ALPN protocol ids.
+pub mod alpn {
+    /// Offered and required on proxy-to-proxy mesh links; inbound TLS without
+    /// it is not mesh traffic.
+    pub const MESH: &[u8] = b"weft/1";
+    /// HTTP/2 for control-plane gRPC.
+    pub const H2: &[u8] = b"h2";
+}
+
+/// HTTP header names.
+pub mod headers {
+    /// Carries the verified client SPIFFE id to the application. Stripped
+    /// from any request that did not arrive over a verified mesh link.
+    pub const CLIENT_ID: &str = "weft-client-id";
+    /// Reason code on a denied request (`no-traffic-target`, …).
+    pub const DENY_REASON: &str = "weft-deny-reason";
+    /// Request id on a denied request, also logged by the proxy.
+    pub const REQUEST_ID: &str = "weft-request-id";
+}
+
+/// Annotation and label keys under `weft.io/`.
+pub mod annotations {
+    /// `enabled` or `disabled`, on a namespace or a pod (template).
+    pub const INJECT: &str = "weft.io/inject";
+    pub const INJECT_ENABLED: &str = "enabled";
+    pub const INJECT_DISABLED: &str = "disabled";
+    /// Written by the injector: `injected` or `skipped: <reason>`.
+    pub const INJECT_STATUS: &str = "weft.io/inject-status";
+    /// Comma-separated ports whose inbound traffic bypasses the proxy.
+    pub const SKIP_INBOUND_PORTS: &str = "weft.io/skip-inbound-ports";
+    /// Comma-separated ports whose outbound traffic bypasses the proxy.
+    pub const SKIP_OUTBOUND_PORTS: &str = "weft.io/skip-outbound-ports";
+    /// Comma-separated CIDRs whose outbound traffic bypasses the proxy.
+    pub const SKIP_OUTBOUND_CIDRS: &str = "weft.io/skip-outbound-cidrs";
+    /// Comma-separated ports never inspected for a protocol.
+    pub const OPAQUE_PORTS: &str = "weft.io/opaque-ports";
+    /// `allow` or `deny`, on a namespace or a pod.
+    pub const DEFAULT_POLICY: &str = "weft.io/default-policy";
+    /// Comma-separated CIDRs whose unauthenticated clients are allowed.
+    pub const ALLOW_UNAUTHENTICATED_FROM: &str = "weft.io/allow-unauthenticated-from";
+    pub const PROXY_LOG_LEVEL: &str = "weft.io/proxy-log-level";
+    pub const PROXY_CPU_REQUEST: &str = "weft.io/proxy-cpu-request";
+    pub const PROXY_CPU_LIMIT: &str = "weft.io/proxy-cpu-limit";
+    pub const PROXY_MEMORY_REQUEST: &str = "weft.io/proxy-memory-request";
+    pub const PROXY_MEMORY_LIMIT: &str = "weft.io/proxy-memory-limit";
+    /// Label opting a namespace out of the webhook entirely.
+    pub const WEBHOOK_OPT_OUT_LABEL: &str = "weft.io/webhook";
+}
+
+/// Environment variables the injector sets on the proxy container and the
+/// proxy parses (once, at start).
+pub mod env {
+    pub const POD_NAME: &str = "WEFT_POD_NAME";
+    pub const POD_NAMESPACE: &str = "WEFT_POD_NAMESPACE";
+    pub const POD_IPS: &str = "WEFT_POD_IPS";
+    pub const SERVICE_ACCOUNT: &str = "WEFT_SERVICE_ACCOUNT";
+    pub const TRUST_DOMAIN: &str = "WEFT_TRUST_DOMAIN";
+    pub const CLUSTER_DOMAIN: &str = "WEFT_CLUSTER_DOMAIN";
+    /// `host:port` of weft-identity.
+    pub const IDENTITY_ADDR: &str = "WEFT_IDENTITY_ADDR";
+    /// The SPIFFE id weft-identity must present.
+    pub const IDENTITY_ID: &str = "WEFT_IDENTITY_ID";
+    /// `host:port` of weft-controller.
+    pub const CONTROLLER_ADDR: &str = "WEFT_CONTROLLER_ADDR";
+    /// The SPIFFE id weft-controller must present.
+    pub const CONTROLLER_ID: &str = "WEFT_CONTROLLER_ID";
+    pub const TOKEN_FILE: &str = "WEFT_TOKEN_FILE";
+    pub const TRUST_ANCHORS_FILE: &str = "WEFT_TRUST_ANCHORS_FILE";
+    pub const INBOUND_ADDR: &str = "WEFT_INBOUND_ADDR";
+    pub const OUTBOUND_ADDR: &str = "WEFT_OUTBOUND_ADDR";
+    pub const ADMIN_ADDR: &str = "WEFT_ADMIN_ADDR";
+    /// Tokio worker threads; the injector derives it from the CPU limit.
+    pub const WORKER_THREADS: &str = "WEFT_WORKER_THREADS";
+    pub const OPAQUE_PORTS: &str = "WEFT_OPAQUE_PORTS";
+    pub const LOG_LEVEL: &str = "WEFT_LOG";
+    /// `plain` or `json`.
+    pub const LOG_FORMAT: &str = "WEFT_LOG_FORMAT";
+    /// Seconds to finish in-flight work after SIGTERM.
+    pub const SHUTDOWN_GRACE: &str = "WEFT_SHUTDOWN_GRACE_SECONDS";
+}
+
+/// Names of the control plane.
+pub mod control_plane {
+    /// Default namespace of the control plane.
+    pub const NAMESPACE: &str = "weft-system";
+    /// ServiceAccounts (and so SPIFFE ids) of the control-plane components.
+    pub const IDENTITY_SERVICE_ACCOUNT: &str = "weft-identity";
+    pub const CONTROLLER_SERVICE_ACCOUNT: &str = "weft-controller";
+    pub const INJECTOR_SERVICE_ACCOUNT: &str = "weft-injector";
+    /// Default trust domain of SPIFFE ids.
+    pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
+    /// Default Kubernetes cluster domain.
+    pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+}
+
+/// Reason codes sent in [`headers::DENY_REASON`].
+pub mod deny_reason {
+    /// No authorization names the client on a targeted (or `deny`) destination.
+    pub const NO_TRAFFIC_TARGET: &str = "no-traffic-target";
+    /// The client is authorized on the port but no route matches the request.
+    pub const ROUTE_NOT_MATCHED: &str = "route-not-matched";
+    /// The client presented no mesh identity and its network is not allowed.
+    pub const UNAUTHENTICATED: &str = "unauthenticated";
+    /// Policy for the port is not known yet (the proxy fails closed).
+    pub const POLICY_UNAVAILABLE: &str = "policy-unavailable";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_ports_are_distinct() {
+        let mut all = [ports::OUTBOUND, ports::INBOUND, ports::ADMIN];
+        all.sort_unstable();
+        assert!(all.windows(2).all(|w| w[0] != w[1]), "{all:?}");
+    }
+
+    #[test]
+    fn annotations_live_under_weft_io() {
+        for key in [
+            annotations::INJECT,
+            annotations::SKIP_INBOUND_PORTS,
+            annotations::SKIP_OUTBOUND_PORTS,
+            annotations::SKIP_OUTBOUND_CIDRS,
+            annotations::OPAQUE_PORTS,
+            annotations::DEFAULT_POLICY,
+            annotations::ALLOW_UNAUTHENTICATED_FROM,
+            annotations::PROXY_LOG_LEVEL,
+        ] {
+            assert!(key.starts_with("weft.io/"), "{key}");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! weft's controller: turns SMI objects into policy and discovery streamed to sidecars.

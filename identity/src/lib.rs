@@ -1,0 +1,1 @@
+//! weft's mesh certificate authority: signs workload certificates for ServiceAccounts.

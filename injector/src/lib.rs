@@ -1,0 +1,1 @@
+//! weft's mutating admission webhook: injects the sidecar into annotated pods.
