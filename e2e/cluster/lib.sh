@@ -22,7 +22,7 @@ CTRD_SOCK="$STATE/containerd/containerd.sock"
 
 # --- address plan (all on devices `up` creates) ------------------------------
 NODE_NAME="${WEFT_CLUSTER_NODE_NAME:-weft-e2e-node}"
-NODE_DEV="weft0"                # dummy device holding the node IP
+NODE_DEV="weft0"                # dummy (or port-less bridge) device holding the node IP
 NODE_IP="198.18.0.1"            # apiserver, kubelet, CoreDNS, NodePorts
 BRIDGE_DEV="weftbr0"            # CNI bridge for pods
 POD_CIDR="198.18.128.0/20"
@@ -181,7 +181,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   stream_server_port = "0"
   enable_selinux = false
   disable_apparmor = true
-  restrict_oom_score_adj = false
+  # Clamp pods' oom_score_adj to containerd's own: without CAP_SYS_RESOURCE (missing on
+  # some sandboxed VMs) runc cannot lower it (-998 for sandboxes) and every pod fails.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"

@@ -12,6 +12,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
 
@@ -81,7 +83,10 @@ func main() {
 		}
 		get(args[1])
 	case "sleep":
-		select {}
+		// Wait for a signal (a bare `select {}` would be reported as a deadlock).
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+		<-sig
 	default:
 		fmt.Fprintln(os.Stderr, "usage: testapp serve [ADDR] | get URL | sleep")
 		os.Exit(2)
