@@ -5,7 +5,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/weft/target
 CARGO ?= cargo
 
-.PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen gen-check lint ci \
+.PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci \
         cluster-build cluster-up cluster-down cluster-status images e2e demo
 
 help: ## list the targets
@@ -41,6 +41,9 @@ deps-check: ## the proxy must not depend on kube, k8s-openapi, weft-k8s-api or a
 
 gen: ## regenerate checked-in code (protobufs; needs protoc)
 	$(CARGO) run -q -p weft-api-gen
+
+crdgen: ## regenerate charts/weft/crds from the SMI types
+	$(CARGO) run -q -p weft-k8s-api --bin crdgen
 
 gen-check: ## fail when checked-in generated code is stale
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
