@@ -51,6 +51,30 @@ gen-check: ## fail when checked-in generated code is stale
 	if diff -ru api/core/src/gen "$$tmp"; then echo "generated code is up to date"; \
 	else echo "generated code is stale: run 'make gen' and commit" >&2; exit 1; fi
 
+cluster-build: ## build the e2e cluster's binaries from upstream Go modules (cached)
+	e2e/cluster/build
+
+cluster-up: ## start the single-node e2e cluster (builds what is missing)
+	e2e/cluster/up
+
+cluster-down: ## stop the e2e cluster and remove its network state
+	e2e/cluster/down
+
+cluster-status: ## show each e2e cluster component
+	e2e/cluster/status
+
+images: ## build OCI images and import them into the cluster's containerd
+	e2e/cluster/images
+
+e2e: cluster-up ## run the end-to-end suites against the e2e cluster
+	eval "$$(e2e/cluster/env)" && $(CARGO) test -p weft-e2e --tests -- --test-threads=2
+
+demo: setup cluster-up ## bring up the e2e cluster and what exists of weft (see README)
+	eval "$$(e2e/cluster/env)" && kubectl apply --server-side -f charts/weft/crds/
+	@eval "$$(e2e/cluster/env)"; echo; echo "The cluster is up. To use it:"; \
+	echo '  eval "$$(e2e/cluster/env)"; kubectl get nodes; kubectl api-resources --api-group=split.smi-spec.io'; \
+	echo "The SMI CRDs are installed; the mesh itself (chart, demo app) is not built yet: see README Status."
+
 lint: fmt-check clippy deny deps-check gen-check ## every static check CI runs
 
 ci: ## what CI runs (see .ci/run)

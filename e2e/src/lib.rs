@@ -5,16 +5,68 @@
 //! fails and says why; it is never skipped.
 
 use anyhow::Context as _;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, PostParams};
+use std::{future::Future, path::PathBuf, time::Duration};
+
+/// How long a test waits for the cluster to converge (the design's one
+/// generous constant); tests log what they actually observed.
+pub const CONVERGENCE: Duration = Duration::from_secs(10);
+
+/// The repository root (for charts and fixtures).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
 
 /// A client for the cluster named by `KUBECONFIG`, or a clear error saying
 /// how to start one.
 pub async fn client() -> anyhow::Result<kube::Client> {
     let client = kube::Client::try_default().await.context(
-        "no Kubernetes cluster configured: run `make cluster-up` and export the KUBECONFIG it prints",
+        "no Kubernetes cluster configured: run `make cluster-up` and `eval \"$(e2e/cluster/env)\"`",
     )?;
     client
         .apiserver_version()
         .await
         .context("the cluster's API server does not answer: is `e2e/cluster/up` running?")?;
     Ok(client)
+}
+
+/// Runs `f` in a fresh namespace that is deleted afterwards, whatever `f`
+/// returns.
+pub async fn with_temp_ns<F, Fut, T>(client: &kube::Client, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(kube::Client, String) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let name = format!("weft-e2e-{:08x}", rand::random::<u32>());
+    let api: Api<Namespace> = Api::all(client.clone());
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some(name.clone());
+    api.create(&PostParams::default(), &ns)
+        .await
+        .with_context(|| format!("creating namespace {name}"))?;
+    let res = f(client.clone(), name.clone()).await;
+    if let Err(e) = api.delete(&name, &DeleteParams::default()).await {
+        tracing::warn!(%name, error = %e, "could not delete test namespace");
+    }
+    res
+}
+
+/// Polls `check` until it returns `Some`, or fails after [`CONVERGENCE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let t0 = tokio::time::Instant::now();
+    loop {
+        if let Some(v) = check().await? {
+            eprintln!("{what}: converged after {:?}", t0.elapsed());
+            return Ok(v);
+        }
+        if t0.elapsed() > CONVERGENCE {
+            anyhow::bail!("{what}: not reached within {CONVERGENCE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
