@@ -99,7 +99,7 @@ pid_of() {
   pid=$(<"$f")
   [[ -n "$pid" && -d /proc/$pid ]] || return 1
   # Guard against pid reuse: the command line must mention the component.
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1" || return 1
+  [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$1"* ]] || return 1
   echo "$pid"
 }
 
@@ -146,17 +146,17 @@ wait_healthy() {
 
 # --- health checks -------------------------------------------------------------------
 kubectl_admin() { "$KUBE" kubectl --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
-health_etcd() { curl -fsS --max-time 2 "$ETCD_METRICS_URL/health" | grep -q '"health":"true"'; }
+health_etcd() { [[ "$(curl -fsS --max-time 2 "$ETCD_METRICS_URL/health")" == *'"health":"true"'* ]]; }
 health_kube-apiserver() {
-  curl -fsS --max-time 3 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-    "https://$NODE_IP:$APISERVER_PORT/readyz" | grep -q ok
+  [[ "$(curl -fsS --max-time 3 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+    "https://$NODE_IP:$APISERVER_PORT/readyz")" == ok ]]
 }
-health_kube-controller-manager() { curl -fsSk --max-time 2 https://127.0.0.1:10257/healthz | grep -q ok; }
-health_kube-scheduler() { curl -fsSk --max-time 2 https://127.0.0.1:10259/healthz | grep -q ok; }
+health_kube-controller-manager() { [[ "$(curl -fsSk --max-time 2 https://127.0.0.1:10257/healthz)" == ok ]]; }
+health_kube-scheduler() { [[ "$(curl -fsSk --max-time 2 https://127.0.0.1:10259/healthz)" == ok ]]; }
 health_containerd() { ctr --address "$CTRD_SOCK" version >/dev/null 2>&1; }
-health_kubelet() { curl -fsS --max-time 2 http://127.0.0.1:10248/healthz | grep -q ok; }
+health_kubelet() { [[ "$(curl -fsS --max-time 2 http://127.0.0.1:10248/healthz)" == ok ]]; }
 health_kube-proxy() { curl -fsS --max-time 2 http://127.0.0.1:10256/healthz >/dev/null; }
-health_coredns() { curl -fsS --max-time 2 "http://$COREDNS_READY/ready" | grep -q OK; }
+health_coredns() { [[ "$(curl -fsS --max-time 2 "http://$COREDNS_READY/ready")" == OK* ]]; }
 
 # --- containerd (shared by `up` and `images`) ------------------------------------
 write_containerd_config() {
