@@ -1,9 +1,43 @@
-//! Mesh TLS for weft.
+//! Mesh TLS for weft: what makes "mTLS between services automatically" safe.
+//!
+//! - [`id`]: SPIFFE ids (`spiffe://<td>/ns/<ns>/sa/<sa>`), parsed strictly.
+//! - [`csr`]: the in-memory P-256 key and its CSR.
+//! - [`anchors`]: trust anchors, hot-swapped from a watched file.
+//! - [`creds`]: the current certificate, hot-swapped on renewal.
+//! - [`verify`] and [`config`]: rustls configs whose verifiers check SPIFFE
+//!   ids instead of host names, TLS 1.3 only.
+//! - [`manager`] and [`certify`]: obtaining and renewing the certificate
+//!   from weft-identity.
+//! - `test_util` (feature `test-util`): a test CA for other crates' tests.
 //!
 //! The whole workspace uses one rustls crypto provider, *ring* (see
 //! `deny.toml`); [`provider`] returns it so no component picks another.
 
 use std::sync::Arc;
+
+pub mod anchors;
+pub mod certify;
+pub mod clock;
+pub mod config;
+pub mod creds;
+pub mod csr;
+pub mod id;
+pub mod leaf;
+pub mod manager;
+#[cfg(feature = "test-util")]
+pub mod test_util;
+pub mod verify;
+
+pub use anchors::{AnchorError, AnchorStore, TrustAnchors, watch_anchors};
+pub use certify::{Certifier, CertifyError, ResponseError, validate_response};
+pub use clock::WallClock;
+pub use config::{ClientAuth, MeshTls, identity_client_config};
+pub use creds::{CredStore, Credentials};
+pub use csr::{CsrError, WorkloadKey};
+pub use id::{IdError, SpiffeId, TrustDomain};
+pub use leaf::{LeafError, LeafInfo, inspect_leaf, leaf_id};
+pub use manager::{CertManager, CertState, ManagerConfig, RenewError, refresh_in};
+pub use verify::{PeerIdError, peer_id, peer_id_from_certs};
 
 /// The crypto provider every weft TLS config is built with.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
