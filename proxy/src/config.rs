@@ -2,8 +2,16 @@
 //! writes (see `weft_api::contract::env`) through an injectable lookup, so
 //! tests never touch the process environment.
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
-use weft_api::contract::{env, ports};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
+use weft_api::contract::{
+    control_plane::{DEFAULT_CLUSTER_DOMAIN, DEFAULT_TRUST_DOMAIN},
+    env, ports,
+};
 use weft_runtime::telemetry::LogFormat;
 
 /// Reads one variable. [`Env`] reads the process environment; tests use a
@@ -47,6 +55,61 @@ pub struct EnvError {
 
 /// Every setting, with its variable and default, for `--help`.
 pub const VARIABLES: &[(&str, &str, &str)] = &[
+    (env::POD_NAME, "required", "this pod's name (downward API)"),
+    (
+        env::POD_NAMESPACE,
+        "required",
+        "this pod's namespace (downward API)",
+    ),
+    (
+        env::SERVICE_ACCOUNT,
+        "required",
+        "this pod's ServiceAccount: its mesh identity",
+    ),
+    (
+        env::POD_IPS,
+        "required",
+        "this pod's addresses, comma-separated (downward API)",
+    ),
+    (env::TRUST_DOMAIN, "cluster.local", "SPIFFE trust domain"),
+    (
+        env::CLUSTER_DOMAIN,
+        "cluster.local",
+        "Kubernetes cluster domain, for short service names",
+    ),
+    (env::IDENTITY_ADDR, "required", "weft-identity's host:port"),
+    (
+        env::IDENTITY_ID,
+        "required",
+        "the SPIFFE id weft-identity must present",
+    ),
+    (
+        env::CONTROLLER_ADDR,
+        "required",
+        "weft-controller's host:port",
+    ),
+    (
+        env::CONTROLLER_ID,
+        "required",
+        "the SPIFFE id weft-controller must present",
+    ),
+    (
+        env::TOKEN_FILE,
+        "required",
+        "projected ServiceAccount token (re-read on every renewal)",
+    ),
+    (
+        env::TRUST_ANCHORS_FILE,
+        "required",
+        "PEM trust anchors (watched; rotation needs no restart)",
+    ),
+    (env::INBOUND_ADDR, "0.0.0.0:4143", "inbound listener"),
+    (env::OUTBOUND_ADDR, "127.0.0.1:4140", "outbound listener"),
+    (
+        env::OPAQUE_PORTS,
+        "",
+        "ports never inspected for a protocol, comma-separated (ranges allowed)",
+    ),
     (
         env::ADMIN_ADDR,
         "0.0.0.0:4191",
@@ -70,9 +133,36 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Who this proxy is and whom it talks to in the control plane.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub pod_name: String,
+    pub namespace: String,
+    pub service_account: String,
+    pub pod_ips: Vec<IpAddr>,
+    pub trust_domain: String,
+    pub cluster_domain: String,
+}
+
+/// A control-plane service: where it is and which SPIFFE id it must present.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ControlPlaneService {
+    pub addr: String,
+    pub id: String,
+}
+
 /// The parsed configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
+    pub workload: Workload,
+    pub identity: ControlPlaneService,
+    pub controller: ControlPlaneService,
+    pub token_file: PathBuf,
+    pub trust_anchors_file: PathBuf,
+    pub inbound_addr: SocketAddr,
+    pub outbound_addr: SocketAddr,
+    /// Ports or ranges (`lo-hi`) never inspected.
+    pub opaque_ports: Vec<(u16, u16)>,
     pub admin_addr: SocketAddr,
     pub worker_threads: usize,
     pub log_level: String,
@@ -83,6 +173,49 @@ pub struct Config {
 /// Parses the whole configuration; the first unusable variable is an error.
 pub fn parse(s: &dyn Strings) -> Result<Config, EnvError> {
     Ok(Config {
+        workload: Workload {
+            pod_name: required(s, env::POD_NAME)?,
+            namespace: required(s, env::POD_NAMESPACE)?,
+            service_account: required(s, env::SERVICE_ACCOUNT)?,
+            pod_ips: {
+                let v = required(s, env::POD_IPS)?;
+                v.split(',')
+                    .map(|ip| ip.trim().parse::<IpAddr>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| EnvError {
+                        name: env::POD_IPS.into(),
+                        value: v.clone(),
+                        reason: "expected comma-separated IP addresses".into(),
+                    })?
+            },
+            trust_domain: s
+                .get(env::TRUST_DOMAIN)?
+                .unwrap_or_else(|| DEFAULT_TRUST_DOMAIN.into()),
+            cluster_domain: s
+                .get(env::CLUSTER_DOMAIN)?
+                .unwrap_or_else(|| DEFAULT_CLUSTER_DOMAIN.into()),
+        },
+        identity: ControlPlaneService {
+            addr: required(s, env::IDENTITY_ADDR)?,
+            id: required(s, env::IDENTITY_ID)?,
+        },
+        controller: ControlPlaneService {
+            addr: required(s, env::CONTROLLER_ADDR)?,
+            id: required(s, env::CONTROLLER_ID)?,
+        },
+        token_file: required(s, env::TOKEN_FILE)?.into(),
+        trust_anchors_file: required(s, env::TRUST_ANCHORS_FILE)?.into(),
+        inbound_addr: parse_or(
+            s,
+            env::INBOUND_ADDR,
+            SocketAddr::from(([0, 0, 0, 0], ports::INBOUND)),
+        )?,
+        outbound_addr: parse_or(
+            s,
+            env::OUTBOUND_ADDR,
+            SocketAddr::from(([127, 0, 0, 1], ports::OUTBOUND)),
+        )?,
+        opaque_ports: parse_with(s, env::OPAQUE_PORTS, Vec::new(), parse_port_ranges)?,
         admin_addr: parse_or(
             s,
             env::ADMIN_ADDR,
@@ -103,6 +236,32 @@ pub fn parse(s: &dyn Strings) -> Result<Config, EnvError> {
                 .map_err(|_| "expected whole seconds".into())
         })?,
     })
+}
+
+fn required(s: &dyn Strings, name: &str) -> Result<String, EnvError> {
+    match s.get(name)? {
+        Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+        other => Err(EnvError {
+            name: name.to_string(),
+            value: other.unwrap_or_default(),
+            reason: "required (the injector sets it)".into(),
+        }),
+    }
+}
+
+fn parse_port_ranges(v: &str) -> Result<Vec<(u16, u16)>, String> {
+    let port = |p: &str| p.trim().parse::<u16>().ok().filter(|p| *p != 0);
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let range = match item.split_once('-') {
+                Some((lo, hi)) => port(lo).zip(port(hi)).filter(|(l, h)| l <= h),
+                None => port(item).map(|p| (p, p)),
+            };
+            range.ok_or_else(|| format!("{item:?} is not a port or a range like 8000-8010"))
+        })
+        .collect()
 }
 
 fn parse_or<T>(s: &dyn Strings, name: &str, default: T) -> Result<T, EnvError>
@@ -135,9 +294,55 @@ fn parse_with<T>(
 mod tests {
     use super::*;
 
+    /// What the injector always sets.
+    fn base() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            (env::POD_NAME, "web-1"),
+            (env::POD_NAMESPACE, "shop"),
+            (env::SERVICE_ACCOUNT, "web"),
+            (env::POD_IPS, "10.0.0.5,fd00::5"),
+            (
+                env::IDENTITY_ADDR,
+                "weft-identity.weft-system.svc.cluster.local:8080",
+            ),
+            (
+                env::IDENTITY_ID,
+                "spiffe://cluster.local/ns/weft-system/sa/weft-identity",
+            ),
+            (
+                env::CONTROLLER_ADDR,
+                "weft-controller.weft-system.svc.cluster.local:8090",
+            ),
+            (
+                env::CONTROLLER_ID,
+                "spiffe://cluster.local/ns/weft-system/sa/weft-controller",
+            ),
+            (env::TOKEN_FILE, "/var/run/weft/identity/token"),
+            (
+                env::TRUST_ANCHORS_FILE,
+                "/var/run/weft/trust-anchors/ca-bundle.pem",
+            ),
+        ])
+    }
+
     #[test]
-    fn defaults_when_nothing_is_set() {
-        let c = parse(&HashMap::new()).unwrap();
+    fn required_variables_are_named_when_missing() {
+        for key in base().keys() {
+            let mut e = base();
+            e.remove(key);
+            let err = parse(&e).unwrap_err();
+            assert_eq!(&err.name, key);
+            assert!(err.reason.contains("required"), "{err}");
+        }
+    }
+
+    #[test]
+    fn defaults_when_nothing_optional_is_set() {
+        let c = parse(&base()).unwrap();
+        assert_eq!(c.workload.pod_ips.len(), 2);
+        assert_eq!(c.workload.trust_domain, "cluster.local");
+        assert_eq!(c.inbound_addr.port(), ports::INBOUND);
+        assert!(c.outbound_addr.ip().is_loopback());
         assert_eq!(c.admin_addr.port(), ports::ADMIN);
         assert_eq!(c.worker_threads, 1);
         assert_eq!(c.log_format, LogFormat::Plain);
@@ -146,17 +351,20 @@ mod tests {
 
     #[test]
     fn values_are_parsed() {
-        let e = HashMap::from([
+        let mut e = base();
+        e.extend([
             (env::ADMIN_ADDR, "127.0.0.1:9000"),
             (env::WORKER_THREADS, "2"),
             (env::LOG_FORMAT, "json"),
             (env::SHUTDOWN_GRACE, "5"),
+            (env::OPAQUE_PORTS, "5432, 8000-8010"),
         ]);
         let c = parse(&e).unwrap();
         assert_eq!(c.admin_addr, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(c.worker_threads, 2);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(c.opaque_ports, vec![(5432, 5432), (8000, 8010)]);
     }
 
     #[test]
@@ -166,8 +374,12 @@ mod tests {
             (env::WORKER_THREADS, "0"),
             (env::LOG_FORMAT, "xml"),
             (env::SHUTDOWN_GRACE, "-1"),
+            (env::POD_IPS, "10.0.0.5,nope"),
+            (env::OPAQUE_PORTS, "9-1"),
         ] {
-            let err = parse(&HashMap::from([(k, v)])).unwrap_err();
+            let mut e = base();
+            e.insert(k, v);
+            let err = parse(&e).unwrap_err();
             assert_eq!(err.name, k);
             assert_eq!(err.value, v);
             assert!(err.to_string().starts_with(&format!("{k}=")), "{err}");
