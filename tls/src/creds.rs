@@ -115,26 +115,24 @@ impl CredStore {
 #[derive(Debug)]
 pub(crate) struct ServerResolver {
     store: CredStore,
-    /// rustls negotiates ALPN only when the client offers it; a client that
-    /// offers none would be served anyway. The mesh listener must not treat
-    /// such a handshake as mesh traffic, so it is refused here, the one
-    /// place that sees the ClientHello before a certificate is sent.
+    /// rustls refuses a client whose ALPN list lacks ours
+    /// (`NoApplicationProtocol`), but serves a client that sends no ALPN
+    /// extension at all. The mesh listener must not take such a handshake
+    /// for mesh traffic, so it is refused here, the one place that sees the
+    /// ClientHello before a certificate is sent.
     require_alpn: Option<&'static [u8]>,
 }
 
 impl ResolvesServerCert for ServerResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        if let Some(required) = self.require_alpn {
-            let offered = hello
-                .alpn()
-                .is_some_and(|mut ids| ids.any(|id| id == required));
-            if !offered {
-                tracing::debug!(
-                    alpn = %String::from_utf8_lossy(required),
-                    "refusing a handshake that does not offer the mesh ALPN id"
-                );
-                return None;
-            }
+        if let Some(required) = self.require_alpn
+            && hello.alpn().is_none()
+        {
+            tracing::debug!(
+                alpn = %String::from_utf8_lossy(required),
+                "refusing a handshake without ALPN on a listener that requires it"
+            );
+            return None;
         }
         let creds = self.store.current();
         if creds.is_none() {

@@ -63,9 +63,16 @@ pub struct TestCa {
 }
 
 impl TestCa {
-    /// A root that signs leaves itself.
+    /// A root that signs leaves itself, named `weft test root`.
     pub fn new() -> Self {
-        let (root, root_issuer) = ca_cert("weft test root", 1, None);
+        Self::named("weft test root")
+    }
+
+    /// A root with another common name: a second, unrelated CA. (Two CAs
+    /// with the same name are also unrelated, but webpki then reports a bad
+    /// signature rather than an unknown issuer.)
+    pub fn named(name: &str) -> Self {
+        let (root, root_issuer) = ca_cert(name, 1, None);
         Self {
             root_der: root.der().clone(),
             root_pem: root.pem(),
