@@ -48,9 +48,10 @@ pub fn refresh_in(
     now: SystemTime,
     jitter_unit: f64,
 ) -> Duration {
-    let lifetime = valid_until
-        .duration_since(valid_from)
-        .unwrap_or(Duration::ZERO);
+    let Ok(lifetime) = valid_until.duration_since(valid_from) else {
+        // notAfter before notBefore: nothing to wait for.
+        return MIN_REFRESH;
+    };
     let fraction = REFRESH_AT - REFRESH_JITTER * jitter_unit.clamp(0.0, 1.0);
     let at = valid_from + lifetime.mul_f64(fraction);
     at.duration_since(now)
