@@ -10,6 +10,7 @@ pub mod config;
 pub mod containers;
 pub mod decision;
 pub mod patch;
+pub mod review;
 
 pub use config::InjectConfig;
 pub use decision::{NamespaceMeta, Reason};
