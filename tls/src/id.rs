@@ -14,6 +14,7 @@ use std::str::FromStr;
 const SCHEME: &str = "spiffe://";
 /// The SPIFFE spec's limit on a whole id, in bytes.
 pub const MAX_ID_LEN: usize = 2048;
+const _: () = assert!(MAX_ID_LEN <= u16::MAX as usize);
 /// The SPIFFE spec's limit on a trust domain name.
 pub const MAX_TRUST_DOMAIN_LEN: usize = 255;
 /// Kubernetes' limit on a DNS-1123 label (namespace names).
@@ -116,11 +117,12 @@ impl fmt::Display for TrustDomain {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SpiffeId {
     // The canonical spelling, kept whole so Display and comparisons are cheap;
-    // the byte ranges below point into it.
+    // the byte ranges below point into it (u16 suffices under MAX_ID_LEN,
+    // and keeps errors that carry two ids small).
     uri: String,
     trust_domain: TrustDomain,
-    ns: (usize, usize),
-    sa: (usize, usize),
+    ns: (u16, u16),
+    sa: (u16, u16),
 }
 
 impl SpiffeId {
@@ -138,9 +140,13 @@ impl SpiffeId {
             return Err(IdError::TooLong { len: uri.len() });
         }
         let ns_start = SCHEME.len() + trust_domain.as_str().len() + "/ns/".len();
-        let ns = (ns_start, ns_start + namespace.len());
-        let sa_start = ns.1 + "/sa/".len();
-        let sa = (sa_start, sa_start + service_account.len());
+        let ns_end = ns_start + namespace.len();
+        let sa_start = ns_end + "/sa/".len();
+        let sa_end = sa_start + service_account.len();
+        // Checked against MAX_ID_LEN above, so every offset fits.
+        let offset = |i: usize| u16::try_from(i).unwrap_or(u16::MAX);
+        let ns = (offset(ns_start), offset(ns_end));
+        let sa = (offset(sa_start), offset(sa_end));
         Ok(Self {
             uri,
             trust_domain: trust_domain.clone(),
@@ -163,11 +169,11 @@ impl SpiffeId {
     }
 
     pub fn namespace(&self) -> &str {
-        &self.uri[self.ns.0..self.ns.1]
+        &self.uri[usize::from(self.ns.0)..usize::from(self.ns.1)]
     }
 
     pub fn service_account(&self) -> &str {
-        &self.uri[self.sa.0..self.sa.1]
+        &self.uri[usize::from(self.sa.0)..usize::from(self.sa.1)]
     }
 
     /// The id as the URI it is (what goes into a certificate's URI SAN).

@@ -48,12 +48,12 @@ impl Outcome {
 
     /// The client's error; panics if the client side succeeded.
     pub fn client_error(self) -> rustls::Error {
-        rustls_error(self.client.err().expect("client handshake should fail"))
+        rustls_error(self.client.expect_err("client handshake should fail"))
     }
 
     /// The server's error; panics if the server side succeeded.
     pub fn server_error(self) -> rustls::Error {
-        rustls_error(self.server.err().expect("server handshake should fail"))
+        rustls_error(self.server.expect_err("server handshake should fail"))
     }
 }
 
