@@ -1,0 +1,4 @@
+//! The `weft` command line's logic, kept out of `main.rs` so it can be
+//! tested without spawning the binary.
+
+pub mod inject;
