@@ -10,6 +10,22 @@
 //!   from weft-identity.
 //! - `test_util` (feature `test-util`): a test CA for other crates' tests.
 //!
+//! Wiring, in a proxy (the controller does the same minus the mesh
+//! listeners):
+//!
+//! 1. `AnchorStore::from_file(anchors_path)`, and spawn
+//!    [`watch_anchors`] on the same path and store.
+//! 2. `CertManager::new(ManagerConfig::new(own_id, identity_id, token_path),
+//!    anchors)`, `.with_readiness(readiness.register("certificate"))`.
+//! 3. Build the tonic channel to weft-identity with
+//!    [`CertManager::identity_client_config`], wrap the client in a
+//!    [`Certifier`], and spawn `manager.run(certifier)`.
+//! 4. `manager.mesh_tls()` gives [`MeshTls`]: build the inbound
+//!    `mesh_server_config()` once per listener and a
+//!    `mesh_client_config(&expected_id)` per destination identity; read a
+//!    client's id with [`peer_id`]. Rotations of the certificate and of the
+//!    anchors reach them without rebuilding anything.
+//!
 //! The whole workspace uses one rustls crypto provider, *ring* (see
 //! `deny.toml`); [`provider`] returns it so no component picks another.
 
