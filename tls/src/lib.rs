@@ -8,6 +8,8 @@
 //!   ids instead of host names, TLS 1.3 only.
 //! - [`manager`] and [`certify`]: obtaining and renewing the certificate
 //!   from weft-identity.
+//! - [`serving`]: plain serving certificates from files (webhook, metrics
+//!   API), rotated without a restart.
 //! - `test_util` (feature `test-util`): a test CA for other crates' tests.
 //!
 //! Wiring, in a proxy (the controller does the same minus the mesh
@@ -40,6 +42,7 @@ pub mod csr;
 pub mod id;
 pub mod leaf;
 pub mod manager;
+pub mod serving;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 pub mod verify;
@@ -53,6 +56,7 @@ pub use csr::{CsrError, WorkloadKey};
 pub use id::{IdError, SpiffeId, TrustDomain};
 pub use leaf::{LeafError, LeafInfo, inspect_leaf, leaf_id};
 pub use manager::{CertManager, CertState, ManagerConfig, RenewError, refresh_in};
+pub use serving::{ServingCert, ServingError, watch_serving_cert};
 pub use verify::{PeerIdError, peer_id, peer_id_from_certs};
 
 /// The crypto provider every weft TLS config is built with.
