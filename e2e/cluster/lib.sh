@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # settings used by the scripts that source this file
 # Shared settings and helpers for the e2e cluster scripts (sourced, not run).
 #
 # Every setting can be overridden from the environment; defaults are below.
