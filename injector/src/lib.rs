@@ -9,8 +9,10 @@ pub mod annotations;
 pub mod config;
 pub mod containers;
 pub mod decision;
+pub mod namespaces;
 pub mod patch;
 pub mod review;
+pub mod server;
 
 pub use config::InjectConfig;
 pub use decision::{NamespaceMeta, Reason};

@@ -180,9 +180,12 @@ fn annotation_overrides_reach_the_containers() {
     golden("overrides", &doc);
 }
 
+/// A case name, the pod, its namespace, and the reason expected.
+type SkipCase = (&'static str, Value, NamespaceMeta, fn(&Reason) -> bool);
+
 #[test]
 fn skipped_pods_say_why() {
-    let cases: Vec<(&str, Value, NamespaceMeta, fn(&Reason) -> bool)> = vec![
+    let cases: Vec<SkipCase> = vec![
         (
             "host-network",
             {
