@@ -67,6 +67,7 @@ images: ## build OCI images and import them into the cluster's containerd
 	e2e/cluster/images
 
 e2e: cluster-up ## run the end-to-end suites against the e2e cluster
+	$(CARGO) build -p weft-injector
 	eval "$$(e2e/cluster/env)" && $(CARGO) test -p weft-e2e --tests -- --test-threads=2
 
 demo: setup cluster-up ## bring up the e2e cluster and what exists of weft (see README)

@@ -85,12 +85,15 @@ async fn crds_apply_and_every_layout_round_trips() -> anyhow::Result<()> {
             .map(|e| e.unwrap().path())
             .collect();
         paths.sort();
-        for path in paths {
+        for (i, path) in paths.into_iter().enumerate() {
             let docs = fixture_docs(&path)?;
             let (mut obj, want) = (docs[0].clone(), docs[1].clone());
             let kind = obj["kind"].as_str().unwrap().to_string();
             let written_version = obj["apiVersion"].as_str().unwrap().to_string();
             obj["metadata"]["namespace"] = Value::from(ns.clone());
+            // Fixtures of different versions may share a name.
+            let unique = format!("{}-{i}", obj["metadata"]["name"].as_str().unwrap());
+            obj["metadata"]["name"] = Value::from(unique);
             // Owner references would point at objects that do not exist here.
             obj["metadata"]
                 .as_object_mut()
@@ -102,14 +105,10 @@ async fn crds_apply_and_every_layout_round_trips() -> anyhow::Result<()> {
                 .create(&PostParams::default(), &dynobj)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: create: {e}", path.display()))?;
-            // Read back at the storage (latest) version, as the controller
-            // watches: conversion None keeps the layout as written.
-            let latest = match kind.as_str() {
-                "TrafficTarget" => "access.smi-spec.io/v1alpha3",
-                "TrafficSplit" => "split.smi-spec.io/v1alpha4",
-                _ => "specs.smi-spec.io/v1alpha4",
-            };
-            let back = api_for(&client, &ns, latest, &kind).get(&name).await?;
+            // Read back as the controller does: at the permissive version.
+            let group = written_version.split('/').next().unwrap();
+            let latest = format!("{group}/{}", weft_k8s_api::access::READ_VERSION);
+            let back = api_for(&client, &ns, &latest, &kind).get(&name).await?;
             let got = decode_spec(&kind, &back)
                 .map_err(|e| anyhow::anyhow!("{}: decode after round trip: {e}", path.display()))?;
             assert_eq!(

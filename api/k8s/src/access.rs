@@ -5,10 +5,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub const GROUP: &str = "access.smi-spec.io";
-/// The version weft stores and decodes into.
+/// The latest version: its types are what every layout decodes into, and
+/// its typed schema validates what users write at it.
 pub const VERSION: &str = "v1alpha3";
 /// Older versions still served, oldest first.
 pub const OLDER_VERSIONS: &[&str] = &["v1alpha1", "v1alpha2"];
+/// The version weft reads (and stores) objects at: the oldest, whose schema
+/// is permissive, so every layout comes back whole. Reading at the latest
+/// version would prune older layouts to fit its typed schema.
+pub const READ_VERSION: &str = "v1alpha1";
 
 /// Allows traffic from the `sources` to every pod running as the
 /// `destination` ServiceAccount, limited by the `rules`.

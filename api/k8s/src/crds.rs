@@ -1,12 +1,17 @@
 //! The CustomResourceDefinitions weft installs.
 //!
 //! Each CRD serves the latest version (its schema generated from the Rust
-//! types, and the storage version) and every older version tools still write,
-//! with `conversion: None`. Older versions' objects keep their layout in
-//! storage, so every version's root schema carries
-//! `x-kubernetes-preserve-unknown-fields: true`: nothing the lenient decoder
-//! needs (top-level `matches`, `destination`, `specs`, quantity weights) is
-//! ever pruned.
+//! types, validating what users write at it) and every older version tools
+//! still write, with `conversion: None`: the API server only rewrites
+//! `apiVersion`, so each object keeps the layout it was written in.
+//!
+//! Older versions have a permissive schema (`type: object` with
+//! `x-kubernetes-preserve-unknown-fields`). The oldest is the storage
+//! version and the one weft reads at ([`crate::access::READ_VERSION`] …):
+//! the API server prunes an object to fit the schema of the version it is
+//! read at, so reading a v1alpha3 route group at v1alpha4 would empty its
+//! list-style `headers`. Read at the permissive version, nothing the lenient
+//! decoder needs is ever lost (the e2e suite proves it on a real API server).
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, CustomResourceDefinitionVersion, CustomResourceValidation,
@@ -49,13 +54,18 @@ pub fn to_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Err
 
 fn serve_older(mut crd: CustomResourceDefinition, older: &[&str]) -> CustomResourceDefinition {
     let mut latest = crd.spec.versions.remove(0);
+    latest.storage = false;
     preserve_unknown_fields(&mut latest);
     let mut versions: Vec<_> = older
         .iter()
-        .map(|v| CustomResourceDefinitionVersion {
+        .enumerate()
+        .map(|(i, v)| CustomResourceDefinitionVersion {
             name: v.to_string(),
             served: true,
-            storage: false,
+            // The oldest version stores: its schema is permissive, so
+            // objects of any layout are kept whole in etcd (the latest
+            // version's typed schema would prune older layouts on write).
+            storage: i == 0,
             schema: Some(CustomResourceValidation {
                 open_api_v3_schema: Some(JSONSchemaProps {
                     type_: Some("object".into()),
@@ -91,14 +101,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_crd_has_one_storage_version_the_latest() {
+    fn every_crd_has_one_storage_version_the_oldest() {
         for crd in all() {
             let storage: Vec<_> = crd.spec.versions.iter().filter(|v| v.storage).collect();
             assert_eq!(storage.len(), 1, "{:?}", crd.metadata.name);
             assert_eq!(
                 storage[0].name,
-                crd.spec.versions.last().unwrap().name,
-                "the latest version is stored"
+                crd.spec.versions.first().unwrap().name,
+                "the oldest, permissive version is stored"
             );
             assert!(crd.spec.versions.iter().all(|v| v.served));
             for v in &crd.spec.versions {

@@ -5,11 +5,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub const GROUP: &str = "split.smi-spec.io";
-/// The version weft stores and decodes into.
+/// The latest version: its types are what every layout decodes into, and
+/// its typed schema validates what users write at it.
 pub const VERSION: &str = "v1alpha4";
 /// Older versions still served, oldest first (Flagger writes v1alpha2 and
 /// v1alpha3).
 pub const OLDER_VERSIONS: &[&str] = &["v1alpha1", "v1alpha2", "v1alpha3"];
+/// The version weft reads (and stores) objects at: the oldest, whose schema
+/// is permissive, so every layout comes back whole. Reading at the latest
+/// version would prune older layouts to fit its typed schema.
+pub const READ_VERSION: &str = "v1alpha1";
 
 /// Splits traffic addressed to the root `service` over `backends` by weight.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
