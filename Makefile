@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/weft/target
 CARGO ?= cargo
 
 .PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci \
-        cluster-build cluster-up cluster-down cluster-status images e2e demo
+        cluster-build cluster-up cluster-down cluster-status images e2e demo bench-injector
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ demo: setup cluster-up ## bring up the e2e cluster and what exists of weft (see 
 	@eval "$$(e2e/cluster/env)"; echo; echo "The cluster is up. To use it:"; \
 	echo '  eval "$$(e2e/cluster/env)"; kubectl get nodes; kubectl api-resources --api-group=split.smi-spec.io'; \
 	echo "The SMI CRDs are installed; the mesh itself (chart, demo app) is not built yet: see README Status."
+
+bench-injector: ## benchmark: AdmissionReviews/s and p99 over HTTPS vs a fixed-answer baseline (loopback, ~10 s)
+	$(CARGO) run -q --release -p weft-injector --example bench -- 5 8
 
 lint: fmt-check clippy deny deps-check gen-check ## every static check CI runs
 
