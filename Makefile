@@ -63,10 +63,14 @@ cluster-down: ## stop the e2e cluster and remove its network state
 cluster-status: ## show each e2e cluster component
 	e2e/cluster/status
 
-images: ## build OCI images and import them into the cluster's containerd
-	e2e/cluster/images
+WEFT_IMAGE_STAGE ?= $(CARGO_TARGET_DIR)/image-stage
 
-e2e: cluster-up ## run the end-to-end suites against the e2e cluster
+images: ## build weft's images (and the cluster's) as OCI archives and import them into containerd
+	$(CARGO) build --release -p weft-injector
+	scripts/stage-image $(WEFT_IMAGE_STAGE)/injector $(CARGO_TARGET_DIR)/release/weft-injector
+	WEFT_IMAGE_STAGE=$(WEFT_IMAGE_STAGE) WEFT_CLUSTER_IMAGE_LISTS=images/weft.list e2e/cluster/images
+
+e2e: cluster-up images ## run the end-to-end suites against the e2e cluster
 	$(CARGO) build -p weft-injector
 	eval "$$(e2e/cluster/env)" && $(CARGO) test -p weft-e2e --tests -- --test-threads=2
 
