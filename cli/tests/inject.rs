@@ -44,7 +44,8 @@ items:
   spec: {ports: [{port: 80}]}
 "#;
 
-fn weft_inject(input: &str) -> (String, String) {
+/// Runs `weft inject` on `input` from stdin.
+fn run_inject(input: &[u8]) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
         .arg("inject")
         .stdin(Stdio::piped())
@@ -52,13 +53,12 @@ fn weft_inject(input: &str) -> (String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn weft_inject(input: &str) -> (String, String) {
+    let out = run_inject(input.as_bytes());
     assert!(
         out.status.success(),
         "{}",
@@ -117,20 +117,7 @@ fn injects_templates_skips_what_it_should_and_is_idempotent() {
 
 #[test]
 fn garbage_input_fails_with_a_message() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
-        .arg("inject")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"kind: [unclosed")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_inject(b"kind: [unclosed");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("document 0"));
 }
