@@ -1,0 +1,274 @@
+use super::*;
+use rcgen::{BasicConstraints, Certificate};
+use rustls_pki_types::UnixTime;
+use weft_tls::{TrustAnchors, WorkloadKey, inspect_leaf};
+
+struct Pki {
+    root_pem: String,
+    issuer_pem: String,
+    issuer_key_pem: String,
+}
+
+fn ca_params(cn: &str, not_after: OffsetDateTime) -> CertificateParams {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    p.not_before = OffsetDateTime::now_utc() - Duration::from_secs(3600);
+    p.not_after = not_after;
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    p
+}
+
+fn pki(issuer_not_after: OffsetDateTime) -> Pki {
+    let root_key = KeyPair::generate().unwrap();
+    let root_params = ca_params(
+        "weft test root",
+        OffsetDateTime::now_utc() + Duration::from_secs(10 * 365 * 86400),
+    );
+    let root: Certificate = root_params.self_signed(&root_key).unwrap();
+    let root_issuer = rcgen::Issuer::new(root_params, &root_key);
+    let key = KeyPair::generate().unwrap();
+    let issuer = ca_params("weft test issuer", issuer_not_after)
+        .signed_by(&key, &root_issuer)
+        .unwrap();
+    Pki {
+        root_pem: root.pem(),
+        issuer_pem: issuer.pem(),
+        issuer_key_pem: key.serialize_pem(),
+    }
+}
+
+fn later(days: u64) -> OffsetDateTime {
+    OffsetDateTime::now_utc() + Duration::from_secs(days * 86400)
+}
+
+fn load(p: &Pki) -> Issuer {
+    Issuer::from_pem(
+        p.root_pem.as_bytes(),
+        p.issuer_pem.as_bytes(),
+        &p.issuer_key_pem,
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap()
+}
+
+fn id(sa: &str) -> SpiffeId {
+    format!("spiffe://cluster.local/ns/shop/sa/{sa}")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_workload_gets_a_certificate_for_its_own_id_that_chains_to_the_anchor() {
+    let p = pki(later(365));
+    let issuer = load(&p);
+    let key = WorkloadKey::generate().unwrap();
+    let now = OffsetDateTime::now_utc();
+    let rsp = issuer
+        .sign(
+            &key.csr_der(&id("web")).unwrap(),
+            &id("web"),
+            now,
+            DEFAULT_LIFETIME,
+        )
+        .unwrap();
+    let leaf = CertificateDer::from(rsp.leaf_certificate.clone());
+    let info = inspect_leaf(&leaf).unwrap();
+    assert_eq!(info.id, id("web"));
+    assert_eq!(info.public_key, key.public_key_raw());
+    let anchors = TrustAnchors::from_pem(p.root_pem.as_bytes()).unwrap();
+    let chain: Vec<CertificateDer<'_>> = rsp
+        .intermediate_certificates
+        .iter()
+        .map(|c| CertificateDer::from(c.clone()))
+        .collect();
+    anchors
+        .verify_client_chain(&leaf, &chain, UnixTime::now())
+        .unwrap();
+    anchors
+        .verify_server_chain(&leaf, &chain, UnixTime::now())
+        .unwrap();
+    let until = rsp.valid_until.unwrap().seconds;
+    assert!((until - (now + DEFAULT_LIFETIME).unix_timestamp()).abs() <= 1);
+}
+
+#[test]
+fn the_lifetime_is_clamped_to_the_issuers_expiry() {
+    let issuer_end = later(2);
+    let issuer = load(&pki(issuer_end));
+    let key = WorkloadKey::generate().unwrap();
+    let rsp = issuer
+        .sign(
+            &key.csr_der(&id("web")).unwrap(),
+            &id("web"),
+            OffsetDateTime::now_utc(),
+            Duration::from_secs(30 * 86400),
+        )
+        .unwrap();
+    assert!(rsp.valid_until.unwrap().seconds <= issuer_end.unix_timestamp());
+}
+
+#[test]
+fn a_csr_for_another_identity_is_refused() {
+    let issuer = load(&pki(later(365)));
+    let key = WorkloadKey::generate().unwrap();
+    let err = issuer
+        .sign(
+            &key.csr_der(&id("admin")).unwrap(),
+            &id("web"),
+            OffsetDateTime::now_utc(),
+            DEFAULT_LIFETIME,
+        )
+        .unwrap_err();
+    assert!(matches!(err, SignError::WrongId { .. }), "{err}");
+}
+
+fn csr_with(params: CertificateParams, key: &KeyPair) -> Vec<u8> {
+    params.serialize_request(key).unwrap().der().to_vec()
+}
+
+#[test]
+fn extra_or_missing_names_are_refused() {
+    let issuer = load(&pki(later(365)));
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut extra = CertificateParams::new(vec!["web.shop.svc".to_string()]).unwrap();
+    extra.subject_alt_names.push(SanType::URI(
+        id("web").as_str().to_owned().try_into().unwrap(),
+    ));
+    let err = issuer
+        .sign(
+            &csr_with(extra, &key),
+            &id("web"),
+            OffsetDateTime::now_utc(),
+            DEFAULT_LIFETIME,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, SignError::Names(n) if n.contains("DNS web.shop.svc")),
+        "{err}"
+    );
+    let none = CertificateParams::new(Vec::<String>::new()).unwrap();
+    let err = issuer
+        .sign(
+            &csr_with(none, &key),
+            &id("web"),
+            OffsetDateTime::now_utc(),
+            DEFAULT_LIFETIME,
+        )
+        .unwrap_err();
+    assert_eq!(err, SignError::Names("none".into()));
+}
+
+#[test]
+fn keys_other_than_p256_are_refused() {
+    let issuer = load(&pki(later(365)));
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let mut params = CertificateParams::default();
+    params.subject_alt_names = vec![SanType::URI(
+        id("web").as_str().to_owned().try_into().unwrap(),
+    )];
+    let err = issuer
+        .sign(
+            &csr_with(params, &key),
+            &id("web"),
+            OffsetDateTime::now_utc(),
+            DEFAULT_LIFETIME,
+        )
+        .unwrap_err();
+    assert_eq!(err, SignError::NotP256);
+}
+
+#[test]
+fn garbage_and_tampered_csrs_are_refused() {
+    let issuer = load(&pki(later(365)));
+    for bytes in [&b""[..], b"\x30\x03\x02\x01\x00", b"not a csr at all"] {
+        let err = issuer
+            .sign(
+                bytes,
+                &id("web"),
+                OffsetDateTime::now_utc(),
+                DEFAULT_LIFETIME,
+            )
+            .unwrap_err();
+        assert!(matches!(err, SignError::InvalidCsr(_)), "{err}");
+    }
+    let key = WorkloadKey::generate().unwrap();
+    let mut csr = key.csr_der(&id("web")).unwrap();
+    let last = csr.len() - 1;
+    csr[last] ^= 0xff; // break the signature
+    let err = issuer
+        .sign(
+            &csr,
+            &id("web"),
+            OffsetDateTime::now_utc(),
+            DEFAULT_LIFETIME,
+        )
+        .unwrap_err();
+    assert!(matches!(err, SignError::InvalidCsr(_)), "{err}");
+}
+
+#[test]
+fn an_expired_issuer_signs_nothing() {
+    let issuer = load(&pki(later(1)));
+    let key = WorkloadKey::generate().unwrap();
+    let err = issuer
+        .sign(
+            &key.csr_der(&id("web")).unwrap(),
+            &id("web"),
+            later(2),
+            DEFAULT_LIFETIME,
+        )
+        .unwrap_err();
+    assert_eq!(err, SignError::IssuerExpired);
+}
+
+#[test]
+fn issuers_that_are_not_cas_unchained_or_mismatched_are_refused_at_load() {
+    let p = pki(later(365));
+    let other = pki(later(365));
+    let now = OffsetDateTime::now_utc();
+    let unchained = Issuer::from_pem(
+        other.root_pem.as_bytes(),
+        p.issuer_pem.as_bytes(),
+        &p.issuer_key_pem,
+        now,
+    );
+    assert!(
+        matches!(unchained, Err(IssuerError::Unchained(1))),
+        "{unchained:?}"
+    );
+    let mismatch = Issuer::from_pem(
+        p.root_pem.as_bytes(),
+        p.issuer_pem.as_bytes(),
+        &other.issuer_key_pem,
+        now,
+    );
+    assert!(
+        matches!(mismatch, Err(IssuerError::KeyMismatch)),
+        "{mismatch:?}"
+    );
+    let expired = Issuer::from_pem(
+        p.root_pem.as_bytes(),
+        p.issuer_pem.as_bytes(),
+        &p.issuer_key_pem,
+        later(400),
+    );
+    assert!(
+        matches!(expired, Err(IssuerError::Expired(_))),
+        "{expired:?}"
+    );
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["x".to_string()])
+        .unwrap()
+        .self_signed(&leaf_key)
+        .unwrap();
+    let not_ca = Issuer::from_pem(
+        leaf.pem().as_bytes(),
+        leaf.pem().as_bytes(),
+        &leaf_key.serialize_pem(),
+        now,
+    );
+    assert!(matches!(not_ca, Err(IssuerError::NotCa)), "{not_ca:?}");
+    let garbage = Issuer::from_pem(b"nope", b"nope", "nope", now);
+    assert!(matches!(garbage, Err(IssuerError::Cert(_))), "{garbage:?}");
+}
