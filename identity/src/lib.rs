@@ -3,5 +3,11 @@
 //!
 //! - [`ca`]: the issuer (loaded from PEM, checked to be a CA that chains to
 //!   a trust anchor) and the signing of a checked CSR.
+//! - [`authn`]: ServiceAccount tokens checked by TokenReview.
+//! - [`certify`]: the gRPC Certify service tying them together.
 
+pub mod authn;
 pub mod ca;
+pub mod certify;
+#[cfg(test)]
+mod test_pki;
