@@ -9,5 +9,6 @@
 pub mod authn;
 pub mod ca;
 pub mod certify;
-#[cfg(test)]
-mod test_pki;
+pub mod server;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_pki;

@@ -6,13 +6,13 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use weft_tls::SpiffeId;
 
-pub(crate) struct Pki {
-    pub(crate) root_pem: String,
-    pub(crate) issuer_pem: String,
-    pub(crate) issuer_key_pem: String,
+pub struct Pki {
+    pub root_pem: String,
+    pub issuer_pem: String,
+    pub issuer_key_pem: String,
 }
 
-pub(crate) fn ca_params(cn: &str, not_after: OffsetDateTime) -> CertificateParams {
+pub fn ca_params(cn: &str, not_after: OffsetDateTime) -> CertificateParams {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.distinguished_name.push(rcgen::DnType::CommonName, cn);
@@ -22,7 +22,7 @@ pub(crate) fn ca_params(cn: &str, not_after: OffsetDateTime) -> CertificateParam
     p
 }
 
-pub(crate) fn pki(issuer_not_after: OffsetDateTime) -> Pki {
+pub fn pki(issuer_not_after: OffsetDateTime) -> Pki {
     let root_key = KeyPair::generate().unwrap();
     let root_params = ca_params(
         "weft test root",
@@ -41,11 +41,11 @@ pub(crate) fn pki(issuer_not_after: OffsetDateTime) -> Pki {
     }
 }
 
-pub(crate) fn later(days: u64) -> OffsetDateTime {
+pub fn later(days: u64) -> OffsetDateTime {
     OffsetDateTime::now_utc() + Duration::from_secs(days * 86400)
 }
 
-pub(crate) fn load(p: &Pki) -> Issuer {
+pub fn load(p: &Pki) -> Issuer {
     Issuer::from_pem(
         p.root_pem.as_bytes(),
         p.issuer_pem.as_bytes(),
@@ -55,7 +55,7 @@ pub(crate) fn load(p: &Pki) -> Issuer {
     .unwrap()
 }
 
-pub(crate) fn id(sa: &str) -> SpiffeId {
+pub fn id(sa: &str) -> SpiffeId {
     format!("spiffe://cluster.local/ns/shop/sa/{sa}")
         .parse()
         .unwrap()
