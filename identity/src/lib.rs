@@ -9,6 +9,7 @@
 pub mod authn;
 pub mod ca;
 pub mod certify;
+pub mod run;
 pub mod server;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_pki;
