@@ -6,10 +6,7 @@
 //! a P-256 key, a valid signature. The Certify service (token review, gRPC)
 //! sits on top.
 
-use rcgen::{
-    CertificateParams, CertificateSigningRequestParams, DistinguishedName, ExtendedKeyUsagePurpose,
-    IsCa, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
-};
+use rcgen::{CertificateSigningRequestParams, KeyPair, SanType};
 use rustls_pki_types::{CertificateDer, CertificateSigningRequestDer, pem::PemObject};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -161,8 +158,11 @@ impl Issuer {
             other => return Err(SignError::Names(describe(other))),
         }
 
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
+        let mut params = weft_tls::leaf::leaf_params(
+            now - BACKDATE,
+            (now + lifetime).min(self.not_after),
+            &random_serial(),
+        );
         params.subject_alt_names = vec![SanType::URI(
             caller
                 .as_str()
@@ -170,17 +170,6 @@ impl Issuer {
                 .try_into()
                 .map_err(|e: rcgen::Error| SignError::InvalidCsr(e.to_string()))?,
         )];
-        params.not_before = now - BACKDATE;
-        params.not_after = (now + lifetime).min(self.not_after);
-        params.serial_number = Some(SerialNumber::from_slice(&random_serial()));
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        // One certificate both accepts (server) and connects (client).
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        params.use_authority_key_identifier_extension = true;
         let leaf = params
             .signed_by(&request.public_key, &self.signer)
             .map_err(|e| SignError::InvalidCsr(e.to_string()))?;

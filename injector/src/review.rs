@@ -4,7 +4,7 @@
 //! and a pod is always admitted (injection is best effort; `weft check`
 //! reports pods that should be meshed and are not).
 
-use crate::{InjectConfig, NamespaceMeta, Reason, patch::skip_patch, patch_for};
+use crate::{InjectConfig, NamespaceMeta, patch::skip_patch, patch_for};
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::{
     DynamicObject,
@@ -102,7 +102,8 @@ async fn respond(
             let rsp = with_patch(rsp, skip_patch(&pod, &reason));
             warn(rsp, format!("weft: not injected: {reason}"))
         }
-        Err(Reason::NotEnabled | Reason::AlreadyInjected) | Err(_) => rsp,
+        // Pods nobody asked for, and pods already injected, pass silently.
+        Err(_) => rsp,
     }
 }
 

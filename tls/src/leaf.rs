@@ -13,6 +13,31 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::id::{IdError, SpiffeId, TrustDomain};
 
+/// The profile of every mesh leaf, shared by weft-identity and the test CA
+/// so that tests exercise exactly what production issues: an empty subject,
+/// not a CA, digitalSignature, and both serverAuth and clientAuth (a proxy
+/// uses one certificate to accept and to connect). Callers add the SAN.
+pub fn leaf_params(
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+    serial: &[u8],
+) -> rcgen::CertificateParams {
+    use rcgen::{ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(serial));
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.use_authority_key_identifier_extension = true;
+    params
+}
+
 /// Why a certificate does not name a mesh identity.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LeafError {

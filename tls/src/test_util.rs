@@ -13,8 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+    DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
 };
 use rustls_pki_types::{CertificateDer, CertificateSigningRequestDer};
 use weft_api::identity::CertifyResponse;
@@ -190,21 +189,12 @@ impl TestCa {
     }
 
     fn leaf_params(&self, validity: Validity) -> CertificateParams {
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params.not_before = validity.not_before.into();
-        params.not_after = validity.not_after.into();
         let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
-        params.serial_number = Some(SerialNumber::from_slice(&serial.to_be_bytes()));
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        // Proxies use one certificate both to accept and to connect.
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        params
+        crate::leaf::leaf_params(
+            validity.not_before.into(),
+            validity.not_after.into(),
+            &serial.to_be_bytes(),
+        )
     }
 }
 

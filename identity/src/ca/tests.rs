@@ -1,5 +1,6 @@
 use super::*;
 use crate::test_pki::*;
+use rcgen::CertificateParams;
 use rustls_pki_types::UnixTime;
 use weft_tls::{TrustAnchors, WorkloadKey, inspect_leaf};
 
