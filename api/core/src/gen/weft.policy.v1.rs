@@ -50,7 +50,7 @@ pub struct Authorization {
     pub clients: ::core::option::Option<Clients>,
     /// What they may do. An absent value allows nothing (a rule that failed
     /// closed, for example one naming a missing route group).
-    #[prost(oneof = "authorization::Rules", tags = "3, 4")]
+    #[prost(oneof = "authorization::Rules", tags = "3, 4, 5")]
     pub rules: ::core::option::Option<authorization::Rules>,
 }
 /// Nested message and enum types in `Authorization`.
@@ -67,6 +67,13 @@ pub mod authorization {
         /// Only HTTP requests matching one of these routes.
         #[prost(message, tag = "4")]
         HttpRoutes(super::HttpRoutes),
+        /// Only connections the proxy does not recognise as HTTP (opaque TCP,
+        /// TLS it does not terminate, ...); HTTP requests are not allowed by this
+        /// entry. A TrafficTarget with both HTTPRouteGroup and TCPRoute rules
+        /// grants its TCPRoute ports this way, so its HTTP traffic must still
+        /// match its routes.
+        #[prost(message, tag = "5")]
+        OpaqueTraffic(super::OpaqueTraffic),
     }
 }
 #[allow(clippy::all)]
@@ -82,6 +89,9 @@ pub struct Clients {
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct AllTraffic {}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct OpaqueTraffic {}
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct HttpRoutes {
