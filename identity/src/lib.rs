@@ -5,10 +5,14 @@
 //!   a trust anchor) and the signing of a checked CSR.
 //! - [`authn`]: ServiceAccount tokens checked by TokenReview.
 //! - [`certify`]: the gRPC Certify service tying them together.
+//! - [`server`] and [`run`]: serving it over TLS and keeping the issuer and
+//!   the service's own certificate current.
+//! - [`evaluation`]: a generated PKI for a first look, never for production.
 
 pub mod authn;
 pub mod ca;
 pub mod certify;
+pub mod evaluation;
 pub mod run;
 pub mod server;
 #[cfg(any(test, feature = "test-util"))]

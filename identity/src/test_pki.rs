@@ -1,44 +1,15 @@
 //! A throwaway PKI for unit tests: a root (the anchor) and an issuer.
 
 use crate::ca::Issuer;
-use rcgen::{BasicConstraints, Certificate, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
 use std::time::Duration;
 use time::OffsetDateTime;
 use weft_tls::SpiffeId;
 
-pub struct Pki {
-    pub root_pem: String,
-    pub issuer_pem: String,
-    pub issuer_key_pem: String,
-}
+pub use crate::evaluation::GeneratedPki as Pki;
 
-pub fn ca_params(cn: &str, not_after: OffsetDateTime) -> CertificateParams {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-    p.not_before = OffsetDateTime::now_utc() - Duration::from_secs(3600);
-    p.not_after = not_after;
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p
-}
-
+/// A root and an issuer valid until `issuer_not_after`.
 pub fn pki(issuer_not_after: OffsetDateTime) -> Pki {
-    let root_key = KeyPair::generate().unwrap();
-    let root_params = ca_params(
-        "weft test root",
-        OffsetDateTime::now_utc() + Duration::from_secs(10 * 365 * 86400),
-    );
-    let root: Certificate = root_params.self_signed(&root_key).unwrap();
-    let root_issuer = rcgen::Issuer::new(root_params, &root_key);
-    let key = KeyPair::generate().unwrap();
-    let issuer = ca_params("weft test issuer", issuer_not_after)
-        .signed_by(&key, &root_issuer)
-        .unwrap();
-    Pki {
-        root_pem: root.pem(),
-        issuer_pem: issuer.pem(),
-        issuer_key_pem: key.serialize_pem(),
-    }
+    crate::evaluation::generate(&"cluster.local".parse().unwrap(), issuer_not_after).unwrap()
 }
 
 pub fn later(days: u64) -> OffsetDateTime {
@@ -59,4 +30,43 @@ pub fn id(sa: &str) -> SpiffeId {
     format!("spiffe://cluster.local/ns/shop/sa/{sa}")
         .parse()
         .unwrap()
+}
+
+/// An issuer's certificate and key, as PEM.
+pub struct IssuerPem {
+    pub issuer_pem: String,
+    pub issuer_key_pem: String,
+}
+
+impl IssuerPem {
+    pub fn issuer_der(&self) -> Vec<u8> {
+        use rustls_pki_types::{CertificateDer, pem::PemObject as _};
+        CertificateDer::from_pem_slice(self.issuer_pem.as_bytes())
+            .unwrap()
+            .to_vec()
+    }
+}
+
+/// A root and two issuers it signed: the current one and its successor.
+pub fn rotation_pair(not_after: OffsetDateTime) -> (String, IssuerPem, IssuerPem) {
+    use crate::evaluation::ca_params;
+    let root_key = rcgen::KeyPair::generate().unwrap();
+    let root_params = ca_params("weft test root", later(3650));
+    let root = root_params.self_signed(&root_key).unwrap();
+    let root_issuer = rcgen::Issuer::new(root_params, &root_key);
+    let issuer = |cn: &str| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = ca_params(cn, not_after)
+            .signed_by(&key, &root_issuer)
+            .unwrap();
+        IssuerPem {
+            issuer_pem: cert.pem(),
+            issuer_key_pem: key.serialize_pem(),
+        }
+    };
+    (
+        root.pem(),
+        issuer("weft test issuer 1"),
+        issuer("weft test issuer 2"),
+    )
 }

@@ -2,90 +2,22 @@
 //! over TLS on loopback: the workload gets a certificate for its own id, and
 //! a client that expects another identity service refuses to talk.
 
+mod support;
+
 use arc_swap::ArcSwap;
-use http::Uri;
-use hyper_util::rt::TokioIo;
 use std::{sync::Arc, time::Duration};
-use tokio::net::TcpStream;
-use tonic::transport::Channel;
-use weft_api::identity::{CertifyRequest, CertifyResponse, identity_client::IdentityClient};
+use support::{OneToken, Tonic, identity_id};
+use weft_api::identity::CertifyRequest;
 use weft_identity::{
-    authn::{AuthnError, ServiceAccount, TokenReviewer},
     certify::CertifyService,
     server::{self_credentials, serve},
     test_pki::{id, later, load, pki},
 };
-use weft_runtime::{grpc, shutdown};
+use weft_runtime::shutdown;
 use weft_tls::{
     AnchorStore, CertManager, CertState, Certifier, CertifyError, ClientAuth, CredStore,
     ManagerConfig, MeshTls, SpiffeId, TrustAnchors,
 };
-
-struct OneToken;
-
-impl TokenReviewer for OneToken {
-    async fn review(&self, token: &str) -> Result<ServiceAccount, AuthnError> {
-        match token {
-            "web-token" => Ok(ServiceAccount {
-                namespace: "shop".into(),
-                name: "web".into(),
-            }),
-            _ => Err(AuthnError::Rejected("unknown token".into())),
-        }
-    }
-}
-
-/// A Certifier over a tonic channel whose connector does TLS with `tls`.
-struct Tonic(IdentityClient<Channel>);
-
-impl Tonic {
-    fn new(addr: std::net::SocketAddr, tls: Arc<rustls::ClientConfig>) -> Self {
-        let connector = tower::service_fn(move |_: Uri| {
-            let tls = tls.clone();
-            async move {
-                let tcp = TcpStream::connect(addr).await?;
-                // Only SNI: the verifier checks the SPIFFE id, not a name.
-                let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
-                let stream = tokio_rustls::TlsConnector::from(tls)
-                    .connect(name, tcp)
-                    .await?;
-                Ok::<_, std::io::Error>(TokioIo::new(stream))
-            }
-        });
-        let channel = grpc::lazy_channel(
-            &addr.to_string(),
-            &grpc::ChannelConfig::default(),
-            connector,
-        )
-        .unwrap();
-        Self(IdentityClient::new(channel))
-    }
-}
-
-impl Certifier for Tonic {
-    async fn certify(&self, request: CertifyRequest) -> Result<CertifyResponse, CertifyError> {
-        self.0
-            .clone()
-            .certify(request)
-            .await
-            .map(|r| r.into_inner())
-            .map_err(|s| match s.code() {
-                tonic::Code::Unavailable | tonic::Code::Unknown => {
-                    CertifyError::Unavailable(s.to_string())
-                }
-                code => CertifyError::Refused {
-                    code: format!("{code:?}"),
-                    message: s.message().to_string(),
-                },
-            })
-    }
-}
-
-fn identity_id() -> SpiffeId {
-    "spiffe://cluster.local/ns/weft-system/sa/weft-identity"
-        .parse()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn the_manager_obtains_a_certificate_over_tls() {
