@@ -6,7 +6,7 @@ mod support;
 
 use arc_swap::ArcSwap;
 use std::{sync::Arc, time::Duration};
-use support::{OneToken, Tonic, identity_id};
+use support::{OneToken, certifier, identity_id};
 use weft_api::identity::CertifyRequest;
 use weft_identity::{
     certify::CertifyService,
@@ -51,9 +51,9 @@ async fn the_manager_obtains_a_certificate_over_tls() {
         anchors.clone(),
     )
     .unwrap();
-    let certifier = Tonic::new(addr, manager.identity_client_config());
+    let client = certifier(addr, manager.identity_client_config());
     let mut state = manager.subscribe();
-    let run = tokio::spawn(manager.run(certifier));
+    let run = tokio::spawn(manager.run(client));
     let got = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             if let CertState::Available(c) = &*state.borrow_and_update() {
@@ -70,7 +70,7 @@ async fn the_manager_obtains_a_certificate_over_tls() {
     let controller_id: SpiffeId = "spiffe://cluster.local/ns/weft-system/sa/weft-controller"
         .parse()
         .unwrap();
-    let wrong = Tonic::new(
+    let wrong = certifier(
         addr,
         weft_tls::identity_client_config(&anchors, &controller_id),
     );

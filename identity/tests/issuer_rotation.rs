@@ -17,7 +17,7 @@ use std::{
     },
     time::{Duration, SystemTime},
 };
-use support::{OneToken, Tonic, identity_id};
+use support::{OneToken, certifier, identity_id};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -47,7 +47,7 @@ async fn certify_once(
     anchors: &AnchorStore,
 ) -> Result<(WorkloadKey, CertifyResponse), String> {
     let key = WorkloadKey::generate().unwrap();
-    let client = Tonic::new(
+    let client = certifier(
         addr,
         weft_tls::identity_client_config(anchors, &identity_id()),
     );

@@ -7,7 +7,8 @@
 //! - [`verify`] and [`config`]: rustls configs whose verifiers check SPIFFE
 //!   ids instead of host names, TLS 1.3 only.
 //! - [`manager`] and [`certify`]: obtaining and renewing the certificate
-//!   from weft-identity.
+//!   from weft-identity; [`grpc`]: tonic channels over these configs and the
+//!   real Certify client.
 //! - [`serving`]: plain serving certificates from files (webhook, metrics
 //!   API), rotated without a restart.
 //! - `test_util` (feature `test-util`): a test CA for other crates' tests.
@@ -19,9 +20,9 @@
 //!    [`watch_anchors`] on the same path and store.
 //! 2. `CertManager::new(ManagerConfig::new(own_id, identity_id, token_path),
 //!    anchors)`, `.with_readiness(readiness.register("certificate"))`.
-//! 3. Build the tonic channel to weft-identity with
-//!    [`CertManager::identity_client_config`], wrap the client in a
-//!    [`Certifier`], and spawn `manager.run(certifier)`.
+//! 3. `GrpcCertifier::new(tls_channel(identity_addr,
+//!    manager.identity_client_config(), &cfg)?)` and spawn
+//!    `manager.run(certifier)`.
 //! 4. `manager.mesh_tls()` gives [`MeshTls`]: build the inbound
 //!    `mesh_server_config()` once per listener and a
 //!    `mesh_client_config(&expected_id)` per destination identity; read a
@@ -39,6 +40,7 @@ pub mod clock;
 pub mod config;
 pub mod creds;
 pub mod csr;
+pub mod grpc;
 pub mod id;
 pub mod leaf;
 pub mod manager;
@@ -53,6 +55,7 @@ pub use clock::WallClock;
 pub use config::{ClientAuth, MeshTls, identity_client_config};
 pub use creds::{CredStore, Credentials};
 pub use csr::{CsrError, WorkloadKey};
+pub use grpc::{GrpcCertifier, tls_channel};
 pub use id::{IdError, SpiffeId, TrustDomain};
 pub use leaf::{LeafError, LeafInfo, inspect_leaf, leaf_id};
 pub use manager::{CertManager, CertState, ManagerConfig, RenewError, refresh_in};

@@ -1,15 +1,10 @@
-//! Pieces shared by the integration tests: a token reviewer that knows two
-//! tokens, and a Certifier over a real tonic channel doing TLS.
+//! Pieces shared by the integration tests: a token reviewer that knows one
+//! token, and the real gRPC Certifier over TLS to a loopback server.
 
-use http::Uri;
-use hyper_util::rt::TokioIo;
 use std::sync::Arc;
-use tokio::net::TcpStream;
-use tonic::transport::Channel;
-use weft_api::identity::{CertifyRequest, CertifyResponse, identity_client::IdentityClient};
 use weft_identity::authn::{AuthnError, ServiceAccount, TokenReviewer};
-use weft_runtime::grpc;
-use weft_tls::{Certifier, CertifyError, SpiffeId};
+use weft_runtime::grpc::ChannelConfig;
+use weft_tls::{GrpcCertifier, SpiffeId};
 
 pub struct OneToken;
 
@@ -25,50 +20,11 @@ impl TokenReviewer for OneToken {
     }
 }
 
-/// A Certifier over a tonic channel whose connector does TLS with `tls`.
-pub struct Tonic(IdentityClient<Channel>);
-
-impl Tonic {
-    pub fn new(addr: std::net::SocketAddr, tls: Arc<rustls::ClientConfig>) -> Self {
-        let connector = tower::service_fn(move |_: Uri| {
-            let tls = tls.clone();
-            async move {
-                let tcp = TcpStream::connect(addr).await?;
-                // Only SNI: the verifier checks the SPIFFE id, not a name.
-                let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
-                let stream = tokio_rustls::TlsConnector::from(tls)
-                    .connect(name, tcp)
-                    .await?;
-                Ok::<_, std::io::Error>(TokioIo::new(stream))
-            }
-        });
-        let channel = grpc::lazy_channel(
-            &addr.to_string(),
-            &grpc::ChannelConfig::default(),
-            connector,
-        )
-        .unwrap();
-        Self(IdentityClient::new(channel))
-    }
-}
-
-impl Certifier for Tonic {
-    async fn certify(&self, request: CertifyRequest) -> Result<CertifyResponse, CertifyError> {
-        self.0
-            .clone()
-            .certify(request)
-            .await
-            .map(|r| r.into_inner())
-            .map_err(|s| match s.code() {
-                tonic::Code::Unavailable | tonic::Code::Unknown => {
-                    CertifyError::Unavailable(s.to_string())
-                }
-                code => CertifyError::Refused {
-                    code: format!("{code:?}"),
-                    message: s.message().to_string(),
-                },
-            })
-    }
+/// A Certifier over a fresh tonic channel to `addr` doing TLS with `tls`.
+pub fn certifier(addr: std::net::SocketAddr, tls: Arc<rustls::ClientConfig>) -> GrpcCertifier {
+    GrpcCertifier::new(
+        weft_tls::tls_channel(&addr.to_string(), tls, &ChannelConfig::default()).unwrap(),
+    )
 }
 
 pub fn identity_id() -> SpiffeId {
