@@ -1,1 +1,3 @@
 //! weft's controller: turns SMI objects into policy and discovery streamed to sidecars.
+
+pub mod index;

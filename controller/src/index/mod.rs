@@ -1,0 +1,307 @@
+//! The pure policy index: everything the controller serves, computed from
+//! the objects its watches have seen, with no kube client and no gRPC.
+//!
+//! The kube glue feeds it typed objects; the gRPC servers subscribe to it:
+//!
+//! ```text
+//! Index::new(Config)
+//! Index::apply(Resource)                       add or update one object
+//! Index::delete(Kind, Option<&str>, &str)      remove one object (namespace, name)
+//! Index::reset(Kind, Vec<Resource>)            a relist, applied as one swap
+//! Index::inbound(ns, pod, port)                -> Result<watch::Receiver<Arc<InboundPolicyUpdate>>, InboundError>
+//! Index::pod_identity(ns, pod)                 -> Option<String>
+//! Index::outbound(Target, source_ns)           -> Result<watch::Receiver<Arc<Outbound>>, OutboundError>
+//! Index::findings()                            -> Vec<Finding>   (sorted, for Events)
+//! Index::injected_namespaces()                 -> BTreeSet<String>
+//! Index::subscriptions()                       -> Subscriptions  (live counts)
+//! ```
+//!
+//! Subscriptions are `tokio::sync::watch` channels whose senders the index
+//! keeps. Each change works out the scope it can affect (a TrafficTarget or
+//! route → the pods of its namespace; a pod → itself and the services whose
+//! EndpointSlices name it; a Service or slice → that Service and the splits
+//! using it as a backend; a split → its root; a namespace → everything in
+//! it) and recomputes only the subscriptions in that scope, sending only
+//! when the value changed. Senders nobody listens to any more are dropped
+//! when they come up for recomputation and whenever a new subscription is
+//! made. An inbound sender is also dropped when its pod disappears or stops
+//! being meshed, which ends the receiver's stream.
+//!
+//! The index answers from what it holds. Answering only after every watch's
+//! initial list (so that a missing route group is judged only after sync) is
+//! the glue's job.
+//!
+//! The semantics are those of "Policy" in the design; the choices it leaves
+//! open are documented where they are made ([`inbound`], [`outbound`],
+//! [`split`], [`canonical`]).
+
+mod annotations;
+mod canonical;
+mod endpoints;
+mod findings;
+mod inbound;
+mod outbound;
+mod pods;
+mod probes;
+mod routes;
+mod scope;
+mod split;
+mod store;
+mod subscriptions;
+mod targets;
+
+#[cfg(test)]
+mod tests;
+
+pub use findings::{Finding, reason};
+pub use outbound::{Outbound, OutboundError, Target};
+
+use ipnet::IpNet;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service, ServiceAccount};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+use tokio::sync::watch;
+use weft_api::contract::annotations as ann;
+use weft_api::policy::{DefaultPolicy, InboundPolicyUpdate};
+use weft_k8s_api::access::TrafficTarget;
+use weft_k8s_api::specs::{HTTPRouteGroup, TCPRoute, UDPRoute};
+use weft_k8s_api::split::TrafficSplit;
+use weft_tls::TrustDomain;
+
+use scope::Scope;
+use store::{ObjKey, Store};
+
+/// Mesh-wide settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The trust domain of every workload's SPIFFE id.
+    pub trust_domain: TrustDomain,
+    /// The Kubernetes cluster domain (`cluster.local`).
+    pub cluster_domain: String,
+    /// Used where neither the pod nor its namespace sets
+    /// `weft.io/default-policy`.
+    pub default_policy: DefaultPolicy,
+    /// The pod and service networks. An address inside them that no pod or
+    /// Service has (yet) is answered `Unavailable`, never `NotMeshed`, so no
+    /// proxy falls back to plaintext towards the cluster.
+    pub cluster_networks: Vec<IpNet>,
+}
+
+/// One object, as the watches decode it.
+// A Resource only passes through on its way into the store's typed maps;
+// boxing the large variants would cost an allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum Resource {
+    Pod(Pod),
+    Service(Service),
+    EndpointSlice(EndpointSlice),
+    Namespace(Namespace),
+    ServiceAccount(ServiceAccount),
+    TrafficTarget(TrafficTarget),
+    HttpRouteGroup(HTTPRouteGroup),
+    TcpRoute(TCPRoute),
+    UdpRoute(UDPRoute),
+    TrafficSplit(TrafficSplit),
+}
+
+/// The kinds the index holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Pod,
+    Service,
+    EndpointSlice,
+    Namespace,
+    ServiceAccount,
+    TrafficTarget,
+    HttpRouteGroup,
+    TcpRoute,
+    UdpRoute,
+    TrafficSplit,
+}
+
+impl Kind {
+    /// The Kubernetes kind, as an Event's `involvedObject.kind` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Pod => "Pod",
+            Kind::Service => "Service",
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::Namespace => "Namespace",
+            Kind::ServiceAccount => "ServiceAccount",
+            Kind::TrafficTarget => "TrafficTarget",
+            Kind::HttpRouteGroup => "HTTPRouteGroup",
+            Kind::TcpRoute => "TCPRoute",
+            Kind::UdpRoute => "UDPRoute",
+            Kind::TrafficSplit => "TrafficSplit",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why there is no inbound policy for a pod.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InboundError {
+    #[error("no pod {namespace}/{name} is known")]
+    NoSuchPod { namespace: String, name: String },
+    #[error(
+        "pod {namespace}/{name} is not meshed (it has no {} container)",
+        weft_api::contract::pod::PROXY_CONTAINER
+    )]
+    NotMeshed { namespace: String, name: String },
+}
+
+/// How many subscriptions the index keeps senders for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subscriptions {
+    pub inbound: usize,
+    pub outbound: usize,
+}
+
+/// The policy index. See the module documentation.
+pub struct Index {
+    cfg: Config,
+    store: Store,
+    subs: subscriptions::Subs,
+}
+
+impl Index {
+    pub fn new(cfg: Config) -> Self {
+        Self {
+            cfg,
+            store: Store::default(),
+            subs: subscriptions::Subs::default(),
+        }
+    }
+
+    /// Adds or updates one object.
+    pub fn apply(&mut self, r: Resource) {
+        if self.store.holds(&r) {
+            return;
+        }
+        let mut scope = Scope::default();
+        scope.add(&self.store, &r);
+        if let Some(old) = self.store.insert(r) {
+            scope.add(&self.store, &old);
+        }
+        self.refresh(scope);
+    }
+
+    /// Removes one object; `namespace` is `None` for namespaces.
+    pub fn delete(&mut self, kind: Kind, namespace: Option<&str>, name: &str) {
+        let key = ObjKey::new(namespace.unwrap_or(""), name);
+        if let Some(old) = self.store.remove(kind, &key) {
+            let mut scope = Scope::default();
+            scope.add(&self.store, &old);
+            self.refresh(scope);
+        }
+    }
+
+    /// Replaces every object of `kind` with `all` (a relist): objects absent
+    /// from `all` are removed, and subscribers see only the end state.
+    /// Objects of another kind in `all` are ignored.
+    pub fn reset(&mut self, kind: Kind, all: Vec<Resource>) {
+        let mut fresh = BTreeMap::new();
+        for r in all {
+            if r.kind() == kind {
+                fresh.insert(ObjKey::of(r.meta()), r);
+            } else {
+                tracing::warn!(expected = %kind, got = %r.kind(), "relist holds an object of another kind; ignored");
+            }
+        }
+        let mut scope = Scope::default();
+        for key in self.store.keys(kind) {
+            if !fresh.contains_key(&key)
+                && let Some(old) = self.store.remove(kind, &key)
+            {
+                scope.add(&self.store, &old);
+            }
+        }
+        for r in fresh.into_values() {
+            if self.store.holds(&r) {
+                continue;
+            }
+            scope.add(&self.store, &r);
+            if let Some(old) = self.store.insert(r) {
+                scope.add(&self.store, &old);
+            }
+        }
+        self.refresh(scope);
+    }
+
+    /// Subscribes to the inbound policy of a meshed pod's port.
+    pub fn inbound(
+        &mut self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+    ) -> Result<watch::Receiver<Arc<InboundPolicyUpdate>>, InboundError> {
+        let key = ObjKey::new(namespace, pod);
+        if let Some(rx) = self.subs.inbound_rx(&key, port) {
+            return Ok(rx);
+        }
+        let policy = inbound::policy(&self.store, &self.cfg, &key, port, &mut Vec::new())?;
+        Ok(self.subs.add_inbound(key, port, policy))
+    }
+
+    /// The SPIFFE id a known pod runs as, meshed or not, so that the gRPC
+    /// layer can refuse a proxy asking for another identity's pod.
+    pub fn pod_identity(&self, namespace: &str, pod: &str) -> Option<String> {
+        let pod = self.store.pods.get(&ObjKey::new(namespace, pod))?;
+        pods::identity(&self.cfg, namespace, pod)
+    }
+
+    /// Subscribes to discovery for a destination, as seen from a pod in
+    /// `source_ns` (which only short names depend on).
+    pub fn outbound(
+        &mut self,
+        target: Target,
+        source_ns: &str,
+    ) -> Result<watch::Receiver<Arc<Outbound>>, OutboundError> {
+        let key = canonical::key(&target, source_ns, &self.cfg.cluster_domain)?;
+        if let Some(rx) = self.subs.outbound_rx(&key) {
+            return Ok(rx);
+        }
+        let value = outbound::resolve(&self.store, &self.cfg, &key);
+        Ok(self.subs.add_outbound(key, value))
+    }
+
+    /// Every invalid or dangling reference among the objects held, sorted,
+    /// each once.
+    pub fn findings(&self) -> Vec<Finding> {
+        findings::all(&self.store, &self.cfg)
+    }
+
+    /// Namespaces annotated `weft.io/inject: enabled`.
+    pub fn injected_namespaces(&self) -> BTreeSet<String> {
+        self.store
+            .namespaces
+            .iter()
+            .filter(|(_, n)| {
+                n.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(ann::INJECT))
+                    .is_some_and(|v| v.trim() == ann::INJECT_ENABLED)
+            })
+            .map(|(k, _)| k.name.clone())
+            .collect()
+    }
+
+    /// How many subscriptions have live senders.
+    pub fn subscriptions(&self) -> Subscriptions {
+        self.subs.counts()
+    }
+
+    fn refresh(&mut self, mut scope: Scope) {
+        scope.expand(&self.store);
+        self.subs.refresh(&self.store, &self.cfg, &scope);
+    }
+}

@@ -1,0 +1,191 @@
+//! What a client proxy is told about a destination.
+//!
+//! - A Service's cluster IP and port, or an authority naming a Service →
+//!   `Meshed` for that Service port ([`service`]); an ExternalName Service →
+//!   `NotMeshed`; a Service without that port → `Unavailable` (there is no
+//!   such destination, and nothing to fall back to).
+//! - A running pod's IP (not host-network) → `Meshed` with the pod as the one
+//!   endpoint and no service name if it is meshed, else `NotMeshed`.
+//! - Any other address → `Unavailable` inside the cluster networks (it may
+//!   be a pod or Service the watches have not shown yet), else `NotMeshed`.
+//! - Names: see [`super::canonical`].
+
+use super::annotations::{self, Annotated};
+use super::canonical::OutKey;
+use super::endpoints::{self, Ready};
+use super::store::{ObjKey, Store};
+use super::{Config, Kind, pods, split};
+use k8s_openapi::api::core::v1::{Service, ServicePort};
+use std::net::SocketAddr;
+use weft_api::discovery::{Backend, Endpoint, Meshed, ProtocolHint};
+
+/// A destination, as the proxy saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The original destination address.
+    Address(SocketAddr),
+    /// An HTTP authority, `host[:port]` (port 80 when absent).
+    Authority(String),
+}
+
+/// The answer for a destination.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outbound {
+    Meshed(Meshed),
+    /// Outside the mesh: forward as is.
+    NotMeshed,
+    /// Inside the cluster but not known (yet): wait, then fail. The reason is
+    /// for logs.
+    Unavailable(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OutboundError {
+    #[error("invalid authority {authority:?}: {why}")]
+    InvalidAuthority { authority: String, why: String },
+}
+
+/// Application protocols that mean HTTP/2 from the first byte.
+const HTTP2_APP_PROTOCOLS: &[&str] = &["kubernetes.io/h2c", "grpc", "h2c", "http2"];
+
+pub(crate) fn resolve(store: &Store, cfg: &Config, key: &OutKey) -> Outbound {
+    match key {
+        OutKey::Address(a) => address(store, cfg, *a),
+        OutKey::Service { svc, port, strict } => match store.services.get(svc) {
+            Some(s) => service(store, cfg, svc, s, *port),
+            None if *strict => {
+                Outbound::Unavailable(format!("no service {}/{} yet", svc.ns, svc.name))
+            }
+            None => Outbound::NotMeshed,
+        },
+        OutKey::ClusterName(name) => {
+            Outbound::Unavailable(format!("{name} names no service in the cluster"))
+        }
+        OutKey::External(_) => Outbound::NotMeshed,
+    }
+}
+
+fn address(store: &Store, cfg: &Config, a: SocketAddr) -> Outbound {
+    if let Some(k) = store.service_at(a.ip()) {
+        return service(store, cfg, k, &store.services[k], a.port());
+    }
+    if let Some(k) = store.pod_at(a.ip()) {
+        let pod = &store.pods[k];
+        if !pods::is_meshed(pod) {
+            return Outbound::NotMeshed;
+        }
+        let ann = pod.metadata.annotations.as_ref();
+        let layers = annotations::layers(store, Kind::Pod, k, ann);
+        let protocol = if annotations::opaque_ports(&layers, &mut Vec::new()).contains(a.port()) {
+            ProtocolHint::Opaque
+        } else {
+            ProtocolHint::Detect
+        };
+        let endpoint = Endpoint {
+            address: a.to_string(),
+            identity: pods::identity(cfg, &k.ns, pod).unwrap_or_default(),
+            pod: k.name.clone(),
+            namespace: k.ns.clone(),
+        };
+        return Outbound::Meshed(Meshed {
+            service: String::new(),
+            protocol: protocol.into(),
+            root: Some(Backend {
+                name: String::new(),
+                weight: 0,
+                endpoints: vec![endpoint],
+            }),
+            split_backends: Vec::new(),
+            split_matches: Vec::new(),
+        });
+    }
+    if cfg.cluster_networks.iter().any(|n| n.contains(&a.ip())) {
+        Outbound::Unavailable("no service or pod has this address yet".into())
+    } else {
+        Outbound::NotMeshed
+    }
+}
+
+/// Port `port` of Service `key`. The root's weight is 0: it is not part of a
+/// split and the field is ignored there.
+pub(crate) fn service(
+    store: &Store,
+    cfg: &Config,
+    key: &ObjKey,
+    svc: &Service,
+    port: u16,
+) -> Outbound {
+    let spec = svc.spec.as_ref();
+    if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+        return Outbound::NotMeshed;
+    }
+    let Some(sp) = service_port(svc, port) else {
+        return Outbound::Unavailable(format!(
+            "service {}/{} has no port {port}",
+            key.ns, key.name
+        ));
+    };
+    let root = endpoints::ready(store, cfg, key, sp.name.as_deref().unwrap_or(""));
+    let split = split::apply(store, cfg, key, port, &mut Vec::new());
+    let protocol = hint(store, key, svc, sp, root.iter().chain(&split.ready));
+    let name = canonical_name(cfg, key);
+    Outbound::Meshed(Meshed {
+        service: name.clone(),
+        protocol: protocol.into(),
+        root: Some(Backend {
+            name,
+            weight: 0,
+            endpoints: root.into_iter().map(|r| r.endpoint).collect(),
+        }),
+        split_backends: split.backends,
+        split_matches: split.matches,
+    })
+}
+
+pub(crate) fn service_port(svc: &Service, port: u16) -> Option<&ServicePort> {
+    svc.spec
+        .as_ref()?
+        .ports
+        .iter()
+        .flatten()
+        .find(|p| p.port == i32::from(port))
+}
+
+pub(crate) fn canonical_name(cfg: &Config, key: &ObjKey) -> String {
+    format!("{}.{}.svc.{}", key.name, key.ns, cfg.cluster_domain)
+}
+
+/// Opaque when the Service (else its namespace) lists the port, or any
+/// ready endpoint's pod (else its namespace) lists its target port: bytes a
+/// server never wants inspected must not be, whichever side said so.
+fn hint<'a>(
+    store: &Store,
+    key: &ObjKey,
+    svc: &Service,
+    sp: &ServicePort,
+    ready: impl Iterator<Item = &'a Ready>,
+) -> ProtocolHint {
+    let ann = svc.metadata.annotations.as_ref();
+    let layers: [Annotated<'_>; 2] = annotations::layers(store, Kind::Service, key, ann);
+    let port = u16::try_from(sp.port).unwrap_or_default();
+    if annotations::opaque_ports(&layers, &mut Vec::new()).contains(port) {
+        return ProtocolHint::Opaque;
+    }
+    for r in ready {
+        let Some((k, pod)) = r
+            .pod
+            .as_ref()
+            .and_then(|k| store.pods.get(k).map(|p| (k, p)))
+        else {
+            continue;
+        };
+        let layers = annotations::layers(store, Kind::Pod, k, pod.metadata.annotations.as_ref());
+        if annotations::opaque_ports(&layers, &mut Vec::new()).contains(r.port) {
+            return ProtocolHint::Opaque;
+        }
+    }
+    match sp.app_protocol.as_deref() {
+        Some(p) if HTTP2_APP_PROTOCOLS.contains(&p) => ProtocolHint::Http2,
+        _ => ProtocolHint::Detect,
+    }
+}

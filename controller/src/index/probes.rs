@@ -1,0 +1,132 @@
+//! The kubelet's probes, authorised for unauthenticated clients on the port
+//! each probe targets only.
+//!
+//! An HTTP probe allows `GET` of exactly its path (query excluded). An HTTPS
+//! probe arrives as TLS the proxy does not terminate, so, like TCP and gRPC
+//! probes, it allows all traffic on its port: the kubelet is not a mesh
+//! client, and a probe that cannot pass restarts the pod.
+
+use super::Kind;
+use super::findings::{Finding, reason};
+use super::pods;
+use super::store::ObjKey;
+use k8s_openapi::api::core::v1::{Container, Pod, Probe};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use weft_api::policy::authorization::Rules;
+use weft_api::policy::{AllTraffic, Authorization, Clients, HttpRoute, HttpRoutes};
+
+/// The probe authorizations of `pod` on `port`, in container order.
+pub(crate) fn authorizations(pod: &Pod, port: u16) -> Vec<Authorization> {
+    let mut out = Vec::new();
+    for c in pods::app_containers(pod) {
+        for (kind, probe) in probes(c) {
+            if let Ok(Some((p, rules))) = grant(c, kind, probe)
+                && p == port
+            {
+                out.push(Authorization {
+                    name: name(c, kind),
+                    clients: Some(Clients {
+                        identities: Vec::new(),
+                        unauthenticated: true,
+                    }),
+                    rules: Some(rules),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Reports probes whose named port no container port has.
+pub(crate) fn check(key: &ObjKey, pod: &Pod, sink: &mut Vec<Finding>) {
+    for c in pods::app_containers(pod) {
+        for (kind, probe) in probes(c) {
+            if let Err(port) = grant(c, kind, probe) {
+                sink.push(Finding::new(
+                    Kind::Pod,
+                    &key.ns,
+                    &key.name,
+                    reason::UNRESOLVED_PROBE_PORT,
+                    format!(
+                        "{kind} probe of container {} targets port {port:?}, which the container does not declare; the probe is not authorised",
+                        c.name
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+fn name(c: &Container, kind: &str) -> String {
+    format!("probe/{}/{kind}", c.name)
+}
+
+fn probes(c: &Container) -> impl Iterator<Item = (&'static str, &Probe)> {
+    [
+        ("liveness", &c.liveness_probe),
+        ("readiness", &c.readiness_probe),
+        ("startup", &c.startup_probe),
+    ]
+    .into_iter()
+    .filter_map(|(k, p)| p.as_ref().map(|p| (k, p)))
+}
+
+/// The port a probe targets and what it needs there; `Err` with the port's
+/// name when it does not resolve; `None` for exec probes.
+fn grant(c: &Container, kind: &str, p: &Probe) -> Result<Option<(u16, Rules)>, String> {
+    let all = || Rules::AllTraffic(AllTraffic {});
+    if let Some(h) = &p.http_get {
+        let port = resolve(c, &h.port)?;
+        let https = h
+            .scheme
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("HTTPS"));
+        if https {
+            return Ok(Some((port, all())));
+        }
+        let route = HttpRoute {
+            name: name(c, kind),
+            path_regex: format!("^{}$", regex::escape(&path(h.path.as_deref()))),
+            methods: vec!["GET".into()],
+            headers: Vec::new(),
+        };
+        return Ok(Some((
+            port,
+            Rules::HttpRoutes(HttpRoutes {
+                routes: vec![route],
+            }),
+        )));
+    }
+    if let Some(t) = &p.tcp_socket {
+        return Ok(Some((resolve(c, &t.port)?, all())));
+    }
+    if let Some(g) = &p.grpc {
+        let port = u16::try_from(g.port).map_err(|_| g.port.to_string())?;
+        return Ok(Some((port, all())));
+    }
+    Ok(None)
+}
+
+/// The path the kubelet requests: `/` when empty, always absolute, no query.
+fn path(p: Option<&str>) -> String {
+    let p = p.unwrap_or("");
+    let p = p.split_once('?').map_or(p, |(path, _)| path);
+    if p.starts_with('/') {
+        p.to_owned()
+    } else {
+        format!("/{p}")
+    }
+}
+
+fn resolve(c: &Container, port: &IntOrString) -> Result<u16, String> {
+    match port {
+        IntOrString::Int(n) => u16::try_from(*n).map_err(|_| n.to_string()),
+        IntOrString::String(name) => c
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some(name))
+            .and_then(|p| u16::try_from(p.container_port).ok())
+            .ok_or_else(|| name.clone()),
+    }
+}
