@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/weft/target
 CARGO ?= cargo
 
 .PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci \
-        cluster-build cluster-up cluster-down cluster-status images e2e demo bench-injector
+        cluster-build cluster-up cluster-down cluster-status images e2e demo bench-identity bench-injector
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -65,9 +65,14 @@ cluster-status: ## show each e2e cluster component
 
 WEFT_IMAGE_STAGE ?= $(CARGO_TARGET_DIR)/image-stage
 
+# One image per component: images/<c>.Dockerfile, a line in images/weft.list.
+WEFT_IMAGES := injector identity
+
 images: ## build weft's images (and the cluster's) as OCI archives and import them into containerd
-	$(CARGO) build --release -p weft-injector
-	scripts/stage-image $(WEFT_IMAGE_STAGE)/injector $(CARGO_TARGET_DIR)/release/weft-injector
+	$(CARGO) build --release $(foreach c,$(WEFT_IMAGES),-p weft-$(c))
+	for c in $(WEFT_IMAGES); do \
+	  scripts/stage-image $(WEFT_IMAGE_STAGE)/$$c $(CARGO_TARGET_DIR)/release/weft-$$c || exit 1; \
+	done
 	WEFT_IMAGE_STAGE=$(WEFT_IMAGE_STAGE) WEFT_CLUSTER_IMAGE_LISTS=images/weft.list e2e/cluster/images
 
 e2e: cluster-up images ## run the end-to-end suites against the e2e cluster
@@ -79,6 +84,9 @@ demo: setup cluster-up ## bring up the e2e cluster and what exists of weft (see 
 	@eval "$$(e2e/cluster/env)"; echo; echo "The cluster is up. To use it:"; \
 	echo '  eval "$$(e2e/cluster/env)"; kubectl get nodes; kubectl api-resources --api-group=split.smi-spec.io'; \
 	echo "The SMI CRDs are installed; the mesh itself (chart, demo app) is not built yet: see README Status."
+
+bench-identity: ## benchmark: certificates/s and Certify p99, with and without TokenReview (the latter needs the e2e cluster's env)
+	$(CARGO) run -q --release -p weft-identity --example bench -- 5 8
 
 bench-injector: ## benchmark: AdmissionReviews/s and p99 over HTTPS vs a fixed-answer baseline (loopback, ~10 s)
 	$(CARGO) run -q --release -p weft-injector --example bench -- 5 8
