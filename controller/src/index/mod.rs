@@ -4,6 +4,7 @@
 //! The kube glue feeds it typed objects; the gRPC servers subscribe to it:
 //!
 //! ```text
+//! Config::new(TrustDomain)                    then set cluster_domain, default_policy, cluster_networks
 //! Index::new(Config)
 //! Index::apply(Resource)                       add or update one object
 //! Index::delete(Kind, Option<&str>, &str)      remove one object (namespace, name)
@@ -64,6 +65,7 @@ use std::fmt;
 use std::sync::Arc;
 use tokio::sync::watch;
 use weft_api::contract::annotations as ann;
+use weft_api::contract::control_plane::DEFAULT_CLUSTER_DOMAIN;
 use weft_api::policy::{DefaultPolicy, InboundPolicyUpdate};
 use weft_k8s_api::access::TrafficTarget;
 use weft_k8s_api::specs::{HTTPRouteGroup, TCPRoute, UDPRoute};
@@ -87,6 +89,19 @@ pub struct Config {
     /// Service has (yet) is answered `Unavailable`, never `NotMeshed`, so no
     /// proxy falls back to plaintext towards the cluster.
     pub cluster_networks: Vec<IpNet>,
+}
+
+impl Config {
+    /// The defaults: cluster domain `cluster.local`, default policy `allow`,
+    /// no cluster networks (unknown addresses are then `NotMeshed`).
+    pub fn new(trust_domain: TrustDomain) -> Self {
+        Self {
+            trust_domain,
+            cluster_domain: DEFAULT_CLUSTER_DOMAIN.into(),
+            default_policy: DefaultPolicy::Allow,
+            cluster_networks: Vec::new(),
+        }
+    }
 }
 
 /// One object, as the watches decode it.

@@ -153,12 +153,10 @@ fn probes_are_authorised_on_targeted_and_deny_pods_too() {
 
 #[test]
 fn the_proxys_own_probes_are_not_authorised() {
-    let mut b = pod("shop", "api");
-    let mut p = b.build();
+    let mut p = pod("shop", "api").build();
     p.spec.as_mut().unwrap().init_containers.as_mut().unwrap()[0].liveness_probe =
         Some(http_get("/live", IntOrString::Int(4191)));
-    b = PodB(p);
-    let mut ix = index_with([b.into()]);
+    let mut ix = index_with([PodB(p).into()]);
     assert!(
         policy(&mut ix, "shop", "api", 4191)
             .authorizations
