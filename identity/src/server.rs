@@ -8,7 +8,6 @@ use crate::{authn::TokenReviewer, ca::Issuer, certify::CertifyService};
 use std::{sync::Arc, time::SystemTime};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use weft_api::identity::identity_server::IdentityServer;
 use weft_runtime::shutdown;
 use weft_tls::{Credentials, SpiffeId, WorkloadKey};
@@ -54,21 +53,7 @@ pub async fn serve<R: TokenReviewer>(
     service: CertifyService<R>,
     stop: shutdown::Signal,
 ) -> Result<(), ServerError> {
-    let acceptor = TlsAcceptor::from(tls);
-    let incoming = async_stream::stream! {
-        loop {
-            let (sock, peer) = match listener.accept().await {
-                Ok(c) => c,
-                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-            };
-            let _ = sock.set_nodelay(true);
-            match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(sock)).await {
-                Ok(Ok(tls)) => yield Ok::<_, std::io::Error>(tls),
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-            }
-        }
-    };
+    let incoming = weft_tls::tls_incoming(listener, tls);
     tonic::transport::Server::builder()
         .add_service(IdentityServer::new(service))
         .serve_with_incoming_shutdown(incoming, stop.wait())

@@ -67,3 +67,45 @@ impl Certifier for GrpcCertifier {
             })
     }
 }
+
+/// How long a client may take to complete the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Accepted connections on `listener` after a TLS handshake with `tls`, for
+/// `tonic`'s `serve_with_incoming`: a failed or slow handshake is logged
+/// and skipped, never ends the stream. With tonic's `tls-connect-info`
+/// feature, handlers read the client's certificate from the request's
+/// `TlsConnectInfo` extension (see [`peer_of`]).
+pub fn tls_incoming(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+) -> impl futures::Stream<Item = std::io::Result<tokio_rustls::server::TlsStream<TcpStream>>> + Send
+{
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    async_stream::stream! {
+        loop {
+            let (sock, peer) = match listener.accept().await {
+                Ok(c) => c,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = sock.set_nodelay(true);
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                Ok(Ok(tls)) => yield Ok(tls),
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+/// The SPIFFE id of the client that sent `req` over a [`tls_incoming`]
+/// connection, if it presented a certificate.
+pub fn peer_of<T>(req: &tonic::Request<T>) -> Option<crate::SpiffeId> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    let info = req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>()?;
+    crate::peer_id_from_certs(&info.peer_certs()?)
+}

@@ -55,7 +55,7 @@ pub use clock::WallClock;
 pub use config::{ClientAuth, MeshTls, identity_client_config};
 pub use creds::{CredStore, Credentials};
 pub use csr::{CsrError, WorkloadKey};
-pub use grpc::{GrpcCertifier, tls_channel};
+pub use grpc::{GrpcCertifier, peer_of, tls_channel, tls_incoming};
 pub use id::{IdError, SpiffeId, TrustDomain};
 pub use leaf::{LeafError, LeafInfo, inspect_leaf, leaf_id};
 pub use manager::{CertManager, CertState, ManagerConfig, RenewError, refresh_in};
