@@ -1,3 +1,4 @@
 //! weft's controller: turns SMI objects into policy and discovery streamed to sidecars.
 
+pub mod grpc;
 pub mod index;

@@ -1,0 +1,104 @@
+//! The gRPC servers proxies talk to: InboundPolicy and Discovery, over TLS
+//! with the controller's own certificate, every client authenticated by its
+//! workload certificate. Both read the index and never wait on Kubernetes.
+
+pub mod diff;
+pub mod discovery;
+pub mod policy;
+pub mod queue;
+
+use crate::index::Index;
+use prometheus_client::{metrics::counter::Counter, registry::Registry};
+use std::sync::{Arc, Mutex};
+use tokio::{net::TcpListener, sync::watch};
+use tonic::{Request, Status};
+use weft_api::{
+    discovery::discovery_server::DiscoveryServer,
+    policy::inbound_policy_server::InboundPolicyServer,
+};
+use weft_runtime::shutdown;
+use weft_tls::SpiffeId;
+
+/// The index as the watches and the servers share it.
+pub type SharedIndex = Arc<Mutex<Index>>;
+
+/// Default room per stream before a slow client is cut off.
+pub const DEFAULT_QUEUE: usize = 64;
+
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    pub overflows: Counter,
+}
+
+impl Metrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "weft_controller_stream_overflows",
+            "Streams ended because their client fell too far behind",
+            self.overflows.clone(),
+        );
+    }
+}
+
+/// What both services need.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    index: SharedIndex,
+    queue: usize,
+    stop: shutdown::Signal,
+    metrics: Metrics,
+}
+
+impl Shared {
+    fn forward<V, T, F>(
+        &self,
+        rx: watch::Receiver<Arc<V>>,
+        gone: Status,
+        step: F,
+    ) -> queue::Stream<T>
+    where
+        V: Send + Sync + 'static,
+        T: Send + 'static,
+        F: FnMut(Option<&V>, &V) -> Vec<T> + Send + 'static,
+    {
+        queue::forward(
+            rx,
+            self.queue,
+            self.stop.clone(),
+            gone,
+            self.metrics.overflows.clone(),
+            step,
+        )
+    }
+}
+
+/// The caller's SPIFFE id, from its client certificate.
+fn client_id<T>(req: &Request<T>) -> Result<SpiffeId, Status> {
+    weft_tls::peer_of(req)
+        .ok_or_else(|| Status::unauthenticated("a mesh client certificate is required"))
+}
+
+/// Serves both services on `listener` until `stop`; open streams end
+/// cleanly when it fires. `tls` must require client certificates.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    index: SharedIndex,
+    queue: usize,
+    metrics: Metrics,
+    stop: shutdown::Signal,
+) -> Result<(), tonic::transport::Error> {
+    let shared = Shared {
+        index,
+        queue,
+        stop: stop.clone(),
+        metrics,
+    };
+    tonic::transport::Server::builder()
+        .add_service(InboundPolicyServer::new(policy::PolicyService(
+            shared.clone(),
+        )))
+        .add_service(DiscoveryServer::new(discovery::DiscoveryService(shared)))
+        .serve_with_incoming_shutdown(weft_tls::tls_incoming(listener, tls), stop.wait())
+        .await
+}
