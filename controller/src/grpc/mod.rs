@@ -78,27 +78,59 @@ fn client_id<T>(req: &Request<T>) -> Result<SpiffeId, Status> {
         .ok_or_else(|| Status::unauthenticated("a mesh client certificate is required"))
 }
 
-/// Serves both services on `listener` until `stop`; open streams end
-/// cleanly when it fires. `tls` must require client certificates.
-pub async fn serve(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    index: SharedIndex,
-    queue: usize,
-    metrics: Metrics,
-    stop: shutdown::Signal,
-) -> Result<(), tonic::transport::Error> {
-    let shared = Shared {
-        index,
-        queue,
-        stop: stop.clone(),
-        metrics,
-    };
-    tonic::transport::Server::builder()
-        .add_service(InboundPolicyServer::new(policy::PolicyService(
-            shared.clone(),
-        )))
-        .add_service(DiscoveryServer::new(discovery::DiscoveryService(shared)))
-        .serve_with_incoming_shutdown(weft_tls::tls_incoming(listener, tls), stop.wait())
-        .await
+/// What the servers are built from.
+pub struct Server {
+    pub index: SharedIndex,
+    /// Must require client certificates.
+    pub tls: Arc<rustls::ServerConfig>,
+    /// Messages a stream may have queued before its client is cut off.
+    pub queue: usize,
+    pub metrics: Metrics,
+}
+
+impl Server {
+    /// Binds `addr` and serves only once every watch has synced, so no
+    /// proxy is ever answered from a partial index; until then nothing
+    /// listens and proxies keep retrying (with the policy they already
+    /// hold, if any). `serving` turns ready once bound.
+    pub async fn serve_after_sync(
+        self,
+        addr: std::net::SocketAddr,
+        sync: crate::sync::SyncTracker,
+        serving: weft_runtime::readiness::Condition,
+        stop: shutdown::Signal,
+    ) -> std::io::Result<()> {
+        tokio::select! {
+            () = sync.wait() => {}
+            () = stop.clone().wait() => return Ok(()),
+        }
+        let listener = TcpListener::bind(addr).await?;
+        tracing::info!(addr = %listener.local_addr()?, "serving InboundPolicy and Discovery");
+        serving.ready();
+        self.serve(listener, stop)
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    /// Serves both services on `listener` until `stop`; open streams end
+    /// cleanly when it fires.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        stop: shutdown::Signal,
+    ) -> Result<(), tonic::transport::Error> {
+        let shared = Shared {
+            index: self.index,
+            queue: self.queue,
+            stop: stop.clone(),
+            metrics: self.metrics,
+        };
+        tonic::transport::Server::builder()
+            .add_service(InboundPolicyServer::new(policy::PolicyService(
+                shared.clone(),
+            )))
+            .add_service(DiscoveryServer::new(discovery::DiscoveryService(shared)))
+            .serve_with_incoming_shutdown(weft_tls::tls_incoming(listener, self.tls), stop.wait())
+            .await
+    }
 }
