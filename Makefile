@@ -66,7 +66,7 @@ cluster-status: ## show each e2e cluster component
 WEFT_IMAGE_STAGE ?= $(CARGO_TARGET_DIR)/image-stage
 
 # One image per component: images/<c>.Dockerfile, a line in images/weft.list.
-WEFT_IMAGES := injector identity
+WEFT_IMAGES := injector identity controller
 
 images: ## build weft's images (and the cluster's) as OCI archives and import them into containerd
 	$(CARGO) build --release $(foreach c,$(WEFT_IMAGES),-p weft-$(c))

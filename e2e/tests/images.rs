@@ -72,3 +72,16 @@ async fn the_identity_image_runs() -> anyhow::Result<()> {
     })
     .await
 }
+
+#[tokio::test]
+async fn the_controller_image_runs() -> anyhow::Result<()> {
+    let client = client().await?;
+    with_temp_ns(&client, |client, ns| async move {
+        let pods: Api<Pod> = Api::namespaced(client, &ns);
+        let out =
+            run_to_completion(&pods, "controller-help", "weft/controller:dev", &["--help"]).await?;
+        assert!(out.contains("--cluster-networks"), "{out}");
+        Ok(())
+    })
+    .await
+}
