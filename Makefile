@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/weft/target
 CARGO ?= cargo
 
 .PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci \
-        cluster-build cluster-up cluster-down cluster-status images e2e demo bench-identity bench-injector
+        cluster-build cluster-up cluster-down cluster-status images e2e demo bench-controller bench-identity bench-injector
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -87,6 +87,11 @@ demo: setup cluster-up ## bring up the e2e cluster and what exists of weft (see 
 
 bench-identity: ## benchmark: certificates/s and Certify p99, with and without TokenReview (the latter needs the e2e cluster's env)
 	$(CARGO) run -q --release -p weft-identity --example bench -- 5 8
+
+bench-controller: cluster-up ## benchmark: the controller process with 10k pods, 1k services, 2k TrafficTargets, 1000 streams on the e2e cluster (~5 min)
+	$(CARGO) build --release -p weft-identity -p weft-controller
+	eval "$$(e2e/cluster/env)" && $(CARGO) run -q --release -p weft-controller --example scale -- \
+	  --bin-dir $(CARGO_TARGET_DIR)/release $(BENCH_CONTROLLER_ARGS)
 
 bench-injector: ## benchmark: AdmissionReviews/s and p99 over HTTPS vs a fixed-answer baseline (loopback, ~10 s)
 	$(CARGO) run -q --release -p weft-injector --example bench -- 5 8
