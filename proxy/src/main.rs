@@ -1,25 +1,65 @@
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use prometheus_client::registry::Registry;
 use std::process::ExitCode;
-use weft_proxy::config;
+use weft_proxy::{config, init};
 use weft_runtime::process;
 
 /// Exit code for a configuration error (sysexits EX_USAGE).
 const EX_USAGE: u8 = 64;
 
+/// The weft sidecar proxy. Without a subcommand it runs the proxy,
+/// configured from the environment the injector sets (listed below).
+#[derive(Parser)]
+#[command(name = "weft-proxy", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write the pod's iptables rules (the weft-init init container), then exit.
+    Init(init::InitArgs),
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        print_help();
-        return ExitCode::SUCCESS;
+    // The variable list is built at run time from the config's table, so it
+    // cannot drift from what the parser reads.
+    let matches = Cli::command()
+        .after_long_help(environment_help())
+        .after_help("Environment variables: see --help.")
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match cli.command {
+        Some(Command::Init(args)) => run_init(&args),
+        None => run_proxy(),
     }
-    if args.iter().any(|a| a == "--version" || a == "-V") {
-        println!("weft-proxy {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
+}
+
+fn run_init(args: &init::InitArgs) -> ExitCode {
+    let result = init::run(
+        args,
+        &init::run::System,
+        init::kernel_has_ipv6(),
+        &mut std::io::stdout().lock(),
+    );
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ init::InitError::Config { .. }) => {
+            eprintln!("weft-proxy init: {e}");
+            ExitCode::from(EX_USAGE)
+        }
+        Err(e) => {
+            eprintln!("weft-proxy init: {e}");
+            ExitCode::FAILURE
+        }
     }
-    if let Some(a) = args.first() {
-        eprintln!("weft-proxy: unexpected argument {a:?}; see --help");
-        return ExitCode::from(EX_USAGE);
-    }
+}
+
+fn run_proxy() -> ExitCode {
     let cfg = match config::parse(&config::Env) {
         Ok(c) => c,
         Err(e) => {
@@ -59,15 +99,10 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_help() {
-    println!(
-        "weft-proxy {}: the weft sidecar proxy\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    println!("Usage: weft-proxy            run the proxy, configured from the environment");
-    println!("       weft-proxy --help     this text\n");
-    println!("Environment (set by the injector):");
+fn environment_help() -> String {
+    let mut s = String::from("Environment (set by the injector; `init` reads none):\n");
     for (name, default, what) in config::VARIABLES {
-        println!("  {name:<30} {what} [default: {default}]");
+        s.push_str(&format!("  {name:<30} {what} [default: {default}]\n"));
     }
+    s
 }

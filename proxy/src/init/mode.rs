@@ -1,0 +1,296 @@
+//! Which iptables backend to write to. A kernel can hold rules in both the
+//! legacy xtables and nf_tables; writing to the one the node (or the CNI)
+//! does not use still installs rules, but they then interleave with the other
+//! backend's in an order nobody chose. So, like Kubernetes' iptables-wrapper,
+//! prefer the backend that already holds rules, else the one the image's
+//! `iptables` reports.
+
+use super::{
+    error::InitError,
+    rules::Family,
+    run::{Runner, checked},
+};
+use std::fmt;
+
+/// `--mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// The backend whose tables already hold rules, else what `iptables --version` reports.
+    #[default]
+    Auto,
+    /// nf_tables (`iptables-nft-restore`).
+    Nft,
+    /// Legacy xtables (`iptables-legacy-restore`).
+    Legacy,
+}
+
+/// A backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    Nft,
+    Legacy,
+}
+
+impl Variant {
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Nft => "nft",
+            Self::Legacy => "legacy",
+        }
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Nft => "nf_tables",
+            Self::Legacy => "legacy",
+        })
+    }
+}
+
+/// The programs to call: the variant's own (`iptables-nft-restore`) when
+/// the image has them, else the unsuffixed ones (`iptables-restore`), which
+/// are whichever variant the image's alternatives point at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backend {
+    pub variant: Variant,
+    pub suffixed: bool,
+}
+
+impl Backend {
+    /// `iptables-nft-save`, `ip6tables-restore`, …
+    pub fn program(self, family: Family, action: &str) -> String {
+        if self.suffixed {
+            format!("{}-{}-{action}", family.tool(), self.variant.suffix())
+        } else {
+            format!("{}-{action}", family.tool())
+        }
+    }
+}
+
+/// The chosen backend and why, for the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    pub backend: Backend,
+    pub reason: String,
+}
+
+/// What the system looks like, as far as the choice goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Probe {
+    /// Rules each variant's tables hold (both families); `None` when the
+    /// variant's own tools are not installed.
+    pub nft_rules: Option<usize>,
+    pub legacy_rules: Option<usize>,
+    /// What the unsuffixed `iptables --version` reports, if installed.
+    pub default: Option<Variant>,
+}
+
+/// Picks the backend (pure).
+pub fn choose(mode: Mode, p: &Probe) -> Result<Choice, InitError> {
+    let suffixed = |variant, reason: String| {
+        Ok(Choice {
+            backend: Backend {
+                variant,
+                suffixed: true,
+            },
+            reason,
+        })
+    };
+    let installed = |v: Variant| match v {
+        Variant::Nft => p.nft_rules.is_some(),
+        Variant::Legacy => p.legacy_rules.is_some(),
+    };
+    let explicit = |v: Variant| {
+        if installed(v) {
+            suffixed(v, "--mode".into())
+        } else if p.default == Some(v) {
+            Ok(Choice {
+                backend: Backend {
+                    variant: v,
+                    suffixed: false,
+                },
+                reason: "--mode (the unsuffixed tools are this variant)".into(),
+            })
+        } else {
+            Err(InitError::MissingBinary {
+                binary: format!("iptables-{}-restore", v.suffix()),
+                package: "iptables",
+            })
+        }
+    };
+    match mode {
+        Mode::Nft => return explicit(Variant::Nft),
+        Mode::Legacy => return explicit(Variant::Legacy),
+        Mode::Auto => {}
+    }
+    match (p.nft_rules, p.legacy_rules) {
+        (Some(n), Some(l)) if l > n => suffixed(
+            Variant::Legacy,
+            format!("legacy tables hold {l} rules, nf_tables {n}"),
+        ),
+        (Some(n), Some(l)) if n > l => suffixed(
+            Variant::Nft,
+            format!("nf_tables hold {n} rules, legacy tables {l}"),
+        ),
+        (Some(_), Some(_)) => {
+            let v = p.default.unwrap_or(Variant::Nft);
+            let why = if p.default.is_some() {
+                "`iptables --version` reports it"
+            } else {
+                "no `iptables` to ask, nf_tables is the default"
+            };
+            suffixed(v, format!("neither backend holds more rules; {why}"))
+        }
+        (Some(_), None) => suffixed(Variant::Nft, "only nf_tables tools are installed".into()),
+        (None, Some(_)) => suffixed(Variant::Legacy, "only legacy tools are installed".into()),
+        (None, None) => match p.default {
+            Some(v) => Ok(Choice {
+                backend: Backend {
+                    variant: v,
+                    suffixed: false,
+                },
+                reason: "only the unsuffixed tools are installed".into(),
+            }),
+            None => Err(InitError::MissingBinary {
+                binary: "iptables-restore".into(),
+                package: "iptables",
+            }),
+        },
+    }
+}
+
+/// Looks at the system: which tools exist and how many rules each backend
+/// holds in `families`. Only what `mode` needs is run.
+pub fn probe(runner: &dyn Runner, mode: Mode, families: &[Family]) -> Result<Probe, InitError> {
+    let count = |v: Variant| -> Result<Option<usize>, InitError> {
+        let mut total = 0;
+        for &family in families {
+            let backend = Backend {
+                variant: v,
+                suffixed: true,
+            };
+            match checked(runner, &backend.program(family, "save"), &[], None) {
+                Ok(out) => total += out.stdout.lines().filter(|l| l.starts_with("-A")).count(),
+                Err(InitError::MissingBinary { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(total))
+    };
+    let default = match checked(runner, "iptables", &["--version"], None) {
+        Ok(out) if out.stdout.contains("nf_tables") => Some(Variant::Nft),
+        Ok(out) if out.stdout.contains("legacy") => Some(Variant::Legacy),
+        Ok(_) | Err(InitError::MissingBinary { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    let installed = |v: Variant| -> Result<Option<usize>, InitError> {
+        let out = checked(
+            runner,
+            &format!("iptables-{}-save", v.suffix()),
+            &["--version"],
+            None,
+        );
+        match out {
+            Ok(_) => Ok(Some(0)),
+            Err(InitError::MissingBinary { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    Ok(match mode {
+        // Counting rules is only needed to choose.
+        Mode::Auto => Probe {
+            nft_rules: count(Variant::Nft)?,
+            legacy_rules: count(Variant::Legacy)?,
+            default,
+        },
+        Mode::Nft | Mode::Legacy => Probe {
+            nft_rules: installed(Variant::Nft)?,
+            legacy_rules: installed(Variant::Legacy)?,
+            default,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(nft: Option<usize>, legacy: Option<usize>, default: Option<Variant>) -> Probe {
+        Probe {
+            nft_rules: nft,
+            legacy_rules: legacy,
+            default,
+        }
+    }
+
+    fn pick(mode: Mode, p: Probe) -> Backend {
+        choose(mode, &p).unwrap().backend
+    }
+
+    const NFT: Backend = Backend {
+        variant: Variant::Nft,
+        suffixed: true,
+    };
+    const LEGACY: Backend = Backend {
+        variant: Variant::Legacy,
+        suffixed: true,
+    };
+
+    #[test]
+    fn auto_prefers_the_backend_holding_rules() {
+        let d = Some(Variant::Nft);
+        assert_eq!(pick(Mode::Auto, probe(Some(0), Some(3), d)), LEGACY);
+        assert_eq!(
+            pick(Mode::Auto, probe(Some(5), Some(3), Some(Variant::Legacy))),
+            NFT
+        );
+    }
+
+    #[test]
+    fn auto_falls_back_to_what_iptables_reports() {
+        assert_eq!(
+            pick(Mode::Auto, probe(Some(0), Some(0), Some(Variant::Nft))),
+            NFT
+        );
+        assert_eq!(
+            pick(Mode::Auto, probe(Some(0), Some(0), Some(Variant::Legacy))),
+            LEGACY
+        );
+        assert_eq!(pick(Mode::Auto, probe(Some(0), Some(0), None)), NFT);
+        assert_eq!(
+            pick(Mode::Auto, probe(None, None, Some(Variant::Legacy))),
+            Backend {
+                variant: Variant::Legacy,
+                suffixed: false
+            }
+        );
+        assert_eq!(pick(Mode::Auto, probe(None, Some(0), None)), LEGACY);
+    }
+
+    #[test]
+    fn explicit_modes_use_that_variant_or_say_what_is_missing() {
+        let both = probe(Some(0), Some(9), Some(Variant::Nft));
+        assert_eq!(pick(Mode::Nft, both.clone()), NFT);
+        assert_eq!(pick(Mode::Legacy, both), LEGACY);
+        let err = choose(Mode::Legacy, &probe(Some(0), None, Some(Variant::Nft))).unwrap_err();
+        assert!(
+            err.to_string().contains("`iptables-legacy-restore`"),
+            "{err}"
+        );
+        let err = choose(Mode::Auto, &probe(None, None, None)).unwrap_err();
+        assert!(err.to_string().contains("package `iptables`"), "{err}");
+    }
+
+    #[test]
+    fn program_names() {
+        assert_eq!(NFT.program(Family::V6, "restore"), "ip6tables-nft-restore");
+        assert_eq!(LEGACY.program(Family::V4, "save"), "iptables-legacy-save");
+        let plain = Backend {
+            variant: Variant::Nft,
+            suffixed: false,
+        };
+        assert_eq!(plain.program(Family::V4, "restore"), "iptables-restore");
+    }
+}
