@@ -19,6 +19,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Write the pod's iptables rules (the weft-init init container), then exit.
+    ///
+    /// Sends the pod's inbound TCP to the proxy's inbound port and the app's
+    /// outbound TCP to its outbound port, in weft's own chains, with one atomic
+    /// iptables-restore per address family; a rerun replaces the rules. UDP is
+    /// never redirected. Reads no environment variables: the injector passes
+    /// every setting as a flag. Needs NET_ADMIN and NET_RAW. See
+    /// docs/proxy-init.md.
     Init(init::InitArgs),
 }
 
@@ -102,7 +109,8 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
 fn environment_help() -> String {
     let mut s = String::from("Environment (set by the injector; `init` reads none):\n");
     for (name, default, what) in config::VARIABLES {
-        s.push_str(&format!("  {name:<30} {what} [default: {default}]\n"));
+        // Name and text on separate lines so clap's wrapping keeps them aligned.
+        s.push_str(&format!("  {name}\n      {what} [default: {default}]\n"));
     }
     s
 }

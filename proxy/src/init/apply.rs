@@ -118,7 +118,7 @@ mod tests {
         let fake = Fake::default();
         let report = apply(&fake, &InitConfig::default(), Mode::Auto, true).unwrap();
         assert!(
-            report.choice.reason.contains("only nf_tables"),
+            report.choice.reason.contains("only the nf_tables"),
             "{report:?}"
         );
         let restores: Vec<String> = fake

@@ -1,6 +1,7 @@
 //! `weft-proxy init`'s flags. The injector passes every setting as a flag
 //! (see `weft_injector::containers::init_container`); init reads no
-//! environment variables. Defaults are the mesh contract's.
+//! environment variables. Defaults are the mesh contract's. Ports are
+//! 1-65535: 0 would make iptables redirect to nowhere.
 
 use super::{
     config::{InitConfig, Ipv6Mode, parse_cidrs, parse_ports},
@@ -9,19 +10,18 @@ use super::{
 };
 use weft_api::contract::{ports, proxy_user};
 
-/// Writes the iptables rules that send the pod's TCP through the proxy, then
-/// exits. Run by the `weft-init` init container before the proxy starts;
-/// reads no environment variables. UDP is never redirected.
+/// The flags of `weft-proxy init` (its help text is on the subcommand in
+/// `main.rs`).
 #[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
 pub struct InitArgs {
     /// The proxy's inbound port: inbound TCP is redirected here.
-    #[arg(long, value_name = "PORT", default_value_t = ports::INBOUND)]
+    #[arg(long, value_name = "PORT", default_value_t = ports::INBOUND, value_parser = clap::value_parser!(u16).range(1..))]
     pub inbound_port: u16,
     /// The proxy's outbound port: the app's outbound TCP is redirected here.
-    #[arg(long, value_name = "PORT", default_value_t = ports::OUTBOUND)]
+    #[arg(long, value_name = "PORT", default_value_t = ports::OUTBOUND, value_parser = clap::value_parser!(u16).range(1..))]
     pub outbound_port: u16,
     /// The proxy's admin port: inbound TCP to it is never redirected (probes, metrics).
-    #[arg(long, value_name = "PORT", default_value_t = ports::ADMIN)]
+    #[arg(long, value_name = "PORT", default_value_t = ports::ADMIN, value_parser = clap::value_parser!(u16).range(1..))]
     pub admin_port: u16,
     /// The UID the proxy runs as: its traffic is never redirected.
     #[arg(long, value_name = "UID", default_value_t = proxy_user::UID)]
@@ -54,7 +54,25 @@ pub struct InitArgs {
     pub dry_run: bool,
 }
 
+/// `weft-proxy init` alone, for [`InitArgs::try_from_container_args`].
+#[derive(clap::Parser)]
+#[command(name = "weft-proxy", no_binary_name = true)]
+enum InitOnly {
+    Init(InitArgs),
+}
+
 impl InitArgs {
+    /// Parses a container's `args` as the binary does (`["init", "--…", …]`),
+    /// so the injector's tests can check that what it writes is accepted.
+    pub fn try_from_container_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser as _;
+        InitOnly::try_parse_from(args).map(|InitOnly::Init(a)| a)
+    }
+
     /// The validated settings; a bad list names its flag and item.
     pub fn config(&self) -> Result<InitConfig, InitError> {
         let (v4, v6) =
@@ -90,16 +108,9 @@ impl InitArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        init: InitArgs,
-    }
 
     fn parse(args: &[&str]) -> Result<InitArgs, clap::Error> {
-        Cli::try_parse_from(std::iter::once("init").chain(args.iter().copied())).map(|c| c.init)
+        InitArgs::try_from_container_args(std::iter::once("init").chain(args.iter().copied()))
     }
 
     #[test]
@@ -152,7 +163,9 @@ mod tests {
     #[test]
     fn bad_scalars_are_refused_by_the_parser() {
         assert!(parse(&["--inbound-port=70000"]).is_err());
+        assert!(parse(&["--admin-port=0"]).is_err());
         assert!(parse(&["--mode=iptables"]).is_err());
         assert!(parse(&["--ipv6=maybe"]).is_err());
+        assert!(InitArgs::try_from_container_args(["proxy"]).is_err());
     }
 }

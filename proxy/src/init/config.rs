@@ -52,7 +52,8 @@ pub enum Ipv6Mode {
     /// The proxy listens on IPv6: the same redirects as IPv4.
     Redirect,
     /// The proxy does not listen on IPv6: new IPv6 TCP connections are refused
-    /// (filter table), except to and from the proxy.
+    /// (filter table), except the proxy's ports and traffic, in-pod traffic and
+    /// the skip lists.
     #[default]
     Reject,
 }

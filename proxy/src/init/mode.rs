@@ -143,8 +143,14 @@ pub fn choose(mode: Mode, p: &Probe) -> Result<Choice, InitError> {
             };
             suffixed(v, format!("neither backend holds more rules; {why}"))
         }
-        (Some(_), None) => suffixed(Variant::Nft, "only nf_tables tools are installed".into()),
-        (None, Some(_)) => suffixed(Variant::Legacy, "only legacy tools are installed".into()),
+        (Some(_), None) => suffixed(
+            Variant::Nft,
+            "only the nf_tables tools are installed and usable".into(),
+        ),
+        (None, Some(_)) => suffixed(
+            Variant::Legacy,
+            "only the legacy tools are installed and usable".into(),
+        ),
         (None, None) => match p.default {
             Some(v) => Ok(Choice {
                 backend: Backend {
@@ -173,7 +179,12 @@ pub fn probe(runner: &dyn Runner, mode: Mode, families: &[Family]) -> Result<Pro
             };
             match checked(runner, &backend.program(family, "save"), &[], None) {
                 Ok(out) => total += out.stdout.lines().filter(|l| l.starts_with("-A")).count(),
-                Err(InitError::MissingBinary { .. }) => return Ok(None),
+                // Missing tools, or a kernel without this backend (legacy
+                // modules are often absent): not a candidate. Lacking
+                // capabilities is fatal whichever backend is chosen.
+                Err(InitError::MissingBinary { .. } | InitError::Command { .. }) => {
+                    return Ok(None);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -281,6 +292,43 @@ mod tests {
         );
         let err = choose(Mode::Auto, &probe(None, None, None)).unwrap_err();
         assert!(err.to_string().contains("package `iptables`"), "{err}");
+    }
+
+    /// nft tools holding two rules; legacy tools present but the kernel
+    /// lacks the legacy tables.
+    struct NoLegacyKernel;
+
+    impl Runner for NoLegacyKernel {
+        fn run(
+            &self,
+            program: &str,
+            _: &[&str],
+            _: Option<&str>,
+        ) -> std::io::Result<crate::init::run::Output> {
+            let (code, stdout, stderr) = match program {
+                "iptables" => (0, "iptables v1.8.9 (legacy)\n", ""),
+                p if p.contains("legacy") => (
+                    1,
+                    "",
+                    "iptables-save v1.8.9 (legacy): Cannot initialize: Table does not exist (do you need to insmod?)",
+                ),
+                _ => (0, "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n", ""),
+            };
+            Ok(crate::init::run::Output {
+                code: Some(code),
+                stdout: stdout.into(),
+                stderr: stderr.into(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_backend_the_kernel_lacks_is_not_a_candidate() {
+        let p = super::probe(&NoLegacyKernel, Mode::Auto, &[Family::V4, Family::V6]).unwrap();
+        assert_eq!(p, probe(Some(2), None, Some(Variant::Legacy)));
+        let choice = choose(Mode::Auto, &p).unwrap();
+        assert_eq!(choice.backend, NFT);
+        assert!(choice.reason.contains("usable"), "{choice:?}");
     }
 
     #[test]
