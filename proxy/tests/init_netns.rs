@@ -307,13 +307,18 @@ fn connect(ns: &Netns, as_proxy: bool, host: &str, port: u16) -> Connect {
 #[test]
 fn the_rules_take_effect() {
     let ns = Netns::new("effect");
-    // A peer that never answers: the far end of a veth with no address.
+    // Peers that never answer: SYNs go out on a veth whose far end has no
+    // address. Permanent neighbour entries keep failed ARP/ND from turning a
+    // silent drop into "no route to host".
     for cmd in [
         "ip link add v0 type veth peer name v1",
         "ip addr add 10.250.0.1/24 dev v0",
         "ip -6 addr add fd00:250::1/64 dev v0 nodad",
         "ip link set v0 up",
         "ip link set v1 up",
+        "ip neigh add 10.250.0.2 lladdr 02:00:00:00:00:02 dev v0 nud permanent",
+        "ip neigh add 10.250.0.200 lladdr 02:00:00:00:00:02 dev v0 nud permanent",
+        "ip -6 neigh add fd00:250::2 lladdr 02:00:00:00:00:02 dev v0 nud permanent",
     ] {
         ns.ok(&cmd.split(' ').collect::<Vec<_>>());
     }

@@ -200,7 +200,7 @@ fn reject_table(cfg: &InitConfig) -> Table {
     let mut rules = vec![Rule::new(
         INBOUND_REJECT,
         "-i lo",
-        "traffic inside the pod (loopback) is not refused",
+        "traffic staying in the pod (loopback, own pod addresses) is not refused",
         "RETURN",
     )];
     rules.extend(inbound_exemptions(cfg, INBOUND_REJECT, "refused"));
