@@ -211,11 +211,24 @@ pub fn probe(runner: &dyn Runner, mode: Mode, families: &[Family]) -> Result<Pro
     };
     Ok(match mode {
         // Counting rules is only needed to choose.
-        Mode::Auto => Probe {
-            nft_rules: count(Variant::Nft)?,
-            legacy_rules: count(Variant::Legacy)?,
-            default,
-        },
+        Mode::Auto => {
+            // An image may give file capabilities to one backend's binary
+            // only: that backend is then the only usable one. Without
+            // capabilities for either, the permission error stands.
+            let (nft, legacy) = match (count(Variant::Nft), count(Variant::Legacy)) {
+                (Err(e @ InitError::Permission { .. }), Err(InitError::Permission { .. })) => {
+                    return Err(e);
+                }
+                (Err(InitError::Permission { .. }), other) => (Ok(None), other),
+                (other, Err(InitError::Permission { .. })) => (other, Ok(None)),
+                pair => pair,
+            };
+            Probe {
+                nft_rules: nft?,
+                legacy_rules: legacy?,
+                default,
+            }
+        }
         Mode::Nft | Mode::Legacy => Probe {
             nft_rules: installed(Variant::Nft)?,
             legacy_rules: installed(Variant::Legacy)?,
@@ -329,6 +342,43 @@ mod tests {
         let choice = choose(Mode::Auto, &p).unwrap();
         assert_eq!(choice.backend, NFT);
         assert!(choice.reason.contains("usable"), "{choice:?}");
+    }
+
+    /// Only the nft binary carries capabilities.
+    struct LegacyWithoutCaps {
+        nft_denied: bool,
+    }
+
+    impl Runner for LegacyWithoutCaps {
+        fn run(
+            &self,
+            program: &str,
+            _: &[&str],
+            _: Option<&str>,
+        ) -> std::io::Result<crate::init::run::Output> {
+            let denied = program.contains("legacy") || (self.nft_denied && program.contains("nft"));
+            let (code, stdout, stderr) = match program {
+                "iptables" => (0, "iptables v1.8.9 (legacy)\n", ""),
+                _ if denied => (1, "", "Permission denied (you must be root)"),
+                _ => (0, "", ""),
+            };
+            Ok(crate::init::run::Output {
+                code: Some(code),
+                stdout: stdout.into(),
+                stderr: stderr.into(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_backend_without_capabilities_is_not_a_candidate_unless_none_has_them() {
+        let families = [Family::V4, Family::V6];
+        let runner = LegacyWithoutCaps { nft_denied: false };
+        let p = super::probe(&runner, Mode::Auto, &families).unwrap();
+        assert_eq!(choose(Mode::Auto, &p).unwrap().backend, NFT);
+        let runner = LegacyWithoutCaps { nft_denied: true };
+        let err = super::probe(&runner, Mode::Auto, &families).unwrap_err();
+        assert!(matches!(err, InitError::Permission { .. }), "{err}");
     }
 
     #[test]
