@@ -4,5 +4,6 @@ pub mod anchors;
 pub mod feedback;
 pub mod grpc;
 pub mod index;
+pub mod slim;
 pub mod sync;
 pub mod watches;

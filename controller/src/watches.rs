@@ -11,6 +11,7 @@
 use crate::feedback::{Feedback, Note, Refs};
 use crate::grpc::SharedIndex;
 use crate::index::{Kind, Resource};
+use crate::slim;
 use crate::sync::SyncTracker;
 use futures::StreamExt as _;
 use k8s_openapi::api::{
@@ -100,7 +101,7 @@ pub fn spawn_all(client: &Client, ctx: &Ctx) {
     tokio::spawn(typed(
         Api::<Pod>::all(c.clone()),
         Kind::Pod,
-        Resource::Pod,
+        |p| Resource::Pod(slim::pod(p)),
         ctx.clone(),
     ));
     tokio::spawn(typed(
