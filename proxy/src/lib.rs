@@ -4,8 +4,22 @@
 //! `weft_api::contract::env`) into [`config::Config`]; nothing else reads the
 //! environment.
 //!
+//! The data plane is plain structs with explicit accept loops and a function
+//! per connection: [`outbound`] (the app's connections, redirected to the
+//! loopback listener) and [`inbound`] (connections to the pod), kept apart.
+//! [`resolve`] answers where an outbound connection goes; [`sniff`] tells
+//! mesh mTLS from everything else by the ClientHello's ALPN.
+//!
 //! [`init`] is `weft-proxy init`, the `weft-init` init container that writes
 //! the pod's iptables rules.
 
 pub mod config;
+pub mod discovery;
+pub mod inbound;
 pub mod init;
+pub mod net;
+pub mod outbound;
+pub mod prefixed;
+pub mod resolve;
+pub mod sniff;
+pub mod tracker;

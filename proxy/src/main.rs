@@ -1,8 +1,20 @@
+use anyhow::Context as _;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use prometheus_client::registry::Registry;
 use std::process::ExitCode;
-use weft_proxy::{config, init};
-use weft_runtime::process;
+use std::{sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+use weft_proxy::{
+    config, discovery::DiscoveryResolver, inbound::Inbound, init, outbound::Outbound,
+    tracker::Tracker,
+};
+use weft_runtime::{grpc::ChannelConfig, process};
+use weft_tls::{AnchorStore, CertManager, GrpcCertifier, ManagerConfig, SpiffeId, TrustDomain};
+
+/// How long a new connection may take to reach its destination.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an outbound connection waits for the controller's answer.
+const DISCOVERY_WAIT: Duration = Duration::from_secs(5);
 
 /// Exit code for a configuration error (sysexits EX_USAGE).
 const EX_USAGE: u8 = 64;
@@ -102,7 +114,76 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         log_format: cfg.log_format,
     };
     let proc = process::Process::start(&settings, Registry::default()).await?;
-    proc.wait(cfg.shutdown_grace, async {}).await;
+    let w = &cfg.workload;
+    let td: TrustDomain = w.trust_domain.parse()?;
+    let own_id = SpiffeId::new(&td, &w.namespace, &w.service_account)?;
+    let anchors = AnchorStore::from_file(&cfg.trust_anchors_file).with_context(|| {
+        format!(
+            "loading trust anchors from {}",
+            cfg.trust_anchors_file.display()
+        )
+    })?;
+    tokio::spawn(weft_tls::watch_anchors(
+        cfg.trust_anchors_file.clone(),
+        Duration::from_secs(10),
+        anchors.clone(),
+    ));
+    let manager = CertManager::new(
+        ManagerConfig::new(
+            own_id.clone(),
+            cfg.identity.id.parse()?,
+            cfg.token_file.clone(),
+        ),
+        anchors,
+    )?
+    .with_readiness(proc.readiness.register("certificate"));
+    let tls = manager.mesh_tls();
+    let channels = ChannelConfig::default();
+    let certifier = GrpcCertifier::new(weft_tls::tls_channel(
+        &cfg.identity.addr,
+        manager.identity_client_config(),
+        &channels,
+    )?);
+    tokio::spawn(manager.run(certifier));
+    let controller = weft_tls::tls_channel(
+        &cfg.controller.addr,
+        tls.control_plane_client_config(&cfg.controller.id.parse()?),
+        &channels,
+    )?;
+    let resolver = DiscoveryResolver::new(controller, w.namespace.clone(), DISCOVERY_WAIT);
+
+    let tracker = Tracker::default();
+    let outbound_listener = TcpListener::bind(cfg.outbound_addr)
+        .await
+        .with_context(|| format!("binding the outbound listener {}", cfg.outbound_addr))?;
+    let inbound_listener = TcpListener::bind(cfg.inbound_addr)
+        .await
+        .with_context(|| format!("binding the inbound listener {}", cfg.inbound_addr))?;
+    tracing::info!(id = %own_id, outbound = %cfg.outbound_addr, inbound = %cfg.inbound_addr, "proxying");
+    let outbound = Arc::new(Outbound {
+        resolver: Arc::new(resolver),
+        tls: tls.clone(),
+        own_ips: w.pod_ips.clone(),
+        connect_timeout: CONNECT_TIMEOUT,
+        tracker: tracker.clone(),
+    });
+    let inbound = Arc::new(Inbound {
+        tls,
+        connect_timeout: CONNECT_TIMEOUT,
+        tracker: tracker.clone(),
+    });
+    // On SIGTERM inbound stops accepting at once; outbound keeps serving the
+    // app while it drains, until nothing is in flight or the grace ends.
+    let (outbound_stop, outbound_signal) = weft_runtime::shutdown::channel();
+    tokio::spawn(outbound.serve(outbound_listener, outbound_signal));
+    tokio::spawn(inbound.serve(inbound_listener, proc.stop.clone()));
+    let drained = proc
+        .wait(cfg.shutdown_grace, async move {
+            tracker.idle().await;
+        })
+        .await;
+    outbound_stop.trigger();
+    tracing::info!(?drained, "stopped");
     Ok(())
 }
 

@@ -1,0 +1,111 @@
+//! The outbound path: the app's connections, redirected to the loopback
+//! listener, carried to their destination — inside mesh mTLS when the
+//! destination is meshed, as they are when it is not, refused when it is
+//! unknown inside the cluster (never plaintext towards a meshed pod).
+//!
+//! Whatever the app sends, its own TLS included, travels opaquely inside
+//! the mesh link.
+
+use crate::{
+    net::original_dst,
+    resolve::{Resolution, Resolve},
+    tracker::Tracker,
+};
+use std::{net::IpAddr, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::Instrument as _;
+use weft_runtime::shutdown;
+use weft_tls::MeshTls;
+
+pub struct Outbound<R> {
+    pub resolver: Arc<R>,
+    pub tls: MeshTls,
+    /// The pod's own addresses: a meshed endpoint that is this pod is
+    /// reached directly, without mesh TLS to ourselves.
+    pub own_ips: Vec<IpAddr>,
+    pub connect_timeout: Duration,
+    pub tracker: Tracker,
+}
+
+impl<R: Resolve> Outbound<R> {
+    /// Accepts until `stop`; each connection is served on its own task.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: shutdown::Signal) {
+        let local = listener.local_addr().ok();
+        let stopped = stop.wait();
+        tokio::pin!(stopped);
+        loop {
+            let (sock, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(error) => {
+                        tracing::warn!(%error, "outbound accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+                () = &mut stopped => return,
+            };
+            let this = self.clone();
+            let guard = self.tracker.track();
+            tokio::spawn(async move {
+                let _guard = guard;
+                let dst = match original_dst(&sock) {
+                    Ok(d) => d,
+                    Err(error) => {
+                        tracing::warn!(%peer, %error, "no original destination; closing");
+                        return;
+                    }
+                };
+                if Some(dst) == local {
+                    // Dialled directly, not redirected: forwarding would loop.
+                    tracing::debug!(%peer, "a direct connection to the outbound port; closing");
+                    return;
+                }
+                let span = tracing::debug_span!("outbound", %peer, %dst);
+                if let Err(error) = this.proxy(sock, dst).instrument(span.clone()).await {
+                    span.in_scope(|| tracing::info!(%error, "outbound connection failed"));
+                }
+            });
+        }
+    }
+
+    async fn proxy(&self, mut app: TcpStream, dst: SocketAddr) -> std::io::Result<()> {
+        let _ = app.set_nodelay(true);
+        match self.resolver.resolve(dst).await {
+            Resolution::Mesh { addr, id } if !self.own_ips.contains(&addr.ip()) => {
+                let tcp = self.connect(addr).await?;
+                let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+                let mut tls = tokio::time::timeout(
+                    self.connect_timeout,
+                    tokio_rustls::TlsConnector::from(self.tls.mesh_client_config(&id))
+                        .connect(name, tcp),
+                )
+                .await
+                .map_err(|_| std::io::Error::other("mesh TLS handshake timed out"))??;
+                tracing::debug!(%addr, %id, "mesh link up");
+                tokio::io::copy_bidirectional(&mut app, &mut tls).await?;
+            }
+            // Ourselves, or outside the mesh: as it is.
+            Resolution::Mesh { addr, .. } => {
+                let mut up = self.connect(addr).await?;
+                tokio::io::copy_bidirectional(&mut app, &mut up).await?;
+            }
+            Resolution::Passthrough => {
+                let mut up = self.connect(dst).await?;
+                tokio::io::copy_bidirectional(&mut app, &mut up).await?;
+            }
+            Resolution::Refuse(reason) => {
+                tracing::info!(%reason, "refusing an outbound connection");
+            }
+        }
+        Ok(())
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
+        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| std::io::Error::other(format!("connecting to {addr} timed out")))??;
+        let _ = tcp.set_nodelay(true);
+        Ok(tcp)
+    }
+}
