@@ -78,12 +78,22 @@ impl PortSet {
 pub(crate) fn opaque_ports(layers: &[Annotated<'_>], sink: &mut Vec<Finding>) -> PortSet {
     layers
         .iter()
-        .find_map(|l| parse_ports(l, sink))
+        .find_map(|l| parse_ports(l, a::OPAQUE_PORTS, sink))
         .unwrap_or_default()
 }
 
-fn parse_ports(l: &Annotated<'_>, sink: &mut Vec<Finding>) -> Option<PortSet> {
-    let value = l.get(a::OPAQUE_PORTS)?;
+/// `weft.io/skip-inbound-ports` of the first layer that sets it: ports the
+/// pod's proxy does not intercept (the injector passes the same list to
+/// `weft-init`).
+pub(crate) fn skip_inbound_ports(layers: &[Annotated<'_>], sink: &mut Vec<Finding>) -> PortSet {
+    layers
+        .iter()
+        .find_map(|l| parse_ports(l, a::SKIP_INBOUND_PORTS, sink))
+        .unwrap_or_default()
+}
+
+fn parse_ports(l: &Annotated<'_>, name: &str, sink: &mut Vec<Finding>) -> Option<PortSet> {
+    let value = l.get(name)?;
     let port = |p: &str| p.trim().parse::<u16>().ok().filter(|p| *p != 0);
     let mut set = Vec::new();
     for item in entries(value) {
@@ -94,7 +104,7 @@ fn parse_ports(l: &Annotated<'_>, sink: &mut Vec<Finding>) -> Option<PortSet> {
         match range {
             Some(r) => set.push(r),
             None => sink.push(l.invalid(
-                a::OPAQUE_PORTS,
+                name,
                 value,
                 format_args!("{item:?} is not a port or a range like 8000-8010; ignored"),
             )),
@@ -166,8 +176,9 @@ fn parse_default_policy(l: &Annotated<'_>, sink: &mut Vec<Finding>) -> Option<De
 
 /// Reports every bad value among an object's own policy annotations.
 pub(crate) fn check(l: &Annotated<'_>, sink: &mut Vec<Finding>) {
-    parse_ports(l, sink);
+    parse_ports(l, a::OPAQUE_PORTS, sink);
     if l.kind != Kind::Service {
+        parse_ports(l, a::SKIP_INBOUND_PORTS, sink);
         parse_networks(l, sink);
         parse_default_policy(l, sink);
     }

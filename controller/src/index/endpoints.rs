@@ -46,7 +46,7 @@ pub(crate) fn ready(store: &Store, cfg: &Config, svc: &ObjKey, port_name: &str) 
             let identity = pod_key
                 .as_ref()
                 .and_then(|k| store.pods.get(k).map(|p| (k, p)))
-                .filter(|(_, p)| pods::is_meshed(p))
+                .filter(|(k, p)| pods::is_meshed(p) && pods::intercepts(store, k, p, port))
                 .and_then(|(k, p)| pods::identity(cfg, &k.ns, p))
                 .unwrap_or_default();
             out.push(Ready {

@@ -5,7 +5,9 @@
 //!   `NotMeshed`; a Service without that port → `Unavailable` (there is no
 //!   such destination, and nothing to fall back to).
 //! - A running pod's IP (not host-network) → `Meshed` with the pod as the one
-//!   endpoint and no service name if it is meshed, else `NotMeshed`.
+//!   endpoint and no service name if it is meshed and its proxy intercepts
+//!   the port, else `NotMeshed` (the admin port and `skip-inbound-ports`
+//!   reach the pod directly, so mesh TLS there would arrive raw).
 //! - Any other address → `Unavailable` inside the cluster networks (it may
 //!   be a pod or Service the watches have not shown yet), else `NotMeshed`.
 //! - Names: see [`super::canonical`].
@@ -71,7 +73,7 @@ fn address(store: &Store, cfg: &Config, a: SocketAddr) -> Outbound {
     }
     if let Some(k) = store.pod_at(a.ip()) {
         let pod = &store.pods[k];
-        if !pods::is_meshed(pod) {
+        if !pods::is_meshed(pod) || !pods::intercepts(store, k, pod, a.port()) {
             return Outbound::NotMeshed;
         }
         let ann = pod.metadata.annotations.as_ref();

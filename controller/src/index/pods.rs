@@ -86,3 +86,20 @@ pub(crate) fn app_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
         })
         .filter(|c| c.name != PROXY_CONTAINER)
 }
+
+/// Whether the pod's proxy intercepts `port`: not its admin port, and not a
+/// port its `skip-inbound-ports` leaves alone. Mesh TLS sent to a port that
+/// is not intercepted would reach the app (or the admin server) raw.
+pub(crate) fn intercepts(
+    store: &super::store::Store,
+    key: &super::store::ObjKey,
+    pod: &Pod,
+    port: u16,
+) -> bool {
+    use super::{Kind, annotations};
+    if port == weft_api::contract::ports::ADMIN {
+        return false;
+    }
+    let layers = annotations::layers(store, Kind::Pod, key, pod.metadata.annotations.as_ref());
+    !annotations::skip_inbound_ports(&layers, &mut Vec::new()).contains(port)
+}

@@ -412,3 +412,41 @@ fn opaque_wins_over_an_http2_app_protocol() {
         ProtocolHint::Opaque
     );
 }
+
+#[test]
+fn ports_the_far_proxy_does_not_intercept_are_not_meshed() {
+    let mut ix = index_with(vec![
+        pod("shop", "db-0")
+            .sa("db")
+            .ip("10.1.0.9")
+            .ann(a::SKIP_INBOUND_PORTS, "5432")
+            .into(),
+    ]);
+    // The admin port and a skipped port reach the pod directly: mesh TLS
+    // sent there would arrive raw.
+    let admin = format!("10.1.0.9:{}", weft_api::contract::ports::ADMIN);
+    assert_eq!(out(&mut ix, &admin), Outbound::NotMeshed);
+    assert_eq!(out(&mut ix, "10.1.0.9:5432"), Outbound::NotMeshed);
+    let m = meshed(out(&mut ix, "10.1.0.9:8080"));
+    assert_eq!(m.root.unwrap().endpoints[0].identity, id("shop", "db"));
+}
+
+#[test]
+fn a_service_endpoint_on_a_skipped_port_has_no_identity() {
+    let mut ix = index_with(vec![
+        pod("shop", "db-0")
+            .sa("db")
+            .ip("10.1.0.9")
+            .ann(a::SKIP_INBOUND_PORTS, "5432")
+            .into(),
+        service("shop", "db", "10.96.0.20")
+            .port("pg", 5432, 5432)
+            .into(),
+        slice("shop", "db-abc", "db")
+            .port("pg", 5432)
+            .ready("10.1.0.9", "db-0")
+            .into(),
+    ]);
+    let m = meshed(out(&mut ix, "10.96.0.20:5432"));
+    assert_eq!(m.root.unwrap().endpoints, [ep("10.1.0.9:5432", "", "db-0")]);
+}
