@@ -43,6 +43,7 @@ const WAIT: Duration = Duration::from_secs(20);
 const CP_HOST: u8 = 10;
 const CLIENT_HOST: u8 = 11;
 const SERVER_HOST: u8 = 12;
+const IMPOSTOR_HOST: u8 = 13;
 const APP_PORT: u16 = 8080;
 const LOOPBACK_ONLY_PORT: u16 = 9090;
 
@@ -125,6 +126,11 @@ impl ControlPlane {
             "server",
             &format!("{SUBNET}.{SERVER_HOST}"),
         ));
+        index.apply(pod_object(
+            "payments-0",
+            "payments",
+            &format!("{SUBNET}.{IMPOSTOR_HOST}"),
+        ));
         let index = Arc::new(Mutex::new(index));
 
         let (stop, signal) = shutdown::channel();
@@ -175,13 +181,18 @@ struct Shared(PathBuf);
 impl Shared {
     fn new(anchors_pem: &str) -> Self {
         use std::os::unix::fs::PermissionsExt as _;
-        let dir = std::env::temp_dir().join(format!("weft-mesh-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "weft-mesh-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         // The build's binary may sit under a directory only root can enter.
         std::fs::copy(env!("CARGO_BIN_EXE_weft-proxy"), dir.join("weft-proxy")).unwrap();
         std::fs::write(dir.join("anchors.pem"), anchors_pem).unwrap();
-        for sa in ["client", "server"] {
+        for sa in ["client", "server", "impostor"] {
             std::fs::write(dir.join(format!("{sa}.token")), format!("{sa}-token")).unwrap();
         }
         Self(dir)
@@ -349,48 +360,81 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Two meshed pods (client, server) and an impostor (a pod the controller
+/// knows as `payments` whose proxy holds the `impostor` identity), with the
+/// control plane, the server apps and ready proxies.
+struct Mesh {
+    // Processes first: they go before their namespaces.
+    client_proxy: Proxy,
+    server_proxy: Proxy,
+    _impostor_proxy: Proxy,
+    peers: Arc<Mutex<Vec<std::net::SocketAddr>>>,
+    _control: ControlPlane,
+    _shared: Shared,
+    client: Pod,
+    server: Pod,
+    impostor: Pod,
+    _cp: Pod,
+    node: Node,
+}
+
+impl Mesh {
+    fn start() -> Self {
+        netns::require_root();
+        let node = Node::new();
+        let cp = node.pod("cp", "v-cp", CP_HOST);
+        let client = node.pod("client", "v-client", CLIENT_HOST);
+        let server = node.pod("server", "v-server", SERVER_HOST);
+        let impostor = node.pod("impostor", "v-impostor", IMPOSTOR_HOST);
+        let control = ControlPlane::start(&cp);
+        let shared = Shared::new(&control.anchors_pem);
+        let bin = shared.bin();
+        for pod in [&client, &server, &impostor] {
+            pod.ns.ok(&[bin.to_str().unwrap(), "init"]);
+        }
+        let peers = start_server_app(&server);
+        start_server_app(&impostor);
+        let proxy = |pod: &Pod, name: &str, sa: &str| {
+            let p = Proxy::start(
+                pod,
+                &bin,
+                &proxy_env(pod, name, sa, &shared.0),
+                shared.0.join(format!("{name}.log")),
+            );
+            wait_ready(pod, &p);
+            p
+        };
+        Self {
+            server_proxy: proxy(&server, "server-0", "server"),
+            _impostor_proxy: proxy(&impostor, "payments-0", "impostor"),
+            client_proxy: proxy(&client, "client-0", "client"),
+            peers,
+            _control: control,
+            _shared: shared,
+            client,
+            server,
+            impostor,
+            _cp: cp,
+            node,
+        }
+    }
+}
+
 #[test]
 fn tcp_flows_through_both_proxies_inside_mesh_mtls() {
-    netns::require_root();
-    let node = Node::new();
-    let cp = node.pod("cp", "v-cp", CP_HOST);
-    let client = node.pod("client", "v-client", CLIENT_HOST);
-    let server = node.pod("server", "v-server", SERVER_HOST);
-    let control = ControlPlane::start(&cp);
-    let shared = Shared::new(&control.anchors_pem);
-    let bin = shared.bin();
-    for pod in [&client, &server] {
-        pod.ns.ok(&[bin.to_str().unwrap(), "init"]);
-    }
-    let peers = start_server_app(&server);
-    let logs = std::env::temp_dir();
-    let server_proxy = Proxy::start(
-        &server,
-        &bin,
-        &proxy_env(&server, "server-0", "server", &shared.0),
-        logs.join(format!("weft-mesh-server-{}.log", std::process::id())),
-    );
-    let client_proxy = Proxy::start(
-        &client,
-        &bin,
-        &proxy_env(&client, "client-0", "client", &shared.0),
-        logs.join(format!("weft-mesh-client-{}.log", std::process::id())),
-    );
-    wait_ready(&server, &server_proxy);
-    wait_ready(&client, &client_proxy);
-
+    let m = Mesh::start();
     // App to app, through both proxies; the wire carries mesh TLS only.
-    let (stop_capture, captured) = capture(&node, &server.port);
+    let (stop_capture, captured) = capture(&m.node, &m.server.port);
     let marker: &'static [u8] = b"weft-plaintext-marker-4f2a";
-    let got = client_exchange(&client, format!("{}:{APP_PORT}", server.ip), marker);
+    let got = client_exchange(&m.client, format!("{}:{APP_PORT}", m.server.ip), marker);
     stop_capture.store(true, std::sync::atomic::Ordering::SeqCst);
     let wire = captured.join().unwrap();
     assert_eq!(
         got,
         marker,
         "echo through both proxies\nclient proxy:\n{}\nserver proxy:\n{}",
-        client_proxy.log(),
-        server_proxy.log()
+        m.client_proxy.log(),
+        m.server_proxy.log()
     );
     assert!(
         contains(&wire, b"weft/1"),
@@ -406,27 +450,27 @@ fn tcp_flows_through_both_proxies_inside_mesh_mtls() {
     // at its pod IP from inside the pod.
     let client_id = "spiffe://cluster.local/ns/shop/sa/client";
     assert!(
-        server_proxy.log().contains(client_id),
+        m.server_proxy.log().contains(client_id),
         "server proxy log names {client_id}:\n{}",
-        server_proxy.log()
+        m.server_proxy.log()
     );
-    let seen = peers.lock().unwrap().clone();
+    let seen = m.peers.lock().unwrap().clone();
     assert!(
-        seen.iter().all(|p| p.ip().to_string() == server.ip),
+        seen.iter().all(|p| p.ip().to_string() == m.server.ip),
         "the app is reached by the server's own proxy: {seen:?}"
     );
 
     // A loopback-only listener in the server pod is not reachable from a peer.
     let got = client_exchange(
-        &client,
-        format!("{}:{LOOPBACK_ONLY_PORT}", server.ip),
+        &m.client,
+        format!("{}:{LOOPBACK_ONLY_PORT}", m.server.ip),
         b"private?",
     );
     assert!(got.is_empty(), "reached a loopback-only listener: {got:?}");
 
     // Garbage on every proxy port never takes a proxy down.
-    let server_ip = server.ip.clone();
-    block_in_ns(&client.ns.name, move || async move {
+    let server_ip = m.server.ip.clone();
+    block_in_ns(&m.client.ns.name, move || async move {
         for port in [ports::INBOUND, ports::ADMIN, APP_PORT] {
             for garbage in [
                 &b"\x16\x03\x01\xff\xff\x01\x00"[..],
@@ -442,12 +486,90 @@ fn tcp_flows_through_both_proxies_inside_mesh_mtls() {
             }
         }
     });
-    let admin = format!("{}:{}", server.ip, ports::ADMIN);
-    let live = block_in_ns(&client.ns.name, move || async move {
+    let admin = format!("{}:{}", m.server.ip, ports::ADMIN);
+    let live = block_in_ns(&m.client.ns.name, move || async move {
         http_status(&admin, "/live").await
     });
     assert_eq!(live, Some(200), "the server proxy survives garbage");
-    let got = client_exchange(&client, format!("{}:{APP_PORT}", server.ip), b"still there");
+    let got = client_exchange(
+        &m.client,
+        format!("{}:{APP_PORT}", m.server.ip),
+        b"still there",
+    );
     assert_eq!(got, b"still there");
-    drop(control);
+}
+
+#[test]
+fn an_endpoint_presenting_another_identity_is_refused() {
+    let m = Mesh::start();
+    // The controller says 198.18.200.13 is `payments`; its proxy can only
+    // prove `impostor`, so the client proxy refuses the link.
+    let got = client_exchange(
+        &m.client,
+        format!("{}:{APP_PORT}", m.impostor.ip),
+        b"secret",
+    );
+    assert!(got.is_empty(), "talked to an impostor: {got:?}");
+    let log = m.client_proxy.log();
+    assert!(
+        log.contains("outbound connection failed"),
+        "client proxy log:\n{log}"
+    );
+    // The real server still works.
+    let got = client_exchange(&m.client, format!("{}:{APP_PORT}", m.server.ip), b"hello");
+    assert_eq!(got, b"hello");
+}
+
+#[test]
+fn sigterm_stops_new_inbound_and_drains_open_connections() {
+    let mut m = Mesh::start();
+    // A connection open through both proxies before SIGTERM.
+    let addr: std::net::SocketAddr = format!("{}:{APP_PORT}", m.server.ip).parse().unwrap();
+    let held = block_in_ns(&m.client.ns.name, move || async move {
+        let mut s = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(b"before").unwrap();
+        let mut b = [0u8; 6];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"before");
+        s
+    });
+    let pid = m.server_proxy.child.id().to_string();
+    netns::ok(&["kill", "-TERM", &pid]);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // New inbound connections are refused; the open one keeps working.
+    let got = client_exchange(&m.client, addr.to_string(), b"after");
+    assert!(
+        got.is_empty(),
+        "a new connection got through a draining proxy: {got:?}"
+    );
+    let mut held = held;
+    held.write_all(b"during").unwrap();
+    let mut b = [0u8; 6];
+    held.read_exact(&mut b).unwrap();
+    assert_eq!(
+        &b, b"during",
+        "the open connection keeps working while draining"
+    );
+    assert!(
+        m.server_proxy.child.try_wait().unwrap().is_none(),
+        "exited with a connection open"
+    );
+
+    // Once it closes, the proxy exits, well inside its 5 s grace.
+    drop(held);
+    let t0 = tokio::time::Instant::now();
+    let status = loop {
+        if let Some(s) = m.server_proxy.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < WAIT, "still running {WAIT:?} after draining");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!(
+        "server proxy exited {status} {:?} after its last connection closed",
+        t0.elapsed()
+    );
+    assert!(status.success(), "{status}\n{}", m.server_proxy.log());
 }
