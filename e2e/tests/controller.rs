@@ -299,15 +299,51 @@ async fn a_traffic_target_applied_to_the_api_server_reaches_the_proxy_s_stream()
             }
         })
         .await?;
+        // A rule naming a route group that does not exist fails closed and
+        // is reported on the TrafficTarget once the controller has synced.
+        apply(
+            &client,
+            &ns,
+            json!({
+                "apiVersion": "access.smi-spec.io/v1alpha3", "kind": "TrafficTarget",
+                "metadata": {"name": "dangling"},
+                "spec": {"destination": {"kind": "ServiceAccount", "name": "web"},
+                         "sources": [{"kind": "ServiceAccount", "name": "api"}],
+                         "rules": [{"kind": "HTTPRouteGroup", "name": "no-such-group"}]}
+            }),
+        )
+        .await?;
+        eventually("a MissingRoute Event on the dangling TrafficTarget", || {
+            let events = events.clone();
+            async move {
+                let list = events
+                    .list(&ListParams::default().fields("involvedObject.name=dangling"))
+                    .await?;
+                Ok(list
+                    .items
+                    .into_iter()
+                    .find(|e| e.reason.as_deref() == Some("MissingRoute"))
+                    .map(|e| eprintln!("event: {}", e.message.unwrap_or_default())))
+            }
+        })
+        .await?;
         let tts = Api::<DynamicObject>::namespaced_with(
             client.clone(),
             &ns,
             &read_resource::<access::TrafficTarget>(access::VERSION),
         );
         tts.delete("api-to-web", &DeleteParams::default()).await?;
+        // The grant goes; `dangling` still targets web, and allows nothing.
         tokio::time::timeout(CONVERGENCE, async {
             while let Some(u) = stream.next().await {
-                if !u?.targeted {
+                let u = u?;
+                let granted = u.authorizations.iter().any(|a| {
+                    a.rules.is_some()
+                        && a.clients
+                            .as_ref()
+                            .is_some_and(|c| c.identities.contains(&api_id))
+                });
+                if u.targeted && !granted {
                     return anyhow::Ok(());
                 }
             }
