@@ -218,3 +218,47 @@ fn issuers_that_are_not_cas_unchained_or_mismatched_are_refused_at_load() {
     let garbage = Issuer::from_pem(b"nope", b"nope", "nope", now);
     assert!(matches!(garbage, Err(IssuerError::Cert(_))), "{garbage:?}");
 }
+
+/// A root (its own issuer) with a SEC1 key, as cert-manager and Helm's
+/// `genPrivateKey "ecdsa"` write it (openssl ecparam -genkey), valid to 2126.
+const SEC1_KEY: &str = "-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEILgx0q4EQ+a0cg+VzeCQnOHsaD+tITUunG4mKFq0sHGnoAoGCCqGSM49
+AwEHoUQDQgAEjDAODKQIiARVvm/rekdjMbfQWTXAe3IOy+44vfiVj+9cBOP3CtNZ
+s44GDpfjbiOi5Q59zgtCEI0dEQ2RQlk/lw==
+-----END EC PRIVATE KEY-----\n";
+const SEC1_ROOT: &str = "-----BEGIN CERTIFICATE-----
+MIIBpDCCAUmgAwIBAgIUFmDAvYs/AoxxBq6oc8v5QYZN2hUwCgYIKoZIzj0EAwIw
+HjEcMBoGA1UEAwwTd2VmdCBzZWMxIHRlc3Qgcm9vdDAgFw0yNjExMjIwMjI2MDFa
+GA8yMTI2MTAyOTAyMjYwMVowHjEcMBoGA1UEAwwTd2VmdCBzZWMxIHRlc3Qgcm9v
+dDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABIwwDgykCIgEVb5v63pHYzG30Fk1
+wHtyDsvuOL34lY/vXATj9wrTWbOOBg6X424jouUOfc4LQhCNHRENkUJZP5ejYzBh
+MB0GA1UdDgQWBBR0pTizZlieeg1EyxdhWvoOUEo5fjAfBgNVHSMEGDAWgBR0pTiz
+Zlieeg1EyxdhWvoOUEo5fjAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwIB
+BjAKBggqhkjOPQQDAgNJADBGAiEA2cnyCRkHufasrL5oPOGOIdxopHbbDzgQNllW
+W4GgmfACIQDxAFn3p7KKVvC1lFJ6bfyLMi1BnSkWBMnde3gdw3mLhw==
+-----END CERTIFICATE-----\n";
+
+#[test]
+fn an_issuer_key_in_sec1_is_accepted_and_signs() {
+    let issuer = Issuer::from_pem(
+        SEC1_ROOT.as_bytes(),
+        SEC1_ROOT.as_bytes(),
+        SEC1_KEY,
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let key = WorkloadKey::generate().unwrap();
+    let rsp = issuer
+        .sign(
+            &key.csr_der(&id("web")).unwrap(),
+            &id("web"),
+            OffsetDateTime::now_utc(),
+            DEFAULT_LIFETIME,
+        )
+        .unwrap();
+    let leaf = CertificateDer::from(rsp.leaf_certificate.clone());
+    let anchors = TrustAnchors::from_pem(SEC1_ROOT.as_bytes()).unwrap();
+    anchors
+        .verify_server_chain(&leaf, &[], UnixTime::now())
+        .unwrap();
+}
