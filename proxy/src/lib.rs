@@ -13,12 +13,14 @@
 //! [`init`] is `weft-proxy init`, the `weft-init` init container that writes
 //! the pod's iptables rules.
 
+pub mod authz;
 pub mod config;
 pub mod discovery;
 pub mod inbound;
 pub mod init;
 pub mod net;
 pub mod outbound;
+pub mod policy;
 pub mod prefixed;
 pub mod resolve;
 pub mod sniff;

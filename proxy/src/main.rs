@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use weft_proxy::{
     config, discovery::DiscoveryResolver, inbound::Inbound, init, outbound::Outbound,
-    tracker::Tracker,
+    policy::Policies, tracker::Tracker,
 };
 use weft_runtime::{grpc::ChannelConfig, process};
 use weft_tls::{AnchorStore, CertManager, GrpcCertifier, ManagerConfig, SpiffeId, TrustDomain};
@@ -15,6 +15,8 @@ use weft_tls::{AnchorStore, CertManager, GrpcCertifier, ManagerConfig, SpiffeId,
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long an outbound connection waits for the controller's answer.
 const DISCOVERY_WAIT: Duration = Duration::from_secs(5);
+/// How long an inbound connection waits for its port's first policy.
+const POLICY_WAIT: Duration = Duration::from_secs(5);
 
 /// Exit code for a configuration error (sysexits EX_USAGE).
 const EX_USAGE: u8 = 64;
@@ -150,7 +152,12 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         tls.control_plane_client_config(&cfg.controller.id.parse()?),
         &channels,
     )?;
-    let resolver = DiscoveryResolver::new(controller, w.namespace.clone(), DISCOVERY_WAIT);
+    let resolver = DiscoveryResolver::new(controller.clone(), w.namespace.clone(), DISCOVERY_WAIT);
+    let policies = Arc::new(Policies::new(
+        controller,
+        w.namespace.clone(),
+        w.pod_name.clone(),
+    ));
 
     let tracker = Tracker::default();
     let outbound_listener = TcpListener::bind(cfg.outbound_addr)
@@ -169,6 +176,8 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
     });
     let inbound = Arc::new(Inbound {
         tls,
+        policies,
+        policy_wait: POLICY_WAIT,
         connect_timeout: CONNECT_TIMEOUT,
         tracker: tracker.clone(),
     });

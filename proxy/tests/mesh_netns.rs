@@ -86,6 +86,7 @@ fn pod_object(name: &str, sa: &str, ip: &str) -> Resource {
 
 /// The control plane, serving from `cp` until dropped.
 struct ControlPlane {
+    index: weft_controller::grpc::SharedIndex,
     stop: shutdown::Trigger,
     threads: Vec<std::thread::JoinHandle<()>>,
     anchors_pem: String,
@@ -132,6 +133,7 @@ impl ControlPlane {
             &format!("{SUBNET}.{IMPOSTOR_HOST}"),
         ));
         let index = Arc::new(Mutex::new(index));
+        let shared_index = index.clone();
 
         let (stop, signal) = shutdown::channel();
         let svc = CertifyService::new(Arc::new(ArcSwap::from_pointee(issuer)), NamedTokens, td);
@@ -159,6 +161,7 @@ impl ControlPlane {
             .unwrap();
         });
         Self {
+            index: shared_index,
             stop,
             threads: vec![identity, controller],
             anchors_pem: p.root_pem,
@@ -369,7 +372,7 @@ struct Mesh {
     server_proxy: Proxy,
     _impostor_proxy: Proxy,
     peers: Arc<Mutex<Vec<std::net::SocketAddr>>>,
-    _control: ControlPlane,
+    control: ControlPlane,
     _shared: Shared,
     client: Pod,
     server: Pod,
@@ -409,7 +412,7 @@ impl Mesh {
             _impostor_proxy: proxy(&impostor, "payments-0", "impostor"),
             client_proxy: proxy(&client, "client-0", "client"),
             peers,
-            _control: control,
+            control,
             _shared: shared,
             client,
             server,
@@ -572,4 +575,95 @@ fn sigterm_stops_new_inbound_and_drains_open_connections() {
         t0.elapsed()
     );
     assert!(status.success(), "{status}\n{}", m.server_proxy.log());
+}
+
+fn traffic_target(sources: &[&str]) -> [Resource; 2] {
+    let sources: Vec<_> = sources
+        .iter()
+        .map(|sa| json!({"kind": "ServiceAccount", "name": sa}))
+        .collect();
+    [
+        Resource::TcpRoute(
+            serde_json::from_value(json!({
+                "apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "TCPRoute",
+                "metadata": {"name": "app", "namespace": "shop"},
+                "spec": {"matches": {"ports": [APP_PORT]}}
+            }))
+            .unwrap(),
+        ),
+        Resource::TrafficTarget(
+            serde_json::from_value(json!({
+                "apiVersion": "access.smi-spec.io/v1alpha3", "kind": "TrafficTarget",
+                "metadata": {"name": "to-server", "namespace": "shop"},
+                "spec": {"destination": {"kind": "ServiceAccount", "name": "server"},
+                         "sources": sources,
+                         "rules": [{"kind": "TCPRoute", "name": "app"}]}
+            }))
+            .unwrap(),
+        ),
+    ]
+}
+
+fn apply(m: &Mesh, objects: [Resource; 2]) {
+    let mut ix = m.control.index.lock().unwrap();
+    for o in objects {
+        ix.apply(o);
+    }
+}
+
+#[test]
+fn traffic_targets_admit_their_sources_only_and_revocation_closes_connections() {
+    let m = Mesh::start();
+    let server = format!("{}:{APP_PORT}", m.server.ip);
+
+    // A TrafficTarget naming another source: the client is refused.
+    apply(&m, traffic_target(&["other"]));
+    let t0 = tokio::time::Instant::now();
+    loop {
+        if client_exchange(&m.client, server.clone(), b"let me in").is_empty() {
+            break;
+        }
+        assert!(t0.elapsed() < WAIT, "never refused");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("refused after {:?}", t0.elapsed());
+    let log = m.server_proxy.log();
+    assert!(
+        log.contains("no-traffic-target"),
+        "the denial names its reason:\n{log}"
+    );
+
+    // Granted: the client gets through.
+    apply(&m, traffic_target(&["other", "client"]));
+    let t0 = tokio::time::Instant::now();
+    while client_exchange(&m.client, server.clone(), b"granted") != b"granted" {
+        assert!(t0.elapsed() < WAIT, "the grant never took effect");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("granted after {:?}", t0.elapsed());
+
+    // Revoked while a connection is open: that connection is closed.
+    let addr: std::net::SocketAddr = server.parse().unwrap();
+    let mut held = block_in_ns(&m.client.ns.name, move || async move {
+        let mut s = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(b"open").unwrap();
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).unwrap();
+        s
+    });
+    apply(&m, traffic_target(&["other"]));
+    let t0 = tokio::time::Instant::now();
+    let mut b = [0u8; 16];
+    let closed = loop {
+        let _ = held.write_all(b"still?");
+        match held.read(&mut b) {
+            Ok(0) | Err(_) => break true,
+            Ok(_) if t0.elapsed() > WAIT => break false,
+            Ok(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert!(closed, "the revoked connection stayed open");
+    eprintln!("revoked connection closed after {:?}", t0.elapsed());
+    assert!(m.server_proxy.log().contains("access revoked"));
 }

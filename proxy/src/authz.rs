@@ -1,0 +1,94 @@
+//! Whether the inbound policy lets a client open a connection to a port.
+//!
+//! Pure: the policy (from the controller), who the client is, and whether
+//! its first bytes are HTTP. Per-request HTTP route checks belong to the
+//! HTTP path; at the connection level an HTTP-routes grant cannot be
+//! honoured, so it allows nothing here (fail closed) and the denial says
+//! `route-not-matched`.
+
+use crate::inbound::Client;
+use weft_api::{
+    contract::deny_reason,
+    policy::{Authorization, DefaultPolicy, InboundPolicyUpdate, authorization::Rules},
+};
+
+/// The outcome, with what decided it (for logs and metrics, never callers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow { by: String },
+    Deny { reason: &'static str },
+}
+
+impl Decision {
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allow { .. })
+    }
+}
+
+/// A connection from `client`, whose first bytes are HTTP when `http`.
+pub fn connection(policy: &InboundPolicyUpdate, client: &Client, http: bool) -> Decision {
+    if let Client::Unauthenticated(addr) = client
+        && policy
+            .unauthenticated_networks
+            .iter()
+            .filter_map(|n| n.parse::<ipnet::IpNet>().ok())
+            .any(|n| n.contains(&addr.ip()))
+    {
+        return Decision::Allow {
+            by: "allow-unauthenticated-from".into(),
+        };
+    }
+    let mut routes_only = false;
+    for a in policy.authorizations.iter().filter(|a| names(a, client)) {
+        match &a.rules {
+            Some(Rules::AllTraffic(_)) => return Decision::Allow { by: a.name.clone() },
+            Some(Rules::OpaqueTraffic(_)) if !http => {
+                return Decision::Allow { by: a.name.clone() };
+            }
+            Some(Rules::HttpRoutes(_)) => routes_only = true,
+            _ => {}
+        }
+    }
+    if !policy.targeted && policy.default_policy() == DefaultPolicy::Allow {
+        return Decision::Allow {
+            by: "default-allow".into(),
+        };
+    }
+    let reason = if routes_only {
+        deny_reason::ROUTE_NOT_MATCHED
+    } else if matches!(client, Client::Unauthenticated(_)) {
+        deny_reason::UNAUTHENTICATED
+    } else {
+        deny_reason::NO_TRAFFIC_TARGET
+    };
+    Decision::Deny { reason }
+}
+
+fn names(a: &Authorization, client: &Client) -> bool {
+    let Some(c) = &a.clients else { return false };
+    match client {
+        Client::Mesh(id) => c.identities.iter().any(|i| i == id.as_str()),
+        Client::Unauthenticated(_) => c.unauthenticated,
+    }
+}
+
+/// Whether a connection's first bytes start an HTTP/1 request or the HTTP/2
+/// preface: enough to keep HTTP out of grants meant for other protocols.
+pub fn looks_like_http(first: &[u8]) -> bool {
+    const METHODS: &[&[u8]] = &[
+        b"GET ",
+        b"HEAD ",
+        b"POST ",
+        b"PUT ",
+        b"DELETE ",
+        b"CONNECT ",
+        b"OPTIONS ",
+        b"TRACE ",
+        b"PATCH ",
+        b"PRI * HTTP/2.0",
+    ];
+    METHODS.iter().any(|m| first.starts_with(m))
+}
+
+#[cfg(test)]
+mod tests;
