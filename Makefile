@@ -66,13 +66,16 @@ cluster-status: ## show each e2e cluster component
 WEFT_IMAGE_STAGE ?= $(CARGO_TARGET_DIR)/image-stage
 
 # One image per component: images/<c>.Dockerfile, a line in images/weft.list.
+# WEFT_IMAGES hold one binary each (scripts/stage-image); the proxy image also
+# holds iptables with file capabilities (scripts/stage-proxy-image).
 WEFT_IMAGES := injector identity controller
 
 images: ## build weft's images (and the cluster's) as OCI archives and import them into containerd
-	$(CARGO) build --release $(foreach c,$(WEFT_IMAGES),-p weft-$(c))
+	$(CARGO) build --release $(foreach c,$(WEFT_IMAGES) proxy,-p weft-$(c))
 	for c in $(WEFT_IMAGES); do \
 	  scripts/stage-image $(WEFT_IMAGE_STAGE)/$$c $(CARGO_TARGET_DIR)/release/weft-$$c || exit 1; \
 	done
+	scripts/stage-proxy-image $(WEFT_IMAGE_STAGE)/proxy $(CARGO_TARGET_DIR)/release/weft-proxy
 	WEFT_IMAGE_STAGE=$(WEFT_IMAGE_STAGE) WEFT_CLUSTER_IMAGE_LISTS=images/weft.list e2e/cluster/images
 
 e2e: cluster-up images ## run the end-to-end suites against the e2e cluster
