@@ -85,3 +85,16 @@ async fn the_controller_image_runs() -> anyhow::Result<()> {
     })
     .await
 }
+
+#[tokio::test]
+async fn the_proxy_image_runs() -> anyhow::Result<()> {
+    let client = client().await?;
+    with_temp_ns(&client, |client, ns| async move {
+        let pods: Api<Pod> = Api::namespaced(client, &ns);
+        let out = run_to_completion(&pods, "proxy-help", "weft/proxy:dev", &["--help"]).await?;
+        assert!(out.contains("weft-init"), "{out}");
+        // The iptables tools `weft-proxy init` runs: e2e/tests/proxy_init.rs.
+        Ok(())
+    })
+    .await
+}
