@@ -71,7 +71,7 @@ pub fn init_container(cfg: &InjectConfig, o: &Overrides) -> Container {
 }
 
 /// `weft-proxy`: the sidecar, as a native sidecar (restartPolicy Always).
-pub fn proxy_container(cfg: &InjectConfig, o: &Overrides) -> Container {
+pub fn proxy_container(cfg: &InjectConfig, o: &Overrides, inbound_ports: &[u16]) -> Container {
     let res = resources(cfg, o);
     let cpu_limit = o
         .cpu_limit
@@ -135,6 +135,10 @@ pub fn proxy_container(cfg: &InjectConfig, o: &Overrides) -> Container {
     ];
     if !o.opaque_ports.is_empty() {
         vars.push((env::OPAQUE_PORTS, Some(o.opaque_ports.join(",")), None));
+    }
+    if !inbound_ports.is_empty() {
+        let list: Vec<String> = inbound_ports.iter().map(u16::to_string).collect();
+        vars.push((env::INBOUND_PORTS, Some(list.join(",")), None));
     }
     let env = vars
         .into_iter()

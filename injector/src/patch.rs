@@ -27,7 +27,11 @@ pub fn patch_for(pod: &Pod, ns: &NamespaceMeta, cfg: &InjectConfig) -> Result<In
 
     let mut ops = status_ops(pod, "injected");
     let init = to_value(containers::init_container(cfg, &o));
-    let proxy = to_value(containers::proxy_container(cfg, &o));
+    let proxy = to_value(containers::proxy_container(
+        cfg,
+        &o,
+        &inbound_ports(spec, &o),
+    ));
     if spec.init_containers.as_ref().is_none_or(Vec::is_empty) {
         ops.push(add(&["spec", "initContainers"], json!([init, proxy])));
     } else {
@@ -75,4 +79,34 @@ fn add(tokens: &[&str], value: Value) -> PatchOperation {
 
 fn to_value(v: impl serde::Serialize) -> Value {
     serde_json::to_value(v).expect("Kubernetes types serialise to JSON")
+}
+
+/// The app containers' declared TCP ports the proxy intercepts (not those
+/// the pod skips), for the proxy to fetch their policy before it is ready.
+fn inbound_ports(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    o: &annotations::Overrides,
+) -> Vec<u16> {
+    let mut ports: Vec<u16> = spec
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter(|p| p.protocol.as_deref().is_none_or(|proto| proto == "TCP"))
+        .filter_map(|p| u16::try_from(p.container_port).ok())
+        .filter(|p| !o.skip_inbound_ports.iter().any(|s| in_range(s, *p)))
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// Whether `port` is the skip entry `s` (`8080` or `8000-8010`).
+fn in_range(s: &str, port: u16) -> bool {
+    let n = |v: &str| v.trim().parse::<u16>().ok();
+    match s.split_once('-') {
+        Some((lo, hi)) => n(lo)
+            .zip(n(hi))
+            .is_some_and(|(lo, hi)| (lo..=hi).contains(&port)),
+        None => n(s) == Some(port),
+    }
 }

@@ -111,6 +111,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "ports never inspected for a protocol, comma-separated (ranges allowed)",
     ),
     (
+        env::INBOUND_PORTS,
+        "",
+        "the app's TCP ports, comma-separated: ready only once each has a policy",
+    ),
+    (
         env::ADMIN_ADDR,
         "0.0.0.0:4191",
         "admin listener: /live, /ready, /metrics",
@@ -163,6 +168,8 @@ pub struct Config {
     pub outbound_addr: SocketAddr,
     /// Ports or ranges (`lo-hi`) never inspected.
     pub opaque_ports: Vec<(u16, u16)>,
+    /// The app's TCP ports, whose policy readiness waits for.
+    pub inbound_ports: Vec<u16>,
     pub admin_addr: SocketAddr,
     pub worker_threads: usize,
     pub log_level: String,
@@ -216,6 +223,7 @@ pub fn parse(s: &dyn Strings) -> Result<Config, EnvError> {
             SocketAddr::from(([127, 0, 0, 1], ports::OUTBOUND)),
         )?,
         opaque_ports: parse_with(s, env::OPAQUE_PORTS, Vec::new(), parse_port_ranges)?,
+        inbound_ports: parse_with(s, env::INBOUND_PORTS, Vec::new(), parse_ports)?,
         admin_addr: parse_or(
             s,
             env::ADMIN_ADDR,
@@ -247,6 +255,19 @@ fn required(s: &dyn Strings, name: &str) -> Result<String, EnvError> {
             reason: "required (the injector sets it)".into(),
         }),
     }
+}
+
+fn parse_ports(v: &str) -> Result<Vec<u16>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|p| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("{p:?} is not a port"))
+        })
+        .collect()
 }
 
 fn parse_port_ranges(v: &str) -> Result<Vec<(u16, u16)>, String> {

@@ -158,6 +158,16 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         w.namespace.clone(),
         w.pod_name.clone(),
     ));
+    // Ready only once every declared app port has its policy, so the app
+    // (gated on this proxy's startup probe) never meets `policy-unavailable`.
+    let policy_ready = proc.readiness.register("policy");
+    let (watched, ports) = (policies.clone(), cfg.inbound_ports.clone());
+    tokio::spawn(async move {
+        for port in ports {
+            let _ = watched.watch(port).wait_for(Option::is_some).await;
+        }
+        policy_ready.ready();
+    });
 
     let tracker = Tracker::default();
     let outbound_listener = TcpListener::bind(cfg.outbound_addr)

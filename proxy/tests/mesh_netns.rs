@@ -236,6 +236,8 @@ fn proxy_env(pod: &Pod, name: &str, sa: &str, shared: &Path) -> Vec<(String, Str
         ),
         (env::LOG_LEVEL, "info,weft_proxy=debug".into()),
         (env::SHUTDOWN_GRACE, "5".into()),
+        // Readiness waits for this port's policy from the controller.
+        (env::INBOUND_PORTS, APP_PORT.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -398,12 +400,13 @@ impl Mesh {
         let peers = start_server_app(&server);
         start_server_app(&impostor);
         let proxy = |pod: &Pod, name: &str, sa: &str| {
-            let p = Proxy::start(
-                pod,
-                &bin,
-                &proxy_env(pod, name, sa, &shared.0),
-                shared.0.join(format!("{name}.log")),
-            );
+            let mut env = proxy_env(pod, name, sa, &shared.0);
+            if sa == "impostor" {
+                // The controller rightly refuses this proxy the policy of a
+                // pod that runs as `payments`, so it would never be ready.
+                env.retain(|(k, _)| k != env::INBOUND_PORTS);
+            }
+            let p = Proxy::start(pod, &bin, &env, shared.0.join(format!("{name}.log")));
             wait_ready(pod, &p);
             p
         };

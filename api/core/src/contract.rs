@@ -139,6 +139,9 @@ pub mod env {
     /// Tokio worker threads; the injector derives it from the CPU limit.
     pub const WORKER_THREADS: &str = "WEFT_WORKER_THREADS";
     pub const OPAQUE_PORTS: &str = "WEFT_OPAQUE_PORTS";
+    /// The app containers' declared TCP ports (comma-separated): the proxy
+    /// fetches their policy at start and is ready only once each has one.
+    pub const INBOUND_PORTS: &str = "WEFT_INBOUND_PORTS";
     pub const LOG_LEVEL: &str = "WEFT_LOG";
     /// `plain` or `json`.
     pub const LOG_FORMAT: &str = "WEFT_LOG_FORMAT";
