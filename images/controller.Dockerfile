@@ -4,8 +4,8 @@
 #   scripts/stage-image /tmp/inj target/release/weft-controller
 #   docker build -f images/controller.Dockerfile -t weft/controller:dev /tmp/inj
 FROM scratch
-COPY lib /
-COPY lib64 /
+COPY lib /lib
+COPY lib64 /lib64
 COPY bin/weft-controller /weft-controller
 USER 65532:65532
 EXPOSE 8090 9990

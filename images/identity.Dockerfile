@@ -4,8 +4,8 @@
 #   scripts/stage-image /tmp/inj target/release/weft-identity
 #   docker build -f images/identity.Dockerfile -t weft/identity:dev /tmp/inj
 FROM scratch
-COPY lib /
-COPY lib64 /
+COPY lib /lib
+COPY lib64 /lib64
 COPY bin/weft-identity /weft-identity
 USER 65532:65532
 EXPOSE 8080 9990

@@ -4,8 +4,8 @@
 #   scripts/stage-image /tmp/inj target/release/weft-injector
 #   docker build -f images/injector.Dockerfile -t weft/injector:dev /tmp/inj
 FROM scratch
-COPY lib /
-COPY lib64 /
+COPY lib /lib
+COPY lib64 /lib64
 COPY bin/weft-injector /weft-injector
 USER 65532:65532
 EXPOSE 8443 9990

@@ -306,12 +306,14 @@ fn spawn(bin: &Path, args: &[String], log: &Path) -> anyhow::Result<tokio::proce
 
 /// Credentials for the proxies of `ns/dst`, through the real Certify.
 async fn bench_credentials(
+    cp: &str,
     identity: u16,
     anchors: &AnchorStore,
     id: &SpiffeId,
     token: String,
 ) -> anyhow::Result<Credentials> {
-    let identity_id: SpiffeId = "spiffe://cluster.local/ns/weft-system/sa/weft-identity".parse()?;
+    let identity_id: SpiffeId =
+        format!("spiffe://cluster.local/ns/{cp}/sa/weft-identity").parse()?;
     let certifier = GrpcCertifier::new(weft_tls::tls_channel(
         &format!("127.0.0.1:{identity}"),
         weft_tls::identity_client_config(anchors, &identity_id),
@@ -367,26 +369,16 @@ async fn run(client: &Client, ns: &str, a: &Args) -> anyhow::Result<()> {
     );
     populate(client, ns, a).await?;
 
-    // The control plane's own namespace and ServiceAccount, for the
-    // controller's token.
-    let cp = "weft-system";
-    let nss: Api<Namespace> = Api::all(client.clone());
-    if nss.get_opt(cp).await?.is_none() {
-        nss.create(
+    // The control plane runs "in" the benchmark's namespace (its
+    // ServiceAccount and SPIFFE ids), so deleting the namespace removes
+    // everything the benchmark made, and an installed weft is untouched.
+    let cp = ns;
+    Api::<ServiceAccount>::namespaced(client.clone(), cp)
+        .create(
             &PostParams::default(),
-            &from(json!({"metadata": {"name": cp}})),
+            &from(json!({"metadata": {"name": "weft-controller"}})),
         )
         .await?;
-    }
-    let cp_sas: Api<ServiceAccount> = Api::namespaced(client.clone(), cp);
-    if cp_sas.get_opt("weft-controller").await?.is_none() {
-        cp_sas
-            .create(
-                &PostParams::default(),
-                &from(json!({"metadata": {"name": "weft-controller"}})),
-            )
-            .await?;
-    }
 
     let dir = std::env::temp_dir().join(format!("weft-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -400,6 +392,8 @@ async fn run(client: &Client, ns: &str, a: &Args) -> anyhow::Result<()> {
         &a.bin_dir.join("weft-identity"),
         &[
             s("--generate-evaluation-pki"),
+            s("--control-plane-namespace"),
+            cp.to_string(),
             s("--trust-anchors"),
             anchors_file.display().to_string(),
             s("--issuer-cert"),
@@ -418,6 +412,8 @@ async fn run(client: &Client, ns: &str, a: &Args) -> anyhow::Result<()> {
     let mut controller = spawn(
         &a.bin_dir.join("weft-controller"),
         &[
+            s("--control-plane-namespace"),
+            cp.to_string(),
             s("--identity-addr"),
             format!("127.0.0.1:{identity_port}"),
             s("--token-file"),
@@ -448,6 +444,7 @@ async fn run(client: &Client, ns: &str, a: &Args) -> anyhow::Result<()> {
     let creds = CredStore::new();
     creds.publish(std::sync::Arc::new(
         bench_credentials(
+            cp,
             identity_port,
             &anchors,
             &dst,
@@ -455,7 +452,7 @@ async fn run(client: &Client, ns: &str, a: &Args) -> anyhow::Result<()> {
         )
         .await?,
     ));
-    let ctl_id: SpiffeId = "spiffe://cluster.local/ns/weft-system/sa/weft-controller".parse()?;
+    let ctl_id: SpiffeId = format!("spiffe://cluster.local/ns/{ns}/sa/weft-controller").parse()?;
     let tls =
         MeshTls::new("cluster.local".parse()?, anchors, creds).control_plane_client_config(&ctl_id);
     let channels: Vec<_> = (0..10)

@@ -207,8 +207,11 @@ async fn without_the_added_capabilities_weft_init_fails() -> anyhow::Result<()> 
         let (code, log) = run_init(&pods, pod("init-no-caps", init)).await?;
         assert_ne!(code, 0, "weft-init succeeded without capabilities:\n{log}");
         // Outside the bounding set, the file capabilities make the kernel
-        // refuse to exec iptables at all (EPERM), before it can say more.
-        assert!(log.contains("not permitted"), "{log}");
+        // refuse to exec iptables at all (EPERM); init names what is missing.
+        assert!(
+            log.contains("not permitted") && log.contains("NET_ADMIN"),
+            "{log}"
+        );
         assert!(!log.contains("rules written"), "{log}");
         Ok(())
     })

@@ -177,15 +177,24 @@ pub fn probe(runner: &dyn Runner, mode: Mode, families: &[Family]) -> Result<Pro
                 variant: v,
                 suffixed: true,
             };
-            match checked(runner, &backend.program(family, "save"), &[], None) {
-                Ok(out) => total += out.stdout.lines().filter(|l| l.starts_with("-A")).count(),
-                // Missing tools, or a kernel without this backend (legacy
-                // modules are often absent): not a candidate. Lacking
-                // capabilities is fatal whichever backend is chosen.
-                Err(InitError::MissingBinary { .. } | InitError::Command { .. }) => {
-                    return Ok(None);
+            // Table by table: without `-t`, legacy's save reads
+            // /proc/net/ip_tables_names, which only root may read.
+            for table in ["nat", "filter"] {
+                match checked(
+                    runner,
+                    &backend.program(family, "save"),
+                    &["-t", table],
+                    None,
+                ) {
+                    Ok(out) => total += out.stdout.lines().filter(|l| l.starts_with("-A")).count(),
+                    // Missing tools, or a kernel without this backend (legacy
+                    // modules are often absent): not a candidate. Lacking
+                    // capabilities is fatal whichever backend is chosen.
+                    Err(InitError::MissingBinary { .. } | InitError::Command { .. }) => {
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
             }
         }
         Ok(Some(total))
@@ -315,7 +324,7 @@ mod tests {
         fn run(
             &self,
             program: &str,
-            _: &[&str],
+            args: &[&str],
             _: Option<&str>,
         ) -> std::io::Result<crate::init::run::Output> {
             let (code, stdout, stderr) = match program {
@@ -325,7 +334,8 @@ mod tests {
                     "",
                     "iptables-save v1.8.9 (legacy): Cannot initialize: Table does not exist (do you need to insmod?)",
                 ),
-                _ => (0, "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n", ""),
+                _ if args == ["-t", "filter"] => (0, "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n", ""),
+                _ => (0, "*nat\nCOMMIT\n", ""),
             };
             Ok(crate::init::run::Output {
                 code: Some(code),

@@ -76,6 +76,13 @@ pub fn checked(
                 binary: program.to_string(),
                 package: "iptables",
             }
+        } else if e.kind() == io::ErrorKind::PermissionDenied {
+            // The kernel refuses to run a binary carrying file capabilities
+            // the container may not have.
+            InitError::Permission {
+                command: command.clone(),
+                stderr: format!("the binary could not be started: {e}"),
+            }
         } else {
             InitError::Spawn {
                 command: command.clone(),
