@@ -452,6 +452,21 @@ fn tcp_flows_through_both_proxies_inside_mesh_mtls() {
         "the app's bytes never cross the wire in plaintext"
     );
 
+    // The app's own TLS to a meshed destination travels inside the mesh
+    // link: its ClientHello reaches the server app intact and never
+    // appears on the wire as it was sent.
+    let hello: &'static [u8] = Box::leak(app_client_hello().into_boxed_slice());
+    let (stop_capture, captured) = capture(&m.node, &m.server.port);
+    let got = client_exchange(&m.client, format!("{}:{APP_PORT}", m.server.ip), hello);
+    stop_capture.store(true, std::sync::atomic::Ordering::SeqCst);
+    let wire = captured.join().unwrap();
+    assert_eq!(got, hello, "the app's ClientHello arrives intact");
+    assert!(contains(&wire, b"weft/1"), "carried inside mesh TLS");
+    assert!(
+        !contains(&wire, &hello[5..69]),
+        "the app's own ClientHello crossed the wire raw"
+    );
+
     // The server proxy verified the client's identity, and dialled the app
     // at its pod IP from inside the pod.
     let client_id = "spiffe://cluster.local/ns/shop/sa/client";
@@ -669,4 +684,26 @@ fn traffic_targets_admit_their_sources_only_and_revocation_closes_connections() 
     assert!(closed, "the revoked connection stayed open");
     eprintln!("revoked connection closed after {:?}", t0.elapsed());
     assert!(m.server_proxy.log().contains("access revoked"));
+}
+
+/// A ClientHello as an app doing its own TLS (ALPN h2) would send it.
+fn app_client_hello() -> Vec<u8> {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let ca = rcgen::CertificateParams::new(vec!["app.example".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(weft_tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let mut conn =
+        rustls::ClientConnection::new(Arc::new(cfg), "app.example".try_into().unwrap()).unwrap();
+    let mut out = Vec::new();
+    conn.write_tls(&mut out).unwrap();
+    out
 }
