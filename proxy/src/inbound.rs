@@ -208,11 +208,7 @@ impl Inbound {
     }
 
     async fn connect(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
-        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| std::io::Error::other(format!("connecting to {addr} timed out")))??;
-        let _ = tcp.set_nodelay(true);
-        Ok(tcp)
+        crate::net::connect(addr, self.connect_timeout).await
     }
 }
 

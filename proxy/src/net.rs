@@ -1,6 +1,6 @@
 //! Socket facts the proxy needs from the kernel.
 
-use std::{io, net::SocketAddr};
+use std::{io, net::SocketAddr, time::Duration};
 use tokio::net::TcpStream;
 
 /// Where a redirected connection was going before iptables sent it to the
@@ -16,4 +16,14 @@ pub fn original_dst(sock: &TcpStream) -> io::Result<SocketAddr> {
     };
     addr.as_socket()
         .ok_or_else(|| io::Error::other("SO_ORIGINAL_DST returned a non-IP address"))
+}
+
+/// Connects to `addr` within `timeout`, with Nagle off (proxied protocols
+/// do their own batching).
+pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| io::Error::other(format!("connecting to {addr} timed out")))??;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
 }

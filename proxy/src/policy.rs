@@ -6,7 +6,6 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 use tokio::sync::watch;
 use tonic::transport::Channel;
@@ -51,16 +50,6 @@ impl Policies {
                 rx
             })
             .clone()
-    }
-
-    /// The policy of `port`, waiting up to `wait` for a first answer.
-    pub async fn get(&self, port: u16, wait: Duration) -> Option<Arc<InboundPolicyUpdate>> {
-        let mut rx = self.watch(port);
-        let got = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
-        match got {
-            Ok(Ok(v)) => v.clone(),
-            _ => None,
-        }
     }
 }
 
