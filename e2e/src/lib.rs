@@ -6,7 +6,7 @@
 
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use std::{future::Future, path::PathBuf, time::Duration};
 
 /// How long a test waits for the cluster to converge (the design's one
@@ -69,4 +69,34 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Server-side applies `obj` (any kind, named by its `apiVersion` and
+/// `kind`, plural = lower-case kind + "s") in namespace `ns`, as
+/// `kubectl apply --server-side` would.
+pub async fn apply(client: &kube::Client, ns: &str, obj: serde_json::Value) -> anyhow::Result<()> {
+    let field = |k: &str| obj[k].as_str().unwrap_or_default().to_string();
+    let (api_version, kind) = (field("apiVersion"), field("kind"));
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+    let ar = kube::api::ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: api_version.clone(),
+        kind: kind.clone(),
+        plural: format!("{}s", kind.to_lowercase()),
+    };
+    let obj: DynamicObject = serde_json::from_value(obj)?;
+    Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar)
+        .patch(
+            &name,
+            &PatchParams::apply("weft-e2e").force(),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .with_context(|| format!("applying {kind} {ns}/{name}"))?;
+    Ok(())
 }

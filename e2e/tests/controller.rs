@@ -28,7 +28,7 @@ use weft_controller::{
     sync::SyncTracker,
     watches::{self, KINDS, read_resource},
 };
-use weft_e2e::{CONVERGENCE, client, eventually, with_temp_ns};
+use weft_e2e::{CONVERGENCE, apply, client, eventually, with_temp_ns};
 use weft_k8s_api::access;
 use weft_runtime::{grpc::ChannelConfig, readiness::Readiness, shutdown};
 use weft_tls::{
@@ -178,32 +178,6 @@ async fn meshed_namespace(client: &Client, ns: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn apply(client: &Client, ns: &str, obj: serde_json::Value) -> anyhow::Result<()> {
-    let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
-    let kind = obj["kind"].as_str().unwrap_or_default().to_string();
-    let name = obj["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
-    let ar = kube::api::ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version: api_version.clone(),
-        kind: kind.clone(),
-        plural: format!("{}s", kind.to_lowercase()),
-    };
-    let obj: DynamicObject = serde_json::from_value(obj)?;
-    Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar)
-        .patch(
-            &name,
-            &PatchParams::apply("weft-e2e").force(),
-            &Patch::Apply(&obj),
-        )
-        .await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn a_traffic_target_applied_to_the_api_server_reaches_the_proxy_s_stream()
 -> anyhow::Result<()> {
@@ -285,20 +259,7 @@ async fn a_traffic_target_applied_to_the_api_server_reaches_the_proxy_s_stream()
         )
         .await?;
         let events: Api<Event> = Api::namespaced(client.clone(), &ns);
-        eventually("an InvalidObject Event on the broken TrafficTarget", || {
-            let events = events.clone();
-            async move {
-                let list = events
-                    .list(&ListParams::default().fields("involvedObject.name=broken"))
-                    .await?;
-                Ok(list
-                    .items
-                    .into_iter()
-                    .find(|e| e.reason.as_deref() == Some("InvalidObject"))
-                    .map(|e| eprintln!("event: {}", e.message.unwrap_or_default())))
-            }
-        })
-        .await?;
+        event_on(&events, "broken", "InvalidObject").await?;
         // A rule naming a route group that does not exist fails closed and
         // is reported on the TrafficTarget once the controller has synced.
         apply(
@@ -313,20 +274,7 @@ async fn a_traffic_target_applied_to_the_api_server_reaches_the_proxy_s_stream()
             }),
         )
         .await?;
-        eventually("a MissingRoute Event on the dangling TrafficTarget", || {
-            let events = events.clone();
-            async move {
-                let list = events
-                    .list(&ListParams::default().fields("involvedObject.name=dangling"))
-                    .await?;
-                Ok(list
-                    .items
-                    .into_iter()
-                    .find(|e| e.reason.as_deref() == Some("MissingRoute"))
-                    .map(|e| eprintln!("event: {}", e.message.unwrap_or_default())))
-            }
-        })
-        .await?;
+        event_on(&events, "dangling", "MissingRoute").await?;
         let tts = Api::<DynamicObject>::namespaced_with(
             client.clone(),
             &ns,
@@ -390,4 +338,23 @@ async fn the_trust_anchor_config_map_is_kept_in_injected_namespaces() -> anyhow:
     .await;
     ctl.stop.trigger();
     res
+}
+
+/// Waits for an Event with `reason` on the object called `name`.
+async fn event_on(events: &Api<Event>, name: &str, reason: &str) -> anyhow::Result<()> {
+    eventually(&format!("a {reason} Event on {name}"), || {
+        let events = events.clone();
+        let selector = format!("involvedObject.name={name}");
+        async move {
+            let list = events
+                .list(&ListParams::default().fields(&selector))
+                .await?;
+            Ok(list
+                .items
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason))
+                .map(|e| eprintln!("event: {}", e.message.unwrap_or_default())))
+        }
+    })
+    .await
 }

@@ -9,7 +9,7 @@
 
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service, ServiceAccount};
-use kube::api::{Api, DynamicObject, LogParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, LogParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::{
     process::{Command, Stdio},
@@ -17,7 +17,7 @@ use std::{
 };
 use tokio::time::Instant;
 use weft_api::contract::annotations as a;
-use weft_e2e::{client, repo_root, with_temp_ns};
+use weft_e2e::{apply, client, repo_root, with_temp_ns};
 
 /// Pods start, pull nothing, and their proxies fetch a certificate.
 const POD_DONE: Duration = Duration::from_secs(120);
@@ -77,32 +77,6 @@ fn install() -> anyhow::Result<()> {
 
 fn uninstall() {
     let _ = helm(&["uninstall", "weft", "-n", "weft-system", "--wait"]);
-}
-
-async fn apply(client: &kube::Client, ns: &str, obj: serde_json::Value) -> anyhow::Result<()> {
-    let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
-    let kind = obj["kind"].as_str().unwrap_or_default().to_string();
-    let name = obj["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
-    let ar = kube::api::ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version: api_version.clone(),
-        kind: kind.clone(),
-        plural: format!("{}s", kind.to_lowercase()),
-    };
-    let obj: DynamicObject = serde_json::from_value(obj)?;
-    Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar)
-        .patch(
-            &name,
-            &PatchParams::apply("weft-e2e").force(),
-            &Patch::Apply(&obj),
-        )
-        .await?;
-    Ok(())
 }
 
 fn traffic_target(source: &str) -> serde_json::Value {
