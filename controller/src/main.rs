@@ -15,14 +15,8 @@ use weft_controller::{
     sync::SyncTracker,
     watches::{self, KINDS},
 };
-use weft_runtime::{
-    grpc::ChannelConfig,
-    process::{CommonArgs, Process},
-};
-use weft_tls::{
-    AnchorStore, CertManager, CertState, ClientAuth, GrpcCertifier, ManagerConfig, SpiffeId,
-    TrustDomain,
-};
+use weft_runtime::process::{CommonArgs, Process};
+use weft_tls::{CertState, ClientAuth, SpiffeId, TrustDomain, workload::Workload};
 
 /// weft's controller: turns SMI objects, Services and endpoints into the
 /// inbound policy and discovery it streams to every sidecar over mTLS.
@@ -95,33 +89,18 @@ async fn main() -> anyhow::Result<()> {
     let certified = proc.readiness.register("certificate");
     let serving_ready = proc.readiness.register("serving");
 
-    let anchors = AnchorStore::from_file(&args.trust_anchors).with_context(|| {
-        format!(
-            "loading trust anchors from {}",
-            args.trust_anchors.display()
-        )
-    })?;
-    tokio::spawn(weft_tls::watch_anchors(
-        args.trust_anchors.clone(),
-        Duration::from_secs(10),
-        anchors.clone(),
-    ));
     let id = |sa| SpiffeId::new(&args.trust_domain, &args.control_plane_namespace, sa);
     let own_id = id(control_plane::CONTROLLER_SERVICE_ACCOUNT)?;
-    let identity_id = id(control_plane::IDENTITY_SERVICE_ACCOUNT)?;
-    let manager = CertManager::new(
-        ManagerConfig::new(own_id.clone(), identity_id, args.token_file.clone()),
-        anchors,
-    )?
-    .with_readiness(certified);
-    let tls = manager.mesh_tls();
-    let mut certificate = manager.subscribe();
-    let certifier = GrpcCertifier::new(weft_tls::tls_channel(
-        &args.identity_addr,
-        manager.identity_client_config(),
-        &ChannelConfig::default(),
-    )?);
-    tokio::spawn(manager.run(certifier));
+    let (tls, mut certificate) = weft_tls::workload::start(
+        Workload {
+            id: own_id.clone(),
+            identity_id: id(control_plane::IDENTITY_SERVICE_ACCOUNT)?,
+            identity_addr: args.identity_addr.clone(),
+            token_file: args.token_file.clone(),
+            anchors_file: args.trust_anchors.clone(),
+        },
+        certified,
+    )?;
 
     let client = kube::Client::try_default()
         .await

@@ -9,7 +9,7 @@ use weft_proxy::{
     policy::Policies, tracker::Tracker,
 };
 use weft_runtime::{grpc::ChannelConfig, process};
-use weft_tls::{AnchorStore, CertManager, GrpcCertifier, ManagerConfig, SpiffeId, TrustDomain};
+use weft_tls::{SpiffeId, TrustDomain, workload::Workload};
 
 /// How long a new connection may take to reach its destination.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -119,34 +119,17 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
     let w = &cfg.workload;
     let td: TrustDomain = w.trust_domain.parse()?;
     let own_id = SpiffeId::new(&td, &w.namespace, &w.service_account)?;
-    let anchors = AnchorStore::from_file(&cfg.trust_anchors_file).with_context(|| {
-        format!(
-            "loading trust anchors from {}",
-            cfg.trust_anchors_file.display()
-        )
-    })?;
-    tokio::spawn(weft_tls::watch_anchors(
-        cfg.trust_anchors_file.clone(),
-        Duration::from_secs(10),
-        anchors.clone(),
-    ));
-    let manager = CertManager::new(
-        ManagerConfig::new(
-            own_id.clone(),
-            cfg.identity.id.parse()?,
-            cfg.token_file.clone(),
-        ),
-        anchors,
-    )?
-    .with_readiness(proc.readiness.register("certificate"));
-    let tls = manager.mesh_tls();
+    let (tls, _) = weft_tls::workload::start(
+        Workload {
+            id: own_id.clone(),
+            identity_id: cfg.identity.id.parse()?,
+            identity_addr: cfg.identity.addr.clone(),
+            token_file: cfg.token_file.clone(),
+            anchors_file: cfg.trust_anchors_file.clone(),
+        },
+        proc.readiness.register("certificate"),
+    )?;
     let channels = ChannelConfig::default();
-    let certifier = GrpcCertifier::new(weft_tls::tls_channel(
-        &cfg.identity.addr,
-        manager.identity_client_config(),
-        &channels,
-    )?);
-    tokio::spawn(manager.run(certifier));
     let controller = weft_tls::tls_channel(
         &cfg.controller.addr,
         tls.control_plane_client_config(&cfg.controller.id.parse()?),

@@ -16,6 +16,8 @@
 //! Wiring, in a proxy (the controller does the same minus the mesh
 //! listeners):
 //!
+//! [`workload::start`] does steps 1–3 in one call:
+//!
 //! 1. `AnchorStore::from_file(anchors_path)`, and spawn
 //!    [`watch_anchors`] on the same path and store.
 //! 2. `CertManager::new(ManagerConfig::new(own_id, identity_id, token_path),
@@ -48,6 +50,7 @@ pub mod serving;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 pub mod verify;
+pub mod workload;
 
 pub use anchors::{AnchorError, AnchorStore, TrustAnchors, watch_anchors};
 pub use certify::{Certifier, CertifyError, ResponseError, validate_response};
