@@ -531,6 +531,12 @@ fn an_endpoint_presenting_another_identity_is_refused() {
         b"secret",
     );
     assert!(got.is_empty(), "talked to an impostor: {got:?}");
+    // The app sees the close as the proxy drops its socket, a moment
+    // before the proxy logs why.
+    let t0 = tokio::time::Instant::now();
+    while !m.client_proxy.log().contains("outbound connection failed") && t0.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let log = m.client_proxy.log();
     assert!(
         log.contains("outbound connection failed"),
