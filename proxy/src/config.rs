@@ -136,6 +136,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "30",
         "seconds to finish in-flight work after SIGTERM",
     ),
+    (
+        env::REQUEST_TIMEOUT,
+        "0 (none)",
+        "longest wait for an outbound HTTP response's headers (`500ms`, `10s`, `2m`); then 504",
+    ),
 ];
 
 /// Who this proxy is and whom it talks to in the control plane.
@@ -175,6 +180,8 @@ pub struct Config {
     pub log_level: String,
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
+    /// Longest wait for an outbound HTTP response's headers.
+    pub request_timeout: Option<Duration>,
 }
 
 /// Parses the whole configuration; the first unusable variable is an error.
@@ -243,7 +250,26 @@ pub fn parse(s: &dyn Strings) -> Result<Config, EnvError> {
                 .map(Duration::from_secs)
                 .map_err(|_| "expected whole seconds".into())
         })?,
+        request_timeout: parse_with(s, env::REQUEST_TIMEOUT, None, |v| {
+            parse_duration(v).map(|d| Some(d).filter(|d| !d.is_zero()))
+        })?,
     })
+}
+
+/// `250ms`, `10s`, `2m` (a bare number is seconds).
+fn parse_duration(v: &str) -> Result<Duration, String> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| "expected a duration such as 500ms, 10s or 2m".to_string())?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err("expected a duration such as 500ms, 10s or 2m".into()),
+    }
 }
 
 fn required(s: &dyn Strings, name: &str) -> Result<String, EnvError> {
@@ -368,6 +394,7 @@ mod tests {
         assert_eq!(c.worker_threads, 1);
         assert_eq!(c.log_format, LogFormat::Plain);
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(c.request_timeout, None);
     }
 
     #[test]
@@ -379,6 +406,7 @@ mod tests {
             (env::LOG_FORMAT, "json"),
             (env::SHUTDOWN_GRACE, "5"),
             (env::OPAQUE_PORTS, "5432, 8000-8010"),
+            (env::REQUEST_TIMEOUT, "1500ms"),
         ]);
         let c = parse(&e).unwrap();
         assert_eq!(c.admin_addr, "127.0.0.1:9000".parse().unwrap());
@@ -386,6 +414,12 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.shutdown_grace, Duration::from_secs(5));
         assert_eq!(c.opaque_ports, vec![(5432, 5432), (8000, 8010)]);
+        assert_eq!(c.request_timeout, Some(Duration::from_millis(1500)));
+        for (v, d) in [("0", None), ("10s", Some(10)), ("2m", Some(120)), ("7", Some(7))] {
+            e.insert(env::REQUEST_TIMEOUT, v);
+            let got = parse(&e).unwrap().request_timeout;
+            assert_eq!(got, d.map(Duration::from_secs), "{v}");
+        }
     }
 
     #[test]
@@ -397,6 +431,8 @@ mod tests {
             (env::SHUTDOWN_GRACE, "-1"),
             (env::POD_IPS, "10.0.0.5,nope"),
             (env::OPAQUE_PORTS, "9-1"),
+            (env::REQUEST_TIMEOUT, "soon"),
+            (env::REQUEST_TIMEOUT, "5h"),
         ] {
             let mut e = base();
             e.insert(k, v);

@@ -83,6 +83,22 @@ pub mod headers {
     pub const DENY_REASON: &str = "weft-deny-reason";
     /// Request id on a denied request, also logged by the proxy.
     pub const REQUEST_ID: &str = "weft-request-id";
+    /// On a response the proxy made itself (502, 503, 504): a short reason
+    /// code from [`super::proxy_error`].
+    pub const PROXY_ERROR: &str = "weft-proxy-error";
+}
+
+/// Reason codes sent in [`headers::PROXY_ERROR`].
+pub mod proxy_error {
+    /// 502: the destination could not be connected to (refused, unreachable,
+    /// connect timeout, mesh TLS failed).
+    pub const CONNECT_FAILED: &str = "connect-failed";
+    /// 502: the destination closed or reset the request before answering.
+    pub const UPSTREAM_FAILED: &str = "upstream-failed";
+    /// 503: discovery has no usable endpoint (or no answer) for the destination.
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// 504: no response headers within the request timeout.
+    pub const TIMEOUT: &str = "timeout";
 }
 
 /// Annotation and label keys under `weft.io/`.
@@ -147,6 +163,9 @@ pub mod env {
     pub const LOG_FORMAT: &str = "WEFT_LOG_FORMAT";
     /// Seconds to finish in-flight work after SIGTERM.
     pub const SHUTDOWN_GRACE: &str = "WEFT_SHUTDOWN_GRACE_SECONDS";
+    /// How long an outbound HTTP request may wait for its response headers
+    /// (`500ms`, `10s`, `2m`); unset or `0` means no limit.
+    pub const REQUEST_TIMEOUT: &str = "WEFT_REQUEST_TIMEOUT";
 }
 
 /// Names of the control plane.
