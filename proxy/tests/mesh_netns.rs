@@ -12,258 +12,27 @@ mod mesh;
 #[allow(dead_code)]
 #[path = "support/netns.rs"]
 mod netns;
+#[allow(dead_code)]
+#[path = "support/plane.rs"]
+mod plane;
 
-use arc_swap::ArcSwap;
-use k8s_openapi::api::core::v1::{Namespace, Pod as PodObject};
 use mesh::{Node, Pod, Proxy, SUBNET, block_in_ns, http_status, in_ns};
+use plane::{CP_HOST, ControlPlane, Shared, WAIT, pod_object, proxy_env, wait_ready};
 use serde_json::json;
 use std::{
     io::{Read as _, Write as _},
     net::{TcpListener, TcpStream},
-    path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::Duration,
 };
-use weft_api::contract::{env, ports};
-use weft_controller::{
-    grpc::{Metrics, Server},
-    index::{Config, Index, Resource},
-};
-use weft_identity::{
-    authn::{AuthnError, ServiceAccount, TokenReviewer},
-    certify::CertifyService,
-    server::{self_credentials, serve},
-    test_pki::{later, load, pki},
-};
-use weft_runtime::shutdown;
-use weft_tls::{AnchorStore, ClientAuth, CredStore, MeshTls, SpiffeId, TrustAnchors};
+use weft_api::contract::ports;
+use weft_controller::index::Resource;
 
-/// Every wait in this suite is bounded by this.
-const WAIT: Duration = Duration::from_secs(20);
-const CP_HOST: u8 = 10;
 const CLIENT_HOST: u8 = 11;
 const SERVER_HOST: u8 = 12;
 const IMPOSTOR_HOST: u8 = 13;
 const APP_PORT: u16 = 8080;
 const LOOPBACK_ONLY_PORT: u16 = 9090;
-
-/// Tokens are the ServiceAccount's name plus `-token`: a unit-level stand-in
-/// for TokenReview, which the e2e suite proves against the real API server.
-struct NamedTokens;
-
-impl TokenReviewer for NamedTokens {
-    async fn review(&self, token: &str) -> Result<ServiceAccount, AuthnError> {
-        token
-            .strip_suffix("-token")
-            .map(|sa| ServiceAccount {
-                namespace: "shop".into(),
-                name: sa.into(),
-            })
-            .ok_or_else(|| AuthnError::Rejected("unknown token".into()))
-    }
-}
-
-fn cp_id(sa: &str) -> SpiffeId {
-    format!("spiffe://cluster.local/ns/weft-system/sa/{sa}")
-        .parse()
-        .unwrap()
-}
-
-fn pod_object(name: &str, sa: &str, ip: &str) -> Resource {
-    Resource::Pod(
-        serde_json::from_value::<PodObject>(json!({
-            "metadata": {"name": name, "namespace": "shop"},
-            "spec": {
-                "serviceAccountName": sa,
-                "initContainers": [{"name": "weft-proxy", "restartPolicy": "Always"}],
-                "containers": [{"name": "app", "ports": [{"containerPort": APP_PORT}]}]
-            },
-            "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}
-        }))
-        .unwrap(),
-    )
-}
-
-/// The control plane, serving from `cp` until dropped.
-struct ControlPlane {
-    index: weft_controller::grpc::SharedIndex,
-    stop: shutdown::Trigger,
-    threads: Vec<std::thread::JoinHandle<()>>,
-    anchors_pem: String,
-}
-
-impl ControlPlane {
-    fn start(cp: &Pod) -> Self {
-        let p = pki(later(365));
-        let issuer = load(&p);
-        let anchors = AnchorStore::new(TrustAnchors::from_pem(p.root_pem.as_bytes()).unwrap());
-        let td: weft_tls::TrustDomain = "cluster.local".parse().unwrap();
-        let creds = |id: &SpiffeId| {
-            let c = CredStore::new();
-            c.publish(Arc::new(
-                self_credentials(&issuer, id, Duration::from_secs(3600)).unwrap(),
-            ));
-            c
-        };
-        let identity_tls =
-            MeshTls::new(td.clone(), anchors.clone(), creds(&cp_id("weft-identity")))
-                .control_plane_server_config(ClientAuth::Optional);
-        let controller_tls = MeshTls::new(td.clone(), anchors, creds(&cp_id("weft-controller")))
-            .control_plane_server_config(ClientAuth::Required);
-
-        let mut cfg = Config::new(td.clone());
-        cfg.cluster_networks = vec![format!("{SUBNET}.0/24").parse().unwrap()];
-        let mut index = Index::new(cfg);
-        index.apply(Resource::Namespace(
-            serde_json::from_value::<Namespace>(json!({"metadata": {"name": "shop"}})).unwrap(),
-        ));
-        index.apply(pod_object(
-            "client-0",
-            "client",
-            &format!("{SUBNET}.{CLIENT_HOST}"),
-        ));
-        index.apply(pod_object(
-            "server-0",
-            "server",
-            &format!("{SUBNET}.{SERVER_HOST}"),
-        ));
-        index.apply(pod_object(
-            "payments-0",
-            "payments",
-            &format!("{SUBNET}.{IMPOSTOR_HOST}"),
-        ));
-        let index = Arc::new(Mutex::new(index));
-        let shared_index = index.clone();
-
-        let (stop, signal) = shutdown::channel();
-        let svc = CertifyService::new(Arc::new(ArcSwap::from_pointee(issuer)), NamedTokens, td);
-        let ip = cp.ip.clone();
-        let sig = signal.clone();
-        let identity = in_ns(&cp.ns.name, move || async move {
-            let l = tokio::net::TcpListener::bind((ip.as_str(), ports::IDENTITY_GRPC))
-                .await
-                .unwrap();
-            serve(l, identity_tls, svc, sig).await.unwrap();
-        });
-        let ip = cp.ip.clone();
-        let controller = in_ns(&cp.ns.name, move || async move {
-            let l = tokio::net::TcpListener::bind((ip.as_str(), ports::CONTROLLER_GRPC))
-                .await
-                .unwrap();
-            Server {
-                index,
-                tls: controller_tls,
-                queue: 64,
-                metrics: Metrics::default(),
-            }
-            .serve(l, signal)
-            .await
-            .unwrap();
-        });
-        Self {
-            index: shared_index,
-            stop,
-            threads: vec![identity, controller],
-            anchors_pem: p.root_pem,
-        }
-    }
-}
-
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        self.stop.trigger();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
-/// A directory every UID can read, for the binary, tokens and anchors.
-struct Shared(PathBuf);
-
-impl Shared {
-    fn new(anchors_pem: &str) -> Self {
-        use std::os::unix::fs::PermissionsExt as _;
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "weft-mesh-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        // The build's binary may sit under a directory only root can enter.
-        std::fs::copy(env!("CARGO_BIN_EXE_weft-proxy"), dir.join("weft-proxy")).unwrap();
-        std::fs::write(dir.join("anchors.pem"), anchors_pem).unwrap();
-        for sa in ["client", "server", "impostor"] {
-            std::fs::write(dir.join(format!("{sa}.token")), format!("{sa}-token")).unwrap();
-        }
-        Self(dir)
-    }
-
-    fn bin(&self) -> PathBuf {
-        self.0.join("weft-proxy")
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn proxy_env(pod: &Pod, name: &str, sa: &str, shared: &Path) -> Vec<(String, String)> {
-    let cp = format!("{SUBNET}.{CP_HOST}");
-    [
-        (env::POD_NAME, name.to_string()),
-        (env::POD_NAMESPACE, "shop".into()),
-        (env::SERVICE_ACCOUNT, sa.into()),
-        (env::POD_IPS, pod.ip.clone()),
-        (env::IDENTITY_ADDR, format!("{cp}:{}", ports::IDENTITY_GRPC)),
-        (env::IDENTITY_ID, cp_id("weft-identity").to_string()),
-        (
-            env::CONTROLLER_ADDR,
-            format!("{cp}:{}", ports::CONTROLLER_GRPC),
-        ),
-        (env::CONTROLLER_ID, cp_id("weft-controller").to_string()),
-        (
-            env::TOKEN_FILE,
-            shared.join(format!("{sa}.token")).display().to_string(),
-        ),
-        (
-            env::TRUST_ANCHORS_FILE,
-            shared.join("anchors.pem").display().to_string(),
-        ),
-        (env::LOG_LEVEL, "info,weft_proxy=debug".into()),
-        (env::SHUTDOWN_GRACE, "5".into()),
-        // Readiness waits for this port's policy from the controller.
-        (env::INBOUND_PORTS, APP_PORT.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-/// Waits for the proxy in `pod` to report ready (it holds a certificate).
-fn wait_ready(pod: &Pod, proxy: &Proxy) {
-    let admin = format!("{}:{}", pod.ip, ports::ADMIN);
-    let ok = block_in_ns(&pod.ns.name, move || async move {
-        let t0 = tokio::time::Instant::now();
-        while t0.elapsed() < WAIT {
-            if http_status(&admin, "/ready").await == Some(200) {
-                eprintln!("proxy at {admin} ready after {:?}", t0.elapsed());
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        false
-    });
-    assert!(
-        ok,
-        "proxy not ready within {WAIT:?}; its log:\n{}",
-        proxy.log()
-    );
-}
 
 /// The server app: echoes on the pod IP and on loopback only, noting the
 /// peer address of every connection.
@@ -391,8 +160,18 @@ impl Mesh {
         let client = node.pod("client", "v-client", CLIENT_HOST);
         let server = node.pod("server", "v-server", SERVER_HOST);
         let impostor = node.pod("impostor", "v-impostor", IMPOSTOR_HOST);
-        let control = ControlPlane::start(&cp);
-        let shared = Shared::new(&control.anchors_pem);
+        let pod_at = |name: &str, sa: &str, host: u8| {
+            pod_object(name, sa, &format!("{SUBNET}.{host}"), &[APP_PORT], &[])
+        };
+        let control = ControlPlane::start(
+            &cp,
+            [
+                pod_at("client-0", "client", CLIENT_HOST),
+                pod_at("server-0", "server", SERVER_HOST),
+                pod_at("payments-0", "payments", IMPOSTOR_HOST),
+            ],
+        );
+        let shared = Shared::new(&control.anchors_pem, &["client", "server", "impostor"]);
         let bin = shared.bin();
         for pod in [&client, &server, &impostor] {
             pod.ns.ok(&[bin.to_str().unwrap(), "init"]);
@@ -400,12 +179,10 @@ impl Mesh {
         let peers = start_server_app(&server);
         start_server_app(&impostor);
         let proxy = |pod: &Pod, name: &str, sa: &str| {
-            let mut env = proxy_env(pod, name, sa, &shared.0);
-            if sa == "impostor" {
-                // The controller rightly refuses this proxy the policy of a
-                // pod that runs as `payments`, so it would never be ready.
-                env.retain(|(k, _)| k != env::INBOUND_PORTS);
-            }
+            // The controller rightly refuses the impostor's proxy the policy
+            // of a pod that runs as `payments`, so it would never be ready.
+            let inbound: &[u16] = if sa == "impostor" { &[] } else { &[APP_PORT] };
+            let env = proxy_env(pod, name, sa, &shared.0, inbound);
             let p = Proxy::start(pod, &bin, &env, shared.0.join(format!("{name}.log")));
             wait_ready(pod, &p);
             p
@@ -629,10 +406,7 @@ fn traffic_target(sources: &[&str]) -> [Resource; 2] {
 }
 
 fn apply(m: &Mesh, objects: [Resource; 2]) {
-    let mut ix = m.control.index.lock().unwrap();
-    for o in objects {
-        ix.apply(o);
-    }
+    m.control.apply(objects);
 }
 
 #[test]

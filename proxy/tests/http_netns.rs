@@ -1,0 +1,904 @@
+//! The proxy's HTTP path in network namespaces, end to end with real parts:
+//! real HTTP/1.1, h2c and gRPC clients as the app of a client pod, real
+//! hyper and tonic servers as the apps of a server pod, each pod behind the
+//! real `weft-proxy init` rules and the real proxy binary under its own
+//! UID, the real Certify service and controller in a control-plane
+//! namespace.
+//!
+//! Root only (CI runs tests as root); without root it fails and says so.
+//! On any failure both proxies' logs are printed.
+
+#[path = "support/apps.rs"]
+mod apps;
+// Shared with other suites; not every helper is used here.
+#[allow(dead_code)]
+#[path = "support/mesh.rs"]
+mod mesh;
+#[allow(dead_code)]
+#[path = "support/netns.rs"]
+mod netns;
+#[allow(dead_code)]
+#[path = "support/plane.rs"]
+mod plane;
+
+use apps::{
+    BANNER, BANNER_PORT, CLOSED_PORT, GRPC_PORT, H2C_PORT, HTTP_PORT, LISTENING, REFUSAL,
+    REFUSAL_DETAIL, REFUSED_IDENTITY, SILENT_PORT, SLOW, ServerApps, TRAILER, WATCH_PAUSE,
+    WATCH_UPDATES, Zeros,
+};
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Body;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use mesh::{Node, Pod, Proxy, block_in_ns};
+use plane::{CP_HOST, ControlPlane, Shared, WAIT, pod_object, proxy_env, wait_ready, workload_id};
+use serde_json::{Value, json};
+use std::{future::Future, sync::atomic::Ordering, time::Duration};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+    time::Instant,
+};
+use weft_api::{
+    contract::{annotations, deny_reason, env, headers, proxy_error},
+    discovery::{DiscoveryRequest, discovery_client::DiscoveryClient, discovery_update::Kind},
+    identity::{CertifyRequest, identity_client::IdentityClient},
+};
+use weft_controller::index::Resource;
+
+const CLIENT_HOST: u8 = 11;
+const SERVER_HOST: u8 = 12;
+/// The Host the client app sends: not the address it dials, so a proxy
+/// that rewrote it would show.
+const HOST: &str = "app.weft.test:8080";
+/// A `weft-client-id` an app makes up.
+const FORGED_ID: &str = "spiffe://cluster.local/ns/shop/sa/forged";
+/// 100 MiB: more than the proxies may hold at once.
+const BIG: u64 = 100 * 1024 * 1024;
+/// Peak RSS a proxy may reach while carrying [`BIG`] bodies; holding one
+/// whole body would exceed it.
+const RSS_BOUND: u64 = 100 * 1024 * 1024;
+/// How long a [`BIG`] body may take (debug builds on two cores).
+const BIG_WAIT: Duration = Duration::from_secs(180);
+/// The proxy's protocol detection timeout; a server-speaks-first protocol
+/// on an opaque port must not wait for it.
+const DETECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A client pod and a server pod, meshed, with the control plane, the
+/// server apps and ready proxies. Prints both proxies' logs if dropped
+/// during a panic.
+struct Mesh {
+    // Processes first: they go before their namespaces.
+    client_proxy: Proxy,
+    server_proxy: Proxy,
+    apps: ServerApps,
+    control: ControlPlane,
+    _shared: Shared,
+    client: Pod,
+    server: Pod,
+    cp: Pod,
+    _node: Node,
+}
+
+impl Mesh {
+    /// With `client_env` added to the client proxy's environment.
+    fn start(client_env: &[(&str, &str)]) -> Self {
+        netns::require_root();
+        let t0 = Instant::now();
+        let node = Node::new();
+        let cp = node.pod("cp", "v-cp", CP_HOST);
+        let client = node.pod("client", "v-client", CLIENT_HOST);
+        let server = node.pod("server", "v-server", SERVER_HOST);
+        let opaque = BANNER_PORT.to_string();
+        let declared: Vec<u16> = LISTENING.into_iter().chain([CLOSED_PORT]).collect();
+        let control = ControlPlane::start(
+            &cp,
+            [
+                pod_object("client-0", "client", &client.ip, &[], &[]),
+                pod_object(
+                    "server-0",
+                    "server",
+                    &server.ip,
+                    &declared,
+                    &[(annotations::OPAQUE_PORTS, &opaque)],
+                ),
+            ],
+        );
+        let shared = Shared::new(&control.anchors_pem, &["client", "server"]);
+        let bin = shared.bin();
+        for pod in [&client, &server] {
+            pod.ns.ok(&[bin.to_str().unwrap(), "init"]);
+        }
+        let apps = ServerApps::start(&server);
+
+        let mut env = proxy_env(&server, "server-0", "server", &shared.0, &LISTENING);
+        env.push((env::OPAQUE_PORTS.into(), opaque));
+        let server_proxy = Proxy::start(&server, &bin, &env, shared.0.join("server-0.log"));
+        wait_ready(&server, &server_proxy);
+
+        let mut env = proxy_env(&client, "client-0", "client", &shared.0, &[]);
+        env.extend(
+            client_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let client_proxy = Proxy::start(&client, &bin, &env, shared.0.join("client-0.log"));
+        wait_ready(&client, &client_proxy);
+        eprintln!("mesh up after {:?}", t0.elapsed());
+        Self {
+            client_proxy,
+            server_proxy,
+            apps,
+            control,
+            _shared: shared,
+            client,
+            server,
+            cp,
+            _node: node,
+        }
+    }
+
+    fn server_addr(&self, port: u16) -> String {
+        format!("{}:{port}", self.server.ip)
+    }
+
+    /// Runs `f` as an app of the client pod (root, so redirected to its
+    /// proxy) and waits for it.
+    fn in_client<T, F, Fut>(&self, f: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T>,
+    {
+        block_in_ns(&self.client.ns.name, f)
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "===== client proxy log =====\n{}\n===== server proxy log =====\n{}",
+                self.client_proxy.log(),
+                self.server_proxy.log()
+            );
+        }
+    }
+}
+
+// ---- clients ----
+
+/// `f`, or a panic naming `what` after [`WAIT`].
+async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    within_for(WAIT, what, f).await
+}
+
+async fn within_for<T>(limit: Duration, what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: nothing within {limit:?}"))
+}
+
+async fn connect(addr: &str) -> TcpStream {
+    within(&format!("connecting to {addr}"), TcpStream::connect(addr))
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"))
+}
+
+/// An HTTP/1.1 client connection (hyper's), able to upgrade.
+async fn http1<B>(addr: &str) -> hyper::client::conn::http1::SendRequest<B>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let io = TokioIo::new(connect(addr).await);
+    let (send, conn) = within(
+        "the HTTP/1 handshake",
+        hyper::client::conn::http1::handshake(io),
+    )
+    .await
+    .expect("an HTTP/1 client connection");
+    tokio::spawn(conn.with_upgrades());
+    send
+}
+
+/// An h2c (prior knowledge) client connection.
+async fn h2c(addr: &str) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
+    let io = TokioIo::new(connect(addr).await);
+    let (send, conn) = within(
+        "the HTTP/2 handshake",
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), io),
+    )
+    .await
+    .expect("an HTTP/2 client connection");
+    tokio::spawn(conn);
+    send
+}
+
+/// A response, read whole.
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    trailers: Option<HeaderMap>,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let body = String::from_utf8_lossy(&self.body[..self.body.len().min(600)]).into_owned();
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &body)
+            .field("trailers", &self.trailers)
+            .finish()
+    }
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// What the server app says it received; the reply must be its 200.
+    fn seen(&self) -> Value {
+        assert_eq!(self.status, StatusCode::OK, "the app's answer: {self:?}");
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not the app's description ({e}): {self:?}"))
+    }
+}
+
+async fn read_reply(res: http::Response<hyper::body::Incoming>) -> Result<Reply, String> {
+    let (parts, body) = res.into_parts();
+    let all = body
+        .collect()
+        .await
+        .map_err(|e| format!("reading the body of a {}: {e}", parts.status))?;
+    let trailers = all.trailers().cloned();
+    Ok(Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: all.to_bytes(),
+        trailers,
+    })
+}
+
+/// Sends `req` once the connection can take it; `Err` says what failed.
+async fn try_send1<B>(
+    s: &mut hyper::client::conn::http1::SendRequest<B>,
+    req: Request<B>,
+) -> Result<Reply, String>
+where
+    B: Body + 'static,
+{
+    let what = format!("{} {}", req.method(), req.uri());
+    tokio::time::timeout(WAIT, async {
+        s.ready()
+            .await
+            .map_err(|e| format!("connection unusable before {what}: {e}"))?;
+        let res = s
+            .send_request(req)
+            .await
+            .map_err(|e| format!("{what}: {e}"))?;
+        read_reply(res).await
+    })
+    .await
+    .map_err(|_| format!("{what}: no reply within {WAIT:?}"))?
+}
+
+async fn send1<B: Body + 'static>(
+    s: &mut hyper::client::conn::http1::SendRequest<B>,
+    req: Request<B>,
+) -> Reply {
+    try_send1(s, req).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `GET path` with the suite's Host and any `extra` headers.
+fn get(path: &str, extra: &[(&str, &str)]) -> Request<Full<Bytes>> {
+    let mut req = Request::get(path).header(header::HOST, HOST);
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    req.body(Full::default()).unwrap()
+}
+
+/// Reads a response head (up to its blank line) within `limit`; returns it
+/// and whatever followed it.
+async fn read_head(s: &mut TcpStream, limit: Duration, what: &str) -> (String, Vec<u8>) {
+    let mut buf = Vec::new();
+    within_for(limit, what, async {
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let rest = buf.split_off(end + 4);
+                return (String::from_utf8_lossy(&buf).into_owned(), rest);
+            }
+            let mut chunk = [0u8; 4096];
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => panic!(
+                    "{what}: connection closed after {:?}",
+                    String::from_utf8_lossy(&buf)
+                ),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await
+}
+
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no Content-Length in {head:?}"))
+}
+
+/// The peak resident set (`VmHWM`) of a proxy process, in bytes.
+fn peak_rss(p: &Proxy) -> u64 {
+    let pid = p.child.id();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    assert_eq!(comm.trim(), "weft-proxy", "pid {pid} is not the proxy");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"));
+    kib * 1024
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+// ---- the suite ----
+
+/// HTTP/1.1 through both proxies stays HTTP/1.1 with the app's Host, and
+/// the app learns the client's verified identity, never a forged one; the
+/// server proxy reuses its connections to the app; a plaintext client's
+/// forged identity is stripped.
+#[test]
+fn http1_keeps_host_carries_the_verified_client_id_and_reuses_connections() {
+    let m = Mesh::start(&[]);
+    let addr = m.server_addr(HTTP_PORT);
+    let client_id = workload_id("client");
+
+    let a = addr.clone();
+    let (hello, count) = m.in_client(move || async move {
+        let mut s = http1(&a).await;
+        let hello = send1(&mut s, get("/hello", &[(headers::CLIENT_ID, FORGED_ID)])).await;
+        let post = Request::post("/count")
+            .header(header::HOST, HOST)
+            .body(Full::from("hello world"))
+            .unwrap();
+        (hello, send1(&mut s, post).await)
+    });
+    let seen = hello.seen();
+    assert_eq!(seen["version"], "HTTP/1.1", "{seen}");
+    assert_eq!(seen["method"], "GET", "{seen}");
+    assert_eq!(seen["path"], "/hello", "{seen}");
+    assert_eq!(seen["host"], HOST, "the Host the app sent: {seen}");
+    assert_eq!(
+        seen["client_ids"],
+        json!([client_id]),
+        "the app sees exactly the verified client id, not the forged one"
+    );
+    assert_eq!(
+        (count.status, &count.body[..]),
+        (StatusCode::OK, &b"11"[..])
+    );
+
+    // 20 requests on one connection, then 20 on fresh connections.
+    let a = addr.clone();
+    m.in_client(move || async move {
+        let mut s = http1(&a).await;
+        for i in 0..20 {
+            let r = send1(&mut s, get(&format!("/same/{i}"), &[])).await;
+            assert_eq!(r.seen()["path"], format!("/same/{i}"));
+        }
+        for i in 0..20 {
+            let mut s = http1(&a).await;
+            let r = send1(&mut s, get(&format!("/fresh/{i}"), &[])).await;
+            assert_eq!(r.seen()["path"], format!("/fresh/{i}"));
+        }
+    });
+    let accepted = m.apps.accepted.http.load(Ordering::SeqCst);
+    eprintln!("42 requests on 22 client connections reached the app on {accepted} connections");
+    assert!(
+        accepted <= 2,
+        "the server proxy opened {accepted} connections to the app for 42 requests; \
+         it should reuse them"
+    );
+
+    // A client without a proxy, in plaintext: its forged id never arrives.
+    let a = addr.clone();
+    let plain = block_in_ns(&m.cp.ns.name, move || async move {
+        let mut s = http1(&a).await;
+        send1(&mut s, get("/plain", &[(headers::CLIENT_ID, FORGED_ID)])).await
+    });
+    let seen = plain.seen();
+    assert_eq!(
+        seen["client_ids"],
+        json!([]),
+        "a plaintext client's weft-client-id reached the app"
+    );
+}
+
+/// h2c spoken by the app stays HTTP/2 to the server app, and concurrent
+/// streams on one client connection run concurrently.
+#[test]
+fn h2c_stays_http2_and_multiplexes_streams() {
+    const STREAMS: u32 = 8;
+    let m = Mesh::start(&[]);
+    let authority = format!("app.weft.test:{H2C_PORT}");
+    let a = m.server_addr(H2C_PORT);
+    let auth = authority.clone();
+    let (replies, took) = m.in_client(move || async move {
+        let s = h2c(&a).await;
+        let t0 = Instant::now();
+        let streams: Vec<_> = (0..STREAMS)
+            .map(|i| {
+                let mut s = s.clone();
+                let req = Request::get(format!("http://{auth}/slow?stream={i}"))
+                    .body(Full::default())
+                    .unwrap();
+                tokio::spawn(async move {
+                    let res = within("an HTTP/2 response", s.send_request(req))
+                        .await
+                        .unwrap_or_else(|e| panic!("stream {i}: {e}"));
+                    read_reply(res).await.unwrap_or_else(|e| panic!("{e}"))
+                })
+            })
+            .collect();
+        let mut replies = Vec::new();
+        for s in streams {
+            replies.push(s.await.expect("a stream task"));
+        }
+        (replies, t0.elapsed())
+    });
+    for r in &replies {
+        let seen = r.seen();
+        assert_eq!(seen["version"], "HTTP/2.0", "the app spoke h2c: {seen}");
+        assert_eq!(seen["authority"], authority, "{seen}");
+        assert_eq!(seen["client_ids"], json!([workload_id("client")]), "{seen}");
+    }
+    eprintln!(
+        "{STREAMS} concurrent streams of {SLOW:?} each took {took:?}; the app accepted {} connections",
+        m.apps.accepted.h2c.load(Ordering::SeqCst)
+    );
+    assert!(
+        took < SLOW * STREAMS / 2,
+        "{STREAMS} streams of {SLOW:?} took {took:?}: they were not carried concurrently"
+    );
+}
+
+/// gRPC through both proxies: unary and server streaming, an error status
+/// with its message and trailer metadata, the stream's end; and HTTP/1.1
+/// chunked trailers asked for with `TE: trailers`.
+#[test]
+fn grpc_statuses_streams_and_trailers_survive_both_proxies() {
+    let m = Mesh::start(&[]);
+    let grpc = format!("http://{}", m.server_addr(GRPC_PORT));
+    let http = m.server_addr(HTTP_PORT);
+    m.in_client(move || async move {
+        let channel = within(
+            "the gRPC channel",
+            tonic::transport::Endpoint::from_shared(grpc)
+                .unwrap()
+                .connect(),
+        )
+        .await
+        .expect("a gRPC channel");
+
+        let mut identity = IdentityClient::new(channel.clone());
+        let ok = within(
+            "Certify",
+            identity.certify(CertifyRequest {
+                identity: "me".into(),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap_or_else(|s| panic!("Certify failed: {s:?}"));
+        assert_eq!(
+            String::from_utf8_lossy(&ok.get_ref().leaf_certificate),
+            workload_id("client"),
+            "the gRPC server sees the verified client id"
+        );
+
+        let refused = within(
+            "a refused Certify",
+            identity.certify(CertifyRequest {
+                identity: REFUSED_IDENTITY.into(),
+                ..Default::default()
+            }),
+        )
+        .await
+        .expect_err("the app refuses this identity");
+        assert_eq!(
+            (refused.code(), refused.message()),
+            (tonic::Code::FailedPrecondition, REFUSAL),
+            "{refused:?}"
+        );
+        assert_eq!(
+            refused
+                .metadata()
+                .get(REFUSAL_DETAIL.0)
+                .and_then(|v| v.to_str().ok()),
+            Some(REFUSAL_DETAIL.1),
+            "the status's metadata: {refused:?}"
+        );
+
+        let mut discovery = DiscoveryClient::new(channel);
+        let t0 = Instant::now();
+        let mut stream = within("Watch", discovery.watch(DiscoveryRequest::default()))
+            .await
+            .unwrap_or_else(|s| panic!("Watch failed: {s:?}"))
+            .into_inner();
+        let mut reasons = Vec::new();
+        let mut first_after = None;
+        while let Some(update) = within("the next update", stream.message())
+            .await
+            .unwrap_or_else(|s| panic!("the stream failed after {reasons:?}: {s:?}"))
+        {
+            first_after.get_or_insert(t0.elapsed());
+            match update.kind {
+                Some(Kind::Unavailable(u)) => reasons.push(u.reason),
+                other => panic!("unexpected update {other:?}"),
+            }
+        }
+        let want: Vec<_> = (0..WATCH_UPDATES).map(|i| format!("update {i}")).collect();
+        assert_eq!(reasons, want, "every update, in order, then the end");
+        let first_after = first_after.unwrap();
+        eprintln!("first streamed update after {first_after:?}");
+        assert!(
+            first_after < WATCH_PAUSE * 8 / 10,
+            "the first update took {first_after:?}: held back until the server's pause ended"
+        );
+
+        let mut s = http1(&http).await;
+        let r = send1(&mut s, get("/trailers", &[("te", "trailers")])).await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        assert_eq!(&r.body[..], b"chunk-1;chunk-2", "{r:?}");
+        let trailer = r.trailers.as_ref().and_then(|t| t.get(TRAILER.0));
+        assert_eq!(
+            trailer.and_then(|v| v.to_str().ok()),
+            Some(TRAILER.1),
+            "the chunked trailer: {r:?}"
+        );
+    });
+}
+
+/// An HTTP/1.1 upgrade switches protocols end to end and then carries raw
+/// bytes both ways; `Expect: 100-continue` gets its interim answer before
+/// the body is sent.
+#[test]
+fn upgrades_and_expect_continue_pass_through_http1() {
+    let m = Mesh::start(&[]);
+    let a = m.server_addr(HTTP_PORT);
+    m.in_client(move || async move {
+        let mut s = connect(&a).await;
+        let upgrade = format!(
+            "GET /chat HTTP/1.1\r\nHost: {HOST}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        s.write_all(upgrade.as_bytes()).await.unwrap();
+        let (head, rest) = read_head(&mut s, WAIT, "the upgrade's answer").await;
+        assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains("upgrade: websocket"),
+            "{head}"
+        );
+        assert!(rest.is_empty(), "bytes after the 101: {rest:?}");
+        for msg in [
+            &b"raw bytes after the switch"[..],
+            b"\x00\x81\xffbinary\r\n\r\n",
+        ] {
+            s.write_all(msg).await.unwrap();
+            let mut got = vec![0u8; msg.len()];
+            within("the upgraded echo", s.read_exact(&mut got))
+                .await
+                .expect("the echo over the upgraded connection");
+            assert_eq!(got, msg);
+        }
+    });
+
+    let a = m.server_addr(HTTP_PORT);
+    m.in_client(move || async move {
+        let mut s = connect(&a).await;
+        let head = format!(
+            "POST /count HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let (interim, rest) =
+            read_head(&mut s, Duration::from_secs(5), "100 Continue before the body").await;
+        assert!(interim.starts_with("HTTP/1.1 100 "), "{interim}");
+        assert!(rest.is_empty(), "a final answer before the body: {rest:?}");
+        s.write_all(b"hello world").await.unwrap();
+        let (head, mut body) = read_head(&mut s, WAIT, "the final answer").await;
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+        let len = content_length(&head);
+        while body.len() < len {
+            let mut chunk = [0u8; 64];
+            let n = within("the final body", s.read(&mut chunk))
+                .await
+                .unwrap();
+            assert!(n > 0, "closed inside the body: {body:?}");
+            body.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(body, b"11");
+    });
+}
+
+/// 100 MiB up and 100 MiB down stream through both proxies, neither of
+/// which ever holds a body.
+#[test]
+fn hundred_megabyte_bodies_stream_through_both_proxies() {
+    let m = Mesh::start(&[]);
+    let before = [peak_rss(&m.client_proxy), peak_rss(&m.server_proxy)];
+    let a = m.server_addr(HTTP_PORT);
+    let (up, up_took, down, down_took) = m.in_client(move || async move {
+        let mut s = http1::<Zeros>(&a).await;
+        let t0 = Instant::now();
+        let req = Request::post("/count")
+            .header(header::HOST, HOST)
+            .body(Zeros(BIG))
+            .unwrap();
+        let up = within_for(BIG_WAIT, "the upload's answer", s.send_request(req))
+            .await
+            .expect("the upload's answer");
+        let up = read_reply(up).await.unwrap();
+        let up_took = t0.elapsed();
+
+        let t0 = Instant::now();
+        let req = Request::get(format!("/zeros/{BIG}"))
+            .header(header::HOST, HOST)
+            .body(Zeros(0))
+            .unwrap();
+        within("ready for the download", s.ready())
+            .await
+            .expect("the connection survives the upload");
+        let res = within("the download's head", s.send_request(req))
+            .await
+            .expect("the download's head");
+        assert_eq!(res.status(), StatusCode::OK, "{res:?}");
+        let mut body = res.into_body();
+        let mut down = 0u64;
+        within_for(BIG_WAIT, "the download", async {
+            while let Some(frame) = body.frame().await {
+                let frame = frame.unwrap_or_else(|e| panic!("the download failed at {down}: {e}"));
+                down += frame.data_ref().map_or(0, |d| d.len() as u64);
+            }
+        })
+        .await;
+        (up, up_took, down, t0.elapsed())
+    });
+    let after = [peak_rss(&m.client_proxy), peak_rss(&m.server_proxy)];
+    eprintln!(
+        "upload {up_took:?}, download {down_took:?}; peak RSS (VmHWM): \
+         client proxy {:.1} → {:.1} MiB, server proxy {:.1} → {:.1} MiB",
+        mib(before[0]),
+        mib(after[0]),
+        mib(before[1]),
+        mib(after[1])
+    );
+    assert_eq!(
+        (up.status, String::from_utf8_lossy(&up.body).into_owned()),
+        (StatusCode::OK, BIG.to_string()),
+        "the app counted every uploaded byte: {up:?}"
+    );
+    assert_eq!(down, BIG, "every downloaded byte arrived");
+    for (who, peak) in [("client", after[0]), ("server", after[1])] {
+        assert!(
+            peak < RSS_BOUND,
+            "the {who} proxy peaked at {:.1} MiB: it buffered a body",
+            mib(peak)
+        );
+    }
+}
+
+/// The client may GET /allowed and nothing else.
+fn route_policy() -> [Resource; 2] {
+    [
+        Resource::HttpRouteGroup(
+            serde_json::from_value(json!({
+                "apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "HTTPRouteGroup",
+                "metadata": {"name": "routes", "namespace": "shop"},
+                "spec": {"matches": [
+                    {"name": "allowed", "pathRegex": "/allowed", "methods": ["GET"]},
+                    {"name": "other", "pathRegex": "/other"}
+                ]}
+            }))
+            .unwrap(),
+        ),
+        Resource::TrafficTarget(
+            serde_json::from_value(json!({
+                "apiVersion": "access.smi-spec.io/v1alpha3", "kind": "TrafficTarget",
+                "metadata": {"name": "to-server", "namespace": "shop"},
+                "spec": {"destination": {"kind": "ServiceAccount", "name": "server"},
+                         "sources": [{"kind": "ServiceAccount", "name": "client"}],
+                         "rules": [{"kind": "HTTPRouteGroup", "name": "routes",
+                                    "matches": ["allowed"]}]}
+            }))
+            .unwrap(),
+        ),
+    ]
+}
+
+/// With an HTTPRouteGroup grant, each request is authorized on its own:
+/// a matching one reaches the app, others get a 403 that says why, and
+/// the connection keeps serving.
+#[test]
+fn http_routes_are_authorized_per_request() {
+    let m = Mesh::start(&[]);
+    let a = m.server_addr(HTTP_PORT);
+    m.control.apply(route_policy());
+
+    // Poll on fresh connections until the policy has reached the server
+    // proxy (until then the default allows /denied).
+    let t0 = Instant::now();
+    loop {
+        let a = a.clone();
+        let r = m.in_client(move || async move {
+            let mut s = http1(&a).await;
+            try_send1(&mut s, get("/denied", &[])).await
+        });
+        match r {
+            Ok(r) if r.status == StatusCode::FORBIDDEN => break,
+            Ok(r) if r.status == StatusCode::OK => {}
+            other => panic!("while the route policy applies: {other:?}"),
+        }
+        assert!(t0.elapsed() < WAIT, "the route policy never applied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("route policy applied after {:?}", t0.elapsed());
+
+    let a2 = a.clone();
+    let (allowed, denied, wrong_method, later) = m.in_client(move || async move {
+        let mut s = http1(&a2).await;
+        let allowed = send1(&mut s, get("/allowed", &[])).await;
+        let denied = send1(&mut s, get("/denied", &[])).await;
+        let post = Request::post("/allowed")
+            .header(header::HOST, HOST)
+            .body(Full::default())
+            .unwrap();
+        let wrong_method = send1(&mut s, post).await;
+        let mut later = Vec::new();
+        for i in 0..3 {
+            later.push(send1(&mut s, get(&format!("/allowed/{i}"), &[])).await);
+        }
+        (allowed, denied, wrong_method, later)
+    });
+    assert_eq!(allowed.seen()["client_ids"], json!([workload_id("client")]));
+    for r in [&denied, &wrong_method] {
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
+        assert_eq!(
+            r.header(headers::DENY_REASON),
+            Some(deny_reason::ROUTE_NOT_MATCHED),
+            "{r:?}"
+        );
+        assert!(
+            r.header(headers::REQUEST_ID)
+                .is_some_and(|id| !id.is_empty()),
+            "a denial carries a request id: {r:?}"
+        );
+    }
+    for (i, r) in later.iter().enumerate() {
+        assert_eq!(r.seen()["path"], format!("/allowed/{i}"), "{r:?}");
+    }
+
+    // The proxy logs the id it sent, so a denial can be traced.
+    let id = denied.header(headers::REQUEST_ID).unwrap().to_string();
+    let t0 = Instant::now();
+    while !m.server_proxy.log().contains(&id) {
+        assert!(
+            t0.elapsed() < WAIT,
+            "request id {id} is not in the server proxy's log"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // gRPC matches no route: PERMISSION_DENIED.
+    let grpc = format!("http://{}", m.server_addr(GRPC_PORT));
+    let status = m.in_client(move || async move {
+        let channel = within(
+            "the gRPC channel",
+            tonic::transport::Endpoint::from_shared(grpc)
+                .unwrap()
+                .connect(),
+        )
+        .await
+        .expect("a gRPC channel");
+        within(
+            "a denied Certify",
+            IdentityClient::new(channel).certify(CertifyRequest::default()),
+        )
+        .await
+        .expect_err("no route admits gRPC")
+    });
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+}
+
+/// A server that speaks first, on a port the server pod declares opaque:
+/// its banner arrives without waiting out protocol detection.
+#[test]
+fn a_server_speaking_first_on_an_opaque_port_is_not_held_for_detection() {
+    const EHLO: &[u8] = b"EHLO client.weft.test\r\n";
+    let m = Mesh::start(&[]);
+    let a = m.server_addr(BANNER_PORT);
+    let (banner, took, echo) = m.in_client(move || async move {
+        let t0 = Instant::now();
+        let mut s = connect(&a).await;
+        let mut banner = vec![0u8; BANNER.len()];
+        within("the banner", s.read_exact(&mut banner))
+            .await
+            .expect("the banner");
+        let took = t0.elapsed();
+        s.write_all(EHLO).await.unwrap();
+        let mut echo = vec![0u8; EHLO.len()];
+        within("the echo", s.read_exact(&mut echo))
+            .await
+            .expect("the echo");
+        (banner, took, echo)
+    });
+    eprintln!("banner {took:?} after connecting");
+    assert_eq!(banner, BANNER);
+    assert_eq!(echo, EHLO, "the banner server's echo");
+    assert!(
+        took < DETECT_TIMEOUT * 9 / 10,
+        "the banner took {took:?}: held for protocol detection on an opaque port"
+    );
+}
+
+/// Responses the proxy makes itself say why: 504 `timeout` once the
+/// request timeout passes without response headers, 502 `connect-failed`
+/// when nothing listens.
+#[test]
+fn proxy_made_errors_say_why() {
+    let m = Mesh::start(&[(env::REQUEST_TIMEOUT, "2s")]);
+    let silent = m.server_addr(SILENT_PORT);
+    let closed = m.server_addr(CLOSED_PORT);
+    let ((timed_out, timeout_took), (refused, refused_took)) = m.in_client(move || async move {
+        let mut s = http1(&silent).await;
+        let t0 = Instant::now();
+        let timed_out = send1(&mut s, get("/never", &[])).await;
+        let timeout_took = t0.elapsed();
+        let mut s = http1(&closed).await;
+        let t0 = Instant::now();
+        let refused = send1(&mut s, get("/nobody", &[])).await;
+        ((timed_out, timeout_took), (refused, t0.elapsed()))
+    });
+    eprintln!("504 after {timeout_took:?}, 502 after {refused_took:?}");
+    for (r, status, reason) in [
+        (
+            &timed_out,
+            StatusCode::GATEWAY_TIMEOUT,
+            proxy_error::TIMEOUT,
+        ),
+        (
+            &refused,
+            StatusCode::BAD_GATEWAY,
+            proxy_error::CONNECT_FAILED,
+        ),
+    ] {
+        assert_eq!(r.status, status, "{r:?}");
+        assert_eq!(r.header(headers::PROXY_ERROR), Some(reason), "{r:?}");
+        assert!(
+            !r.body.is_empty(),
+            "a short text body says what failed: {r:?}"
+        );
+    }
+    assert!(
+        (Duration::from_millis(1900)..Duration::from_secs(5)).contains(&timeout_took),
+        "the 2 s request timeout answered after {timeout_took:?}"
+    );
+    assert!(
+        refused_took < Duration::from_secs(2),
+        "a refused connect answered after {refused_took:?}"
+    );
+}
