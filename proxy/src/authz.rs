@@ -1,10 +1,10 @@
-//! Whether the inbound policy lets a client open a connection to a port.
+//! Whether the inbound policy lets a client open a connection to a port
+//! ([`connection`]) or send one HTTP request ([`request`]).
 //!
-//! Pure: the policy (from the controller), who the client is, and whether
-//! its first bytes are HTTP. Per-request HTTP route checks belong to the
-//! HTTP path; at the connection level an HTTP-routes grant cannot be
-//! honoured, so it allows nothing here (fail closed) and the denial says
-//! `route-not-matched`.
+//! Pure: the policy (from the controller), who the client is, and what it
+//! sends. A connection the proxy does not serve as HTTP cannot be checked
+//! against HTTP routes, so an HTTP-routes grant allows nothing there (fail
+//! closed) and the denial says `route-not-matched`.
 
 use crate::inbound::Client;
 use weft_api::{
@@ -27,6 +27,33 @@ impl Decision {
 
 /// A connection from `client`, whose first bytes are HTTP when `http`.
 pub fn connection(policy: &InboundPolicyUpdate, client: &Client, http: bool) -> Decision {
+    decide(policy, client, |rules| match rules {
+        Rules::OpaqueTraffic(_) => !http,
+        _ => false,
+    })
+}
+
+/// One HTTP request from `client`, matched against HTTP-routes grants.
+pub fn request(
+    policy: &InboundPolicyUpdate,
+    client: &Client,
+    req: &routes::Request<'_>,
+    regexes: &routes::Regexes,
+) -> Decision {
+    decide(policy, client, |rules| match rules {
+        Rules::HttpRoutes(r) => r.routes.iter().any(|r| regexes.matches(r, req)),
+        _ => false,
+    })
+}
+
+/// The shared walk: unauthenticated networks, then each grant naming the
+/// client (all-traffic grants always allow; `allows` judges the others),
+/// then the default policy.
+fn decide(
+    policy: &InboundPolicyUpdate,
+    client: &Client,
+    allows: impl Fn(&Rules) -> bool,
+) -> Decision {
     if let Client::Unauthenticated(addr) = client
         && policy
             .unauthenticated_networks
@@ -42,9 +69,7 @@ pub fn connection(policy: &InboundPolicyUpdate, client: &Client, http: bool) -> 
     for a in policy.authorizations.iter().filter(|a| names(a, client)) {
         match &a.rules {
             Some(Rules::AllTraffic(_)) => return Decision::Allow { by: a.name.clone() },
-            Some(Rules::OpaqueTraffic(_)) if !http => {
-                return Decision::Allow { by: a.name.clone() };
-            }
+            Some(r) if allows(r) => return Decision::Allow { by: a.name.clone() },
             Some(Rules::HttpRoutes(_)) => routes_only = true,
             _ => {}
         }
@@ -89,6 +114,8 @@ pub fn looks_like_http(first: &[u8]) -> bool {
     ];
     METHODS.iter().any(|m| first.starts_with(m))
 }
+
+pub mod routes;
 
 #[cfg(test)]
 mod tests;

@@ -415,7 +415,12 @@ mod tests {
         assert_eq!(c.shutdown_grace, Duration::from_secs(5));
         assert_eq!(c.opaque_ports, vec![(5432, 5432), (8000, 8010)]);
         assert_eq!(c.request_timeout, Some(Duration::from_millis(1500)));
-        for (v, d) in [("0", None), ("10s", Some(10)), ("2m", Some(120)), ("7", Some(7))] {
+        for (v, d) in [
+            ("0", None),
+            ("10s", Some(10)),
+            ("2m", Some(120)),
+            ("7", Some(7)),
+        ] {
             e.insert(env::REQUEST_TIMEOUT, v);
             let got = parse(&e).unwrap().request_timeout;
             assert_eq!(got, d.map(Duration::from_secs), "{v}");

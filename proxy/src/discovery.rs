@@ -9,7 +9,7 @@ use crate::resolve::{Resolution, Resolve};
 use std::{net::SocketAddr, time::Duration};
 use tonic::transport::Channel;
 use weft_api::discovery::{
-    DiscoveryRequest, Meshed, discovery_client::DiscoveryClient, discovery_request,
+    DiscoveryRequest, Meshed, ProtocolHint, discovery_client::DiscoveryClient, discovery_request,
     discovery_update::Kind,
 };
 
@@ -60,6 +60,7 @@ impl Resolve for DiscoveryResolver {
 /// A random ready endpoint of the root. An endpoint without an identity is
 /// not meshed: the original destination is used as it is.
 pub fn choose(m: Meshed, dst: SocketAddr) -> Resolution {
+    let opaque = m.protocol() == ProtocolHint::Opaque;
     let endpoints = m.root.map(|r| r.endpoints).unwrap_or_default();
     if endpoints.is_empty() {
         return Resolution::Refuse(format!("{} has no ready endpoints", m.service));
@@ -69,7 +70,7 @@ pub fn choose(m: Meshed, dst: SocketAddr) -> Resolution {
         return Resolution::Passthrough;
     }
     match (e.address.parse(), e.identity.parse()) {
-        (Ok(addr), Ok(id)) => Resolution::Mesh { addr, id },
+        (Ok(addr), Ok(id)) => Resolution::Mesh { addr, id, opaque },
         _ => Resolution::Refuse(format!(
             "discovery gave an unusable endpoint for {dst}: {e:?}"
         )),

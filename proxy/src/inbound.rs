@@ -6,22 +6,27 @@
 //! UID so they are not redirected again, and never to localhost, so a
 //! loopback-only listener stays private.
 //!
-//! Each connection is authorized against its port's policy ([`authz`])
+//! HTTP (detected inside the mesh link or on a plaintext connection, unless
+//! the port is opaque) is served request by request ([`crate::http::inbound`]):
+//! each request is authorized on its own, and the app receives the verified
+//! client id. Anything else is authorized once per connection ([`authz`])
 //! before anything reaches the app, and closed if a later policy update
 //! revokes the access.
 
 use crate::{
-    authz::{self, Decision, looks_like_http},
+    authz::{self, Decision},
+    detect,
+    http::inbound::{Conn, HttpServer},
     net::original_dst,
     policy::{Policies, PortPolicy},
     prefixed::Prefixed,
-    sniff::{MAX_HELLO, Sniff, sniff},
+    sniff::offers,
     tracker::Tracker,
 };
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{
-    io::{AsyncRead, AsyncReadExt as _, AsyncWrite},
+    io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
 };
 use tracing::Instrument as _;
@@ -32,10 +37,6 @@ use weft_api::{
 use weft_runtime::shutdown;
 use weft_tls::MeshTls;
 
-/// How long a client may take to send its first bytes before the connection
-/// is treated as a protocol the server speaks first.
-pub const DETECT_TIMEOUT: Duration = Duration::from_secs(1);
-
 pub struct Inbound {
     pub tls: MeshTls,
     pub policies: Arc<Policies>,
@@ -44,6 +45,7 @@ pub struct Inbound {
     pub policy_wait: Duration,
     pub connect_timeout: Duration,
     pub tracker: Tracker,
+    pub http: Arc<HttpServer>,
 }
 
 /// Who is on the other end of an inbound connection.
@@ -108,13 +110,12 @@ impl Inbound {
         let opaque = current
             .as_ref()
             .is_some_and(|p| p.protocol() == Protocol::Opaque);
-        let first = read_first(&mut sock, opaque).await?;
-        let offers_mesh = matches!(sniff(&first), Sniff::ClientHello { ref alpn } if alpn.iter().any(|p| p == alpn::MESH));
-        if offers_mesh {
+        let first = detect::read(&mut sock, detect::TIMEOUT, opaque).await?;
+        if first.protocol == detect::Protocol::Tls && offers(&first.prefix, alpn::MESH) {
             let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.mesh_server_config());
             let mut tls = tokio::time::timeout(
                 self.connect_timeout,
-                acceptor.accept(Prefixed::new(first, sock)),
+                acceptor.accept(Prefixed::new(first.prefix, sock)),
             )
             .await
             .map_err(|_| std::io::Error::other("mesh TLS handshake timed out"))??;
@@ -122,17 +123,17 @@ impl Inbound {
                 .map(Client::Mesh)
                 .ok_or_else(|| std::io::Error::other("mesh client without a SPIFFE id"))?;
             tracing::debug!(?client, "inbound mesh connection");
-            let inner = if opaque {
-                Bytes::new()
+            let (protocol, inner) = if opaque {
+                (detect::Protocol::Opaque, Bytes::new())
             } else {
-                read_app_bytes(&mut tls).await?
+                let d = detect::read(&mut tls, detect::TIMEOUT, false).await?;
+                (d.protocol, d.prefix)
             };
-            let http = looks_like_http(&inner);
-            self.forward(
+            self.dispatch(
                 client,
                 dst,
                 Prefixed::new(inner, tls),
-                http,
+                protocol,
                 current,
                 policy,
             )
@@ -140,17 +141,41 @@ impl Inbound {
         } else {
             let client = Client::Unauthenticated(peer);
             tracing::debug!(?client, "inbound connection");
-            let http = looks_like_http(&first);
-            self.forward(
+            let stream = Prefixed::new(first.prefix, sock);
+            self.dispatch(client, dst, stream, first.protocol, current, policy)
+                .await
+        }
+    }
+
+    /// HTTP is served request by request; everything else is authorized
+    /// once and forwarded as bytes.
+    async fn dispatch<S>(
+        &self,
+        client: Client,
+        dst: SocketAddr,
+        stream: S,
+        protocol: detect::Protocol,
+        current: Option<Arc<InboundPolicyUpdate>>,
+        policy: PortPolicy,
+    ) -> std::io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        if protocol.is_http() {
+            tracing::debug!(?client, ?protocol, "serving HTTP");
+            let conn = Conn {
                 client,
                 dst,
-                Prefixed::new(first, sock),
-                http,
-                current,
                 policy,
-            )
-            .await
+            };
+            return self
+                .http
+                .clone()
+                .serve(stream, protocol, conn)
+                .await
+                .map_err(std::io::Error::other);
         }
+        self.forward(client, dst, stream, current, policy).await
     }
 
     /// Authorizes, then forwards to the original destination until either
@@ -160,7 +185,6 @@ impl Inbound {
         client: Client,
         dst: SocketAddr,
         mut down: S,
-        http: bool,
         current: Option<Arc<InboundPolicyUpdate>>,
         mut policy: PortPolicy,
     ) -> std::io::Result<()>
@@ -168,7 +192,7 @@ impl Inbound {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let decision = match &current {
-            Some(p) => authz::connection(p, &client, http),
+            Some(p) => authz::connection(p, &client, false),
             None => Decision::Deny {
                 reason: deny_reason::POLICY_UNAVAILABLE,
             },
@@ -197,7 +221,7 @@ impl Inbound {
                     }
                     let latest = policy.borrow_and_update().clone();
                     if let Some(p) = latest
-                        && let Decision::Deny { reason } = authz::connection(&p, &client, http)
+                        && let Decision::Deny { reason } = authz::connection(&p, &client, false)
                     {
                         tracing::info!(?client, port = dst.port(), reason, "access revoked; closing");
                         return Ok(());
@@ -219,46 +243,4 @@ async fn first_policy(rx: &mut PortPolicy, wait: Duration) -> Option<Arc<Inbound
         Ok(Ok(v)) => v.clone(),
         _ => None,
     }
-}
-
-/// Enough of an HTTP request line to recognise one.
-const HTTP_SNIFF: usize = 16;
-
-/// Reads a connection's first bytes: a whole ClientHello record when it is
-/// TLS; otherwise, unless the port is opaque, enough to recognise HTTP (a
-/// request line split over segments must not pass for "not HTTP"). Stops
-/// at [`DETECT_TIMEOUT`] for protocols where the server speaks first.
-async fn read_first(sock: &mut TcpStream, opaque: bool) -> std::io::Result<Bytes> {
-    let mut buf = BytesMut::with_capacity(1024);
-    let deadline = tokio::time::Instant::now() + DETECT_TIMEOUT;
-    loop {
-        let enough = match sniff(&buf) {
-            Sniff::NeedMore => false,
-            Sniff::ClientHello { .. } => true,
-            Sniff::NotTls => opaque || buf.len() >= HTTP_SNIFF || buf.contains(&b'\n'),
-        };
-        if enough || buf.len() >= MAX_HELLO {
-            break;
-        }
-        match tokio::time::timeout_at(deadline, sock.read_buf(&mut buf)).await {
-            Ok(Ok(0)) | Err(_) => break,
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(e),
-        }
-    }
-    Ok(buf.freeze())
-}
-
-/// The first bytes inside a mesh link, enough to recognise HTTP.
-async fn read_app_bytes<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<Bytes> {
-    let mut buf = BytesMut::with_capacity(256);
-    let deadline = tokio::time::Instant::now() + DETECT_TIMEOUT;
-    while buf.len() < HTTP_SNIFF && !buf.contains(&b'\n') {
-        match tokio::time::timeout_at(deadline, s.read_buf(&mut buf)).await {
-            Ok(Ok(0)) | Err(_) => break,
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(e),
-        }
-    }
-    Ok(buf.freeze())
 }

@@ -15,9 +15,12 @@
 
 pub mod authz;
 pub mod config;
+pub mod detect;
 pub mod discovery;
+pub mod http;
 pub mod inbound;
 pub mod init;
+pub mod metrics;
 pub mod net;
 pub mod outbound;
 pub mod policy;

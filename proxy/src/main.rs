@@ -5,8 +5,15 @@ use std::process::ExitCode;
 use std::{sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use weft_proxy::{
-    config, discovery::DiscoveryResolver, inbound::Inbound, init, outbound::Outbound,
-    policy::Policies, tracker::Tracker,
+    config,
+    discovery::DiscoveryResolver,
+    http::{inbound::HttpServer, outbound::HttpClient},
+    inbound::Inbound,
+    init,
+    metrics::Metrics,
+    outbound::Outbound,
+    policy::Policies,
+    tracker::Tracker,
 };
 use weft_runtime::{grpc::ChannelConfig, process};
 use weft_tls::{SpiffeId, TrustDomain, workload::Workload};
@@ -115,7 +122,10 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         log_level: cfg.log_level.clone(),
         log_format: cfg.log_format,
     };
-    let proc = process::Process::start(&settings, Registry::default()).await?;
+    let metrics = Metrics::default();
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    let proc = process::Process::start(&settings, registry).await?;
     let w = &cfg.workload;
     let td: TrustDomain = w.trust_domain.parse()?;
     let own_id = SpiffeId::new(&td, &w.namespace, &w.service_account)?;
@@ -166,6 +176,12 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         own_ips: w.pod_ips.clone(),
         connect_timeout: CONNECT_TIMEOUT,
         tracker: tracker.clone(),
+        http: Arc::new(HttpClient::new(
+            tls.clone(),
+            CONNECT_TIMEOUT,
+            cfg.request_timeout,
+        )),
+        metrics,
     });
     let inbound = Arc::new(Inbound {
         tls,
@@ -173,6 +189,7 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         policy_wait: POLICY_WAIT,
         connect_timeout: CONNECT_TIMEOUT,
         tracker: tracker.clone(),
+        http: Arc::new(HttpServer::new(CONNECT_TIMEOUT)),
     });
     // On SIGTERM inbound stops accepting at once; outbound keeps serving the
     // app while it drains, until nothing is in flight or the grace ends.

@@ -3,19 +3,26 @@
 //! destination is meshed, as they are when it is not, refused when it is
 //! unknown inside the cluster (never plaintext towards a meshed pod).
 //!
-//! Whatever the app sends, its own TLS included, travels opaquely inside
-//! the mesh link.
+//! Towards a meshed destination the app's first bytes are read (within
+//! [`detect::TIMEOUT`], unless discovery says the port is opaque): HTTP
+//! takes the HTTP path ([`crate::http::outbound`]); anything else, the app's
+//! own TLS included, travels opaquely inside the mesh link.
 
 use crate::{
+    detect::{self, Protocol},
+    http::outbound::{Endpoint, HttpClient},
+    metrics::Metrics,
     net::original_dst,
+    prefixed::Prefixed,
     resolve::{Resolution, Resolve},
     tracker::Tracker,
 };
 use std::{net::IpAddr, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::client::TlsStream;
 use tracing::Instrument as _;
 use weft_runtime::shutdown;
-use weft_tls::MeshTls;
+use weft_tls::{MeshTls, SpiffeId};
 
 pub struct Outbound<R> {
     pub resolver: Arc<R>,
@@ -25,6 +32,8 @@ pub struct Outbound<R> {
     pub own_ips: Vec<IpAddr>,
     pub connect_timeout: Duration,
     pub tracker: Tracker,
+    pub http: Arc<HttpClient>,
+    pub metrics: Metrics,
 }
 
 impl<R: Resolve> Outbound<R> {
@@ -72,17 +81,34 @@ impl<R: Resolve> Outbound<R> {
     async fn proxy(&self, mut app: TcpStream, dst: SocketAddr) -> std::io::Result<()> {
         let _ = app.set_nodelay(true);
         match self.resolver.resolve(dst).await {
-            Resolution::Mesh { addr, id } if !self.own_ips.contains(&addr.ip()) => {
-                let tcp = self.connect(addr).await?;
-                let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
-                let mut tls = tokio::time::timeout(
-                    self.connect_timeout,
-                    tokio_rustls::TlsConnector::from(self.tls.mesh_client_config(&id))
-                        .connect(name, tcp),
-                )
-                .await
-                .map_err(|_| std::io::Error::other("mesh TLS handshake timed out"))??;
+            Resolution::Mesh { addr, id, opaque } if !self.own_ips.contains(&addr.ip()) => {
+                let first = if opaque {
+                    None
+                } else {
+                    Some(detect::read(&mut app, detect::TIMEOUT, false).await?)
+                };
+                let (protocol, prefix) = match first {
+                    Some(d) => {
+                        if d.timed_out {
+                            self.metrics.detect_timed_out(dst.port());
+                        }
+                        (d.protocol, d.prefix)
+                    }
+                    None => (Protocol::Opaque, Default::default()),
+                };
+                let app = Prefixed::new(prefix, app);
+                if protocol.is_http() {
+                    tracing::debug!(%addr, %id, ?protocol, "HTTP to a meshed endpoint");
+                    return self
+                        .http
+                        .clone()
+                        .serve(app, protocol, Endpoint { addr, id })
+                        .await
+                        .map_err(std::io::Error::other);
+                }
+                let mut tls = mesh_connect(&self.tls, addr, &id, self.connect_timeout).await?;
                 tracing::debug!(%addr, %id, "mesh link up");
+                let mut app = app;
                 tokio::io::copy_bidirectional(&mut app, &mut tls).await?;
             }
             // Ourselves, or outside the mesh: as it is.
@@ -104,4 +130,22 @@ impl<R: Resolve> Outbound<R> {
     async fn connect(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
         crate::net::connect(addr, self.connect_timeout).await
     }
+}
+
+/// A mesh link to the proxy at `addr`, which must prove `id`; the connect
+/// and the handshake each get `timeout`.
+pub async fn mesh_connect(
+    tls: &MeshTls,
+    addr: SocketAddr,
+    id: &SpiffeId,
+    timeout: Duration,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = crate::net::connect(addr, timeout).await?;
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    tokio::time::timeout(
+        timeout,
+        tokio_rustls::TlsConnector::from(tls.mesh_client_config(id)).connect(name, tcp),
+    )
+    .await
+    .map_err(|_| std::io::Error::other("mesh TLS handshake timed out"))?
 }

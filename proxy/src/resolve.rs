@@ -11,7 +11,12 @@ use weft_tls::SpiffeId;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resolution {
     /// A meshed endpoint: connect to `addr` with mesh mTLS and require `id`.
-    Mesh { addr: SocketAddr, id: SpiffeId },
+    /// When `opaque`, the bytes are never inspected for a protocol.
+    Mesh {
+        addr: SocketAddr,
+        id: SpiffeId,
+        opaque: bool,
+    },
     /// Outside the mesh: forward the bytes as they are.
     Passthrough,
     /// Inside the cluster's networks but unknown: never plaintext; refuse.

@@ -142,3 +142,82 @@ fn http_is_recognised_by_its_first_bytes() {
     assert!(!looks_like_http(b"GETX"));
     assert!(!looks_like_http(b""));
 }
+
+fn get(path: &str) -> (http::HeaderMap, String) {
+    (http::HeaderMap::new(), path.to_string())
+}
+
+fn ask(policy: &InboundPolicyUpdate, client: &Client, method: &str, path: &str) -> Decision {
+    let (headers, path) = get(path);
+    request(
+        policy,
+        client,
+        &routes::Request {
+            method,
+            path: &path,
+            headers: &headers,
+        },
+        &routes::Regexes::default(),
+    )
+}
+
+fn routes_grant(ids: &[&str], path: &str, methods: &[&str]) -> Authorization {
+    grant(
+        "traffictarget/shop/to-api",
+        ids,
+        Some(Rules::HttpRoutes(HttpRoutes {
+            routes: vec![weft_api::policy::HttpRoute {
+                name: "api/allowed".into(),
+                path_regex: path.into(),
+                methods: methods.iter().map(|m| m.to_string()).collect(),
+                headers: vec![],
+            }],
+        })),
+    )
+}
+
+#[test]
+fn requests_are_matched_against_route_grants() {
+    let p = policy(
+        true,
+        DefaultPolicy::Allow,
+        vec![routes_grant(&[WEB], "/allowed", &["GET"])],
+    );
+    assert!(ask(&p, &mesh(WEB), "GET", "/allowed/x").is_allowed());
+    let route_not_matched = Decision::Deny {
+        reason: deny_reason::ROUTE_NOT_MATCHED,
+    };
+    assert_eq!(ask(&p, &mesh(WEB), "GET", "/denied"), route_not_matched);
+    assert_eq!(ask(&p, &mesh(WEB), "POST", "/allowed"), route_not_matched);
+    assert_eq!(
+        ask(&p, &mesh(OTHER), "GET", "/allowed"),
+        Decision::Deny {
+            reason: deny_reason::NO_TRAFFIC_TARGET
+        }
+    );
+    // The connection-level check still cannot honour a routes-only grant.
+    assert!(!connection(&p, &mesh(WEB), false).is_allowed());
+}
+
+#[test]
+fn all_traffic_allows_every_request_and_opaque_grants_allow_none() {
+    let all = policy(
+        true,
+        DefaultPolicy::Deny,
+        vec![grant("t", &[WEB], Some(Rules::AllTraffic(AllTraffic {})))],
+    );
+    assert!(ask(&all, &mesh(WEB), "DELETE", "/anything").is_allowed());
+    let opaque = policy(
+        true,
+        DefaultPolicy::Deny,
+        vec![grant(
+            "t",
+            &[WEB],
+            Some(Rules::OpaqueTraffic(OpaqueTraffic {})),
+        )],
+    );
+    assert!(!ask(&opaque, &mesh(WEB), "GET", "/").is_allowed());
+    assert!(connection(&opaque, &mesh(WEB), false).is_allowed());
+    let untargeted = policy(false, DefaultPolicy::Allow, vec![]);
+    assert!(ask(&untargeted, &anon("10.0.0.9"), "GET", "/").is_allowed());
+}
