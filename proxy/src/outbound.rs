@@ -122,6 +122,17 @@ impl<R: Resolve> Outbound<R> {
             }
             Resolution::Refuse(reason) => {
                 tracing::info!(%reason, "refusing an outbound connection");
+                // HTTP gets an answer saying why rather than a bare close.
+                let d = detect::read(&mut app, detect::TIMEOUT, false).await?;
+                if d.protocol.is_http() {
+                    let reason: Arc<str> = reason.into();
+                    crate::http::serve(Prefixed::new(d.prefix, app), d.protocol, move |req| {
+                        let reason = reason.clone();
+                        async move { crate::http::unavailable(&req, &reason) }
+                    })
+                    .await
+                    .map_err(std::io::Error::other)?;
+                }
             }
         }
         Ok(())

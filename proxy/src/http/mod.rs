@@ -121,6 +121,16 @@ pub fn proxy_error(
     r
 }
 
+/// `503`: discovery has nowhere to send `req`.
+pub fn unavailable<B>(req: &Request<B>, reason: &str) -> Response<Body> {
+    proxy_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        weft_api::contract::proxy_error::UNAVAILABLE,
+        reason,
+        is_grpc(req.headers()),
+    )
+}
+
 /// gRPC's code for a proxy-made HTTP status.
 fn grpc_code_for(status: StatusCode) -> u8 {
     match status {
