@@ -14,6 +14,7 @@
 //! the pod's iptables rules.
 
 pub mod authz;
+pub mod balance;
 pub mod config;
 pub mod detect;
 pub mod discovery;
