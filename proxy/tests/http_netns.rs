@@ -22,9 +22,10 @@ mod netns;
 mod plane;
 
 use apps::{
-    BANNER, BANNER_PORT, CLOSED_PORT, GRPC_PORT, H2C_PORT, HTTP_PORT, LISTENING, REFUSAL,
-    REFUSAL_DETAIL, REFUSED_IDENTITY, SILENT_PORT, SLOW, ServerApps, TRAILER, WATCH_PAUSE,
-    WATCH_UPDATES, Zeros,
+    BANNER, BANNER_PORT, CLOSED_PORT, DETECTED_BANNER_PORT, FAILING_WATCH, GRPC_PORT, H2C_PORT,
+    HANGUP_PORT, HTTP_PORT, LISTENING, REFUSAL, REFUSAL_DETAIL, REFUSED_IDENTITY, SILENT_PORT,
+    SLOW, STREAM_FAILURE, ServerApps, TRAILER, UPDATES_BEFORE_FAILURE, WATCH_PAUSE, WATCH_UPDATES,
+    Zeros,
 };
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode, header};
@@ -358,6 +359,50 @@ fn mib(bytes: u64) -> f64 {
 
 // ---- the suite ----
 
+/// A Watch read to its end.
+#[derive(Debug)]
+struct Watched {
+    reasons: Vec<String>,
+    first_after: Option<Duration>,
+    end: Result<(), tonic::Status>,
+}
+
+async fn watch_to_the_end(
+    client: &mut DiscoveryClient<tonic::transport::Channel>,
+    namespace: &str,
+) -> Watched {
+    let t0 = Instant::now();
+    let req = DiscoveryRequest {
+        source_namespace: namespace.into(),
+        ..Default::default()
+    };
+    let mut stream = within("Watch", client.watch(req))
+        .await
+        .unwrap_or_else(|s| panic!("Watch failed: {s:?}"))
+        .into_inner();
+    let mut watched = Watched {
+        reasons: Vec::new(),
+        first_after: None,
+        end: Ok(()),
+    };
+    loop {
+        match within("the next update", stream.message()).await {
+            Ok(Some(update)) => {
+                watched.first_after.get_or_insert(t0.elapsed());
+                match update.kind {
+                    Some(Kind::Unavailable(u)) => watched.reasons.push(u.reason),
+                    other => panic!("unexpected update {other:?}"),
+                }
+            }
+            Ok(None) => return watched,
+            Err(status) => {
+                watched.end = Err(status);
+                return watched;
+            }
+        }
+    }
+}
+
 /// HTTP/1.1 through both proxies stays HTTP/1.1 with the app's Host, and
 /// the app learns the client's verified identity, never a forged one; the
 /// server proxy reuses its connections to the app; a plaintext client's
@@ -445,6 +490,7 @@ fn h2c_stays_http2_and_multiplexes_streams() {
             .map(|i| {
                 let mut s = s.clone();
                 let req = Request::get(format!("http://{auth}/slow?stream={i}"))
+                    .header(headers::CLIENT_ID, FORGED_ID)
                     .body(Full::default())
                     .unwrap();
                 tokio::spawn(async move {
@@ -465,7 +511,11 @@ fn h2c_stays_http2_and_multiplexes_streams() {
         let seen = r.seen();
         assert_eq!(seen["version"], "HTTP/2.0", "the app spoke h2c: {seen}");
         assert_eq!(seen["authority"], authority, "{seen}");
-        assert_eq!(seen["client_ids"], json!([workload_id("client")]), "{seen}");
+        assert_eq!(
+            seen["client_ids"],
+            json!([workload_id("client")]),
+            "the verified client id, not the forged one: {seen}"
+        );
     }
     eprintln!(
         "{STREAMS} concurrent streams of {SLOW:?} each took {took:?}; the app accepted {} connections",
@@ -535,30 +585,25 @@ fn grpc_statuses_streams_and_trailers_survive_both_proxies() {
         );
 
         let mut discovery = DiscoveryClient::new(channel);
-        let t0 = Instant::now();
-        let mut stream = within("Watch", discovery.watch(DiscoveryRequest::default()))
-            .await
-            .unwrap_or_else(|s| panic!("Watch failed: {s:?}"))
-            .into_inner();
-        let mut reasons = Vec::new();
-        let mut first_after = None;
-        while let Some(update) = within("the next update", stream.message())
-            .await
-            .unwrap_or_else(|s| panic!("the stream failed after {reasons:?}: {s:?}"))
-        {
-            first_after.get_or_insert(t0.elapsed());
-            match update.kind {
-                Some(Kind::Unavailable(u)) => reasons.push(u.reason),
-                other => panic!("unexpected update {other:?}"),
-            }
-        }
+        let watch = watch_to_the_end(&mut discovery, "").await;
         let want: Vec<_> = (0..WATCH_UPDATES).map(|i| format!("update {i}")).collect();
-        assert_eq!(reasons, want, "every update, in order, then the end");
-        let first_after = first_after.unwrap();
+        assert_eq!(watch.reasons, want, "every update, in order: {watch:?}");
+        assert!(watch.end.is_ok(), "the stream ends with OK: {watch:?}");
+        let first_after = watch.first_after.unwrap();
         eprintln!("first streamed update after {first_after:?}");
         assert!(
             first_after < WATCH_PAUSE * 8 / 10,
             "the first update took {first_after:?}: held back until the server's pause ended"
+        );
+
+        // A status after data travels in trailers.
+        let watch = watch_to_the_end(&mut discovery, FAILING_WATCH).await;
+        assert_eq!(watch.reasons.len(), UPDATES_BEFORE_FAILURE, "{watch:?}");
+        let end = watch.end.as_ref().expect_err("the stream fails midway");
+        assert_eq!(
+            (end.code(), end.message()),
+            (tonic::Code::ResourceExhausted, STREAM_FAILURE),
+            "{watch:?}"
         );
 
         let mut s = http1(&http).await;
@@ -824,14 +869,12 @@ fn http_routes_are_authorized_per_request() {
     assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
 }
 
-/// A server that speaks first, on a port the server pod declares opaque:
-/// its banner arrives without waiting out protocol detection.
-#[test]
-fn a_server_speaking_first_on_an_opaque_port_is_not_held_for_detection() {
+/// Connects from the client pod, reads the banner without sending
+/// anything, then checks the echo: how long the banner took.
+fn banner_after(m: &Mesh, port: u16) -> Duration {
     const EHLO: &[u8] = b"EHLO client.weft.test\r\n";
-    let m = Mesh::start(&[]);
-    let a = m.server_addr(BANNER_PORT);
-    let (banner, took, echo) = m.in_client(move || async move {
+    let a = m.server_addr(port);
+    m.in_client(move || async move {
         let t0 = Instant::now();
         let mut s = connect(&a).await;
         let mut banner = vec![0u8; BANNER.len()];
@@ -839,66 +882,85 @@ fn a_server_speaking_first_on_an_opaque_port_is_not_held_for_detection() {
             .await
             .expect("the banner");
         let took = t0.elapsed();
+        assert_eq!(banner, BANNER);
         s.write_all(EHLO).await.unwrap();
         let mut echo = vec![0u8; EHLO.len()];
         within("the echo", s.read_exact(&mut echo))
             .await
             .expect("the echo");
-        (banner, took, echo)
-    });
-    eprintln!("banner {took:?} after connecting");
-    assert_eq!(banner, BANNER);
-    assert_eq!(echo, EHLO, "the banner server's echo");
+        assert_eq!(echo, EHLO, "the banner server's echo");
+        took
+    })
+}
+
+/// A server that speaks first gets through: at once on a port the server
+/// pod declares opaque (no protocol detection), and carried opaquely once
+/// detection times out on any other port.
+#[test]
+fn servers_that_speak_first_are_carried_opaquely() {
+    let m = Mesh::start(&[]);
+    let opaque = banner_after(&m, BANNER_PORT);
+    let detected = banner_after(&m, DETECTED_BANNER_PORT);
+    eprintln!("banner after {opaque:?} on the opaque port, {detected:?} on a detected one");
     assert!(
-        took < DETECT_TIMEOUT * 9 / 10,
-        "the banner took {took:?}: held for protocol detection on an opaque port"
+        opaque < DETECT_TIMEOUT * 9 / 10,
+        "the banner took {opaque:?}: held for protocol detection on an opaque port"
+    );
+    assert!(
+        detected < DETECT_TIMEOUT * 4,
+        "after detection timed out the banner took {detected:?}"
     );
 }
 
 /// Responses the proxy makes itself say why: 504 `timeout` once the
 /// request timeout passes without response headers, 502 `connect-failed`
-/// when nothing listens.
+/// when nothing listens, 502 `upstream-failed` when the app hangs up.
 #[test]
 fn proxy_made_errors_say_why() {
     let m = Mesh::start(&[(env::REQUEST_TIMEOUT, "2s")]);
-    let silent = m.server_addr(SILENT_PORT);
-    let closed = m.server_addr(CLOSED_PORT);
-    let ((timed_out, timeout_took), (refused, refused_took)) = m.in_client(move || async move {
-        let mut s = http1(&silent).await;
-        let t0 = Instant::now();
-        let timed_out = send1(&mut s, get("/never", &[])).await;
-        let timeout_took = t0.elapsed();
-        let mut s = http1(&closed).await;
-        let t0 = Instant::now();
-        let refused = send1(&mut s, get("/nobody", &[])).await;
-        ((timed_out, timeout_took), (refused, t0.elapsed()))
-    });
-    eprintln!("504 after {timeout_took:?}, 502 after {refused_took:?}");
-    for (r, status, reason) in [
+    let cases = [
         (
-            &timed_out,
+            SILENT_PORT,
             StatusCode::GATEWAY_TIMEOUT,
             proxy_error::TIMEOUT,
         ),
         (
-            &refused,
+            CLOSED_PORT,
             StatusCode::BAD_GATEWAY,
             proxy_error::CONNECT_FAILED,
         ),
-    ] {
-        assert_eq!(r.status, status, "{r:?}");
+        (
+            HANGUP_PORT,
+            StatusCode::BAD_GATEWAY,
+            proxy_error::UPSTREAM_FAILED,
+        ),
+    ];
+    let mut took = Vec::new();
+    for (port, status, reason) in cases {
+        let a = m.server_addr(port);
+        let (r, after) = m.in_client(move || async move {
+            let mut s = http1(&a).await;
+            let t0 = Instant::now();
+            (send1(&mut s, get("/", &[])).await, t0.elapsed())
+        });
+        eprintln!("port {port}: {} {reason:?} after {after:?}", r.status);
+        assert_eq!(r.status, status, "port {port}: {r:?}");
         assert_eq!(r.header(headers::PROXY_ERROR), Some(reason), "{r:?}");
         assert!(
             !r.body.is_empty(),
             "a short text body says what failed: {r:?}"
         );
+        took.push(after);
     }
     assert!(
-        (Duration::from_millis(1900)..Duration::from_secs(5)).contains(&timeout_took),
-        "the 2 s request timeout answered after {timeout_took:?}"
+        (Duration::from_millis(1900)..Duration::from_secs(5)).contains(&took[0]),
+        "the 2 s request timeout answered after {:?}",
+        took[0]
     );
-    assert!(
-        refused_took < Duration::from_secs(2),
-        "a refused connect answered after {refused_took:?}"
-    );
+    for after in &took[1..] {
+        assert!(
+            *after < Duration::from_secs(2),
+            "a failed upstream answered after {after:?}"
+        );
+    }
 }

@@ -46,12 +46,24 @@ pub const H2C_PORT: u16 = 8081;
 pub const GRPC_PORT: u16 = 8082;
 /// Accepts, reads, never answers.
 pub const SILENT_PORT: u16 = 8083;
-/// Speaks first: sends [`BANNER`] on accept, then echoes.
+/// Accepts, reads the request's first bytes, closes without answering.
+pub const HANGUP_PORT: u16 = 8084;
+/// Speaks first: sends [`BANNER`] on accept, then echoes. Declared opaque.
 pub const BANNER_PORT: u16 = 2525;
+/// The same server on a port left to protocol detection.
+pub const DETECTED_BANNER_PORT: u16 = 2526;
 /// Declared by the pod, listened on by nothing.
 pub const CLOSED_PORT: u16 = 8089;
 /// The ports with a listener.
-pub const LISTENING: [u16; 5] = [HTTP_PORT, H2C_PORT, GRPC_PORT, SILENT_PORT, BANNER_PORT];
+pub const LISTENING: [u16; 7] = [
+    HTTP_PORT,
+    H2C_PORT,
+    GRPC_PORT,
+    SILENT_PORT,
+    HANGUP_PORT,
+    BANNER_PORT,
+    DETECTED_BANNER_PORT,
+];
 
 pub const BANNER: &[u8] = b"220 banner.weft.test ESMTP ready\r\n";
 /// How long `/slow` takes to answer.
@@ -65,6 +77,11 @@ pub const REFUSAL_DETAIL: (&str, &str) = ("weft-test-detail", "kept-in-trailers"
 /// Watch sends one update, pauses this long, then sends the rest and ends.
 pub const WATCH_PAUSE: Duration = Duration::from_secs(1);
 pub const WATCH_UPDATES: usize = 5;
+/// A Watch from this namespace ends with [`STREAM_FAILURE`] after
+/// [`UPDATES_BEFORE_FAILURE`] updates.
+pub const FAILING_WATCH: &str = "fail-midway";
+pub const UPDATES_BEFORE_FAILURE: usize = 2;
+pub const STREAM_FAILURE: &str = "the test app ends this stream with an error";
 
 type AppBody = BoxBody<Bytes, Infallible>;
 
@@ -95,7 +112,9 @@ impl ServerApps {
             let h2c = bind(H2C_PORT).await.unwrap();
             let grpc = bind(GRPC_PORT).await.unwrap();
             let silent = bind(SILENT_PORT).await.unwrap();
+            let hangup = bind(HANGUP_PORT).await.unwrap();
             let banner = bind(BANNER_PORT).await.unwrap();
+            let detected_banner = bind(DETECTED_BANNER_PORT).await.unwrap();
             tx.send(()).unwrap();
             let grpc = tonic::transport::Server::builder()
                 .add_service(IdentityServer::new(Certifier))
@@ -109,7 +128,9 @@ impl ServerApps {
                 () = serve_http(h2c, h2c_count) => {}
                 r = grpc => r.unwrap(),
                 () = serve_silent(silent) => {}
+                () = serve_hangup(hangup) => {}
                 () = serve_banner(banner) => {}
+                () = serve_banner(detected_banner) => {}
                 () = signal.wait() => {}
             }
         });
@@ -255,6 +276,18 @@ async fn serve_silent(l: TcpListener) {
     }
 }
 
+async fn serve_hangup(l: TcpListener) {
+    loop {
+        let Ok((mut sock, _)) = l.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+        });
+    }
+}
+
 async fn serve_banner(l: TcpListener) {
     loop {
         let Ok((mut sock, _)) = l.accept().await else {
@@ -305,7 +338,8 @@ impl Identity for Certifier {
 
 /// Watch streams [`WATCH_UPDATES`] updates, numbered in their reason, with
 /// a [`WATCH_PAUSE`] after the first: a proxy that buffered the stream
-/// would hold the first back.
+/// would hold the first back. A [`FAILING_WATCH`] fails midway instead, so
+/// its status travels in trailers after data.
 struct Watcher;
 
 #[tonic::async_trait]
@@ -314,12 +348,19 @@ impl Discovery for Watcher {
 
     async fn watch(
         &self,
-        _: tonic::Request<DiscoveryRequest>,
+        req: tonic::Request<DiscoveryRequest>,
     ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        let fail = req.get_ref().source_namespace == FAILING_WATCH;
         let (tx, rx) = tokio::sync::mpsc::channel(WATCH_UPDATES);
         tokio::spawn(async move {
             for i in 0..WATCH_UPDATES {
-                if i == 1 {
+                if fail && i == UPDATES_BEFORE_FAILURE {
+                    let _ = tx
+                        .send(Err(tonic::Status::resource_exhausted(STREAM_FAILURE)))
+                        .await;
+                    return;
+                }
+                if i == 1 && !fail {
                     tokio::time::sleep(WATCH_PAUSE).await;
                 }
                 let update = DiscoveryUpdate {
