@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use weft_proxy::{
     config,
-    discovery::DiscoveryResolver,
+    discovery::Discovery,
     http::{inbound::HttpServer, outbound::HttpClient},
     inbound::Inbound,
     init,
@@ -22,6 +22,8 @@ use weft_tls::{SpiffeId, TrustDomain, workload::Workload};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long an outbound connection waits for the controller's answer.
 const DISCOVERY_WAIT: Duration = Duration::from_secs(5);
+/// How long a destination's discovery subscription outlives its last use.
+const DISCOVERY_IDLE: Duration = Duration::from_secs(60);
 /// How long an inbound connection waits for its port's first policy.
 const POLICY_WAIT: Duration = Duration::from_secs(5);
 
@@ -145,7 +147,12 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         tls.control_plane_client_config(&cfg.controller.id.parse()?),
         &channels,
     )?;
-    let resolver = DiscoveryResolver::new(controller.clone(), w.namespace.clone(), DISCOVERY_WAIT);
+    let resolver = Discovery::new(
+        controller.clone(),
+        w.namespace.clone(),
+        DISCOVERY_WAIT,
+        DISCOVERY_IDLE,
+    );
     let policies = Arc::new(Policies::new(
         controller,
         w.namespace.clone(),

@@ -10,7 +10,8 @@
 
 use crate::{
     detect::{self, Protocol},
-    http::outbound::{Endpoint, HttpClient},
+    discovery::{Destination, Pick, state::Endpoint},
+    http::outbound::HttpClient,
     metrics::Metrics,
     net::original_dst,
     prefixed::Prefixed,
@@ -23,6 +24,9 @@ use tokio_rustls::client::TlsStream;
 use tracing::Instrument as _;
 use weft_runtime::shutdown;
 use weft_tls::{MeshTls, SpiffeId};
+
+/// Endpoints tried for one connection before giving up.
+pub const CONNECT_ATTEMPTS: usize = 3;
 
 pub struct Outbound<R> {
     pub resolver: Arc<R>,
@@ -81,44 +85,11 @@ impl<R: Resolve> Outbound<R> {
     async fn proxy(&self, mut app: TcpStream, dst: SocketAddr) -> std::io::Result<()> {
         let _ = app.set_nodelay(true);
         match self.resolver.resolve(dst).await {
-            Resolution::Mesh { addr, id, opaque } if !self.own_ips.contains(&addr.ip()) => {
-                let first = if opaque {
-                    None
-                } else {
-                    Some(detect::read(&mut app, detect::TIMEOUT, false).await?)
-                };
-                let (protocol, prefix) = match first {
-                    Some(d) => {
-                        if d.timed_out {
-                            self.metrics.detect_timed_out(dst.port());
-                        }
-                        (d.protocol, d.prefix)
-                    }
-                    None => (Protocol::Opaque, Default::default()),
-                };
-                let app = Prefixed::new(prefix, app);
-                if protocol.is_http() {
-                    tracing::debug!(%addr, %id, ?protocol, "HTTP to a meshed endpoint");
-                    return self
-                        .http
-                        .clone()
-                        .serve(app, protocol, Endpoint { addr, id })
-                        .await
-                        .map_err(std::io::Error::other);
-                }
-                let mut tls = mesh_connect(&self.tls, addr, &id, self.connect_timeout).await?;
-                tracing::debug!(%addr, %id, "mesh link up");
-                let mut app = app;
-                tokio::io::copy_bidirectional(&mut app, &mut tls).await?;
-            }
-            // Ourselves, or outside the mesh: as it is.
-            Resolution::Mesh { addr, .. } => {
-                let mut up = self.connect(addr).await?;
-                tokio::io::copy_bidirectional(&mut app, &mut up).await?;
-            }
+            Resolution::Mesh(d) => self.meshed(app, dst, d).await,
             Resolution::Passthrough => {
                 let mut up = self.connect(dst).await?;
                 tokio::io::copy_bidirectional(&mut app, &mut up).await?;
+                Ok(())
             }
             Resolution::Refuse(reason) => {
                 tracing::info!(%reason, "refusing an outbound connection");
@@ -133,9 +104,90 @@ impl<R: Resolve> Outbound<R> {
                     .await
                     .map_err(std::io::Error::other)?;
                 }
+                Ok(())
             }
         }
-        Ok(())
+    }
+
+    /// A meshed destination: HTTP is balanced per request; anything else
+    /// per connection.
+    async fn meshed(
+        &self,
+        mut app: TcpStream,
+        dst: SocketAddr,
+        d: Destination,
+    ) -> std::io::Result<()> {
+        let (protocol, prefix) = if d.opaque {
+            (Protocol::Opaque, Default::default())
+        } else {
+            let first = detect::read(&mut app, detect::TIMEOUT, false).await?;
+            if first.timed_out {
+                self.metrics.detect_timed_out(dst.port());
+            }
+            (first.protocol, first.prefix)
+        };
+        let mut app = Prefixed::new(prefix, app);
+        let own = self.own_ips.clone();
+        let http_usable = move |e: &Endpoint| e.id.is_some() && !own.contains(&e.addr.ip());
+        // HTTP needs a meshed endpoint other than this pod; when there is
+        // none, the connection is carried as TCP (to ourselves, directly).
+        if protocol.is_http() && matches!(d.pick(None, &http_usable), Pick::Endpoint(_)) {
+            tracing::debug!(?protocol, "HTTP to a meshed destination");
+            return self
+                .http
+                .clone()
+                .serve(app, protocol, d, Arc::new(http_usable))
+                .await
+                .map_err(std::io::Error::other);
+        }
+        let mut last_error = None;
+        for _ in 0..CONNECT_ATTEMPTS {
+            let e = match d.pick(None, |_| true) {
+                Pick::Endpoint(e) => e,
+                Pick::Passthrough => {
+                    let mut up = self.connect(dst).await?;
+                    tokio::io::copy_bidirectional(&mut app, &mut up).await?;
+                    return Ok(());
+                }
+                Pick::Unavailable(reason) => {
+                    tracing::info!(%reason, "no endpoint; closing");
+                    return Ok(());
+                }
+            };
+            let _busy = e.load.start();
+            let t0 = tokio::time::Instant::now();
+            match (&e.id, self.own_ips.contains(&e.addr.ip())) {
+                // Meshed and elsewhere: inside mesh mTLS.
+                (Some(id), false) => {
+                    match mesh_connect(&self.tls, e.addr, id, self.connect_timeout).await {
+                        Ok(mut tls) => {
+                            e.load.observe(t0.elapsed());
+                            tracing::debug!(addr = %e.addr, %id, "mesh link up");
+                            tokio::io::copy_bidirectional(&mut app, &mut tls).await?;
+                            return Ok(());
+                        }
+                        Err(error) => {
+                            e.load.failed();
+                            tracing::debug!(addr = %e.addr, %error, "endpoint failed; trying another");
+                            last_error = Some(error);
+                        }
+                    }
+                }
+                // Ourselves, or an endpoint whose pod is not meshed: as it is.
+                _ => match self.connect(e.addr).await {
+                    Ok(mut up) => {
+                        e.load.observe(t0.elapsed());
+                        tokio::io::copy_bidirectional(&mut app, &mut up).await?;
+                        return Ok(());
+                    }
+                    Err(error) => {
+                        e.load.failed();
+                        last_error = Some(error);
+                    }
+                },
+            }
+        }
+        Err(last_error.unwrap_or_else(|| std::io::Error::other("no endpoint could be reached")))
     }
 
     async fn connect(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {

@@ -22,8 +22,8 @@ pub const FAILURE_PENALTY: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct Load {
-    /// (average in ns, when it was last updated)
-    rtt: Mutex<(f64, Instant)>,
+    /// (average in ns, when it was last updated; `None` before any sample)
+    rtt: Mutex<(f64, Option<Instant>)>,
     pending: AtomicUsize,
     failed_at: Mutex<Option<Instant>>,
 }
@@ -31,7 +31,7 @@ pub struct Load {
 impl Default for Load {
     fn default() -> Self {
         Self {
-            rtt: Mutex::new((DEFAULT_RTT.as_nanos() as f64, Instant::now())),
+            rtt: Mutex::new((DEFAULT_RTT.as_nanos() as f64, None)),
             pending: AtomicUsize::new(0),
             failed_at: Mutex::new(None),
         }
@@ -65,9 +65,13 @@ impl Load {
     pub fn observe(&self, rtt: Duration) {
         let mut g = self.rtt.lock().expect("load lock");
         let now = Instant::now();
-        let elapsed = now.saturating_duration_since(g.1).as_secs_f64();
-        let keep = (-elapsed / DECAY.as_secs_f64()).exp();
         let sample = rtt.as_nanos() as f64;
+        let Some(last) = g.1 else {
+            *g = (sample, Some(now));
+            return;
+        };
+        let elapsed = now.saturating_duration_since(last).as_secs_f64();
+        let keep = (-elapsed / DECAY.as_secs_f64()).exp();
         // A slower sample counts in full at once, so an endpoint that turns
         // slow is avoided quickly; recovery is learnt gradually.
         g.0 = if sample > g.0 {
@@ -75,7 +79,7 @@ impl Load {
         } else {
             g.0 * keep + sample * (1.0 - keep)
         };
-        g.1 = now;
+        g.1 = Some(now);
     }
 
     pub fn failed(&self) {

@@ -58,7 +58,7 @@ mod tests {
         // With two of three drawn, the slow one wins only when drawn twice,
         // which P2C never does: it gets nothing while the others are cheaper.
         assert_eq!(c[0], 0, "{c:?}");
-        assert!(c[1] > 1000 && c[2] > 1000, "{c:?}");
+        assert!(c[1] > 800 && c[2] > 800, "{c:?}");
     }
 
     #[test]

@@ -1,15 +1,26 @@
-//! Outbound HTTP: the app's requests to one meshed endpoint, each carried
-//! over the pooled HTTP/2 mesh link to that endpoint's proxy.
+//! Outbound HTTP: the app's requests to a meshed destination, each balanced
+//! on its own (split, then endpoint) and carried over the pooled HTTP/2
+//! mesh link to the chosen endpoint's proxy. An endpoint whose link cannot
+//! be opened is marked failed and another is tried.
 
 use super::{Body, H2Pool, boxed, is_grpc, is_upgrade, proxy_error, splice, strip_hop_headers};
-use crate::{detect::Protocol, outbound::mesh_connect};
+use crate::{
+    authz::routes,
+    detect::Protocol,
+    discovery::{Destination, Pick, state::Endpoint},
+    outbound::{CONNECT_ATTEMPTS, mesh_connect},
+};
 use http::{Request, Response, StatusCode, Uri, Version, header, uri::Authority};
 use hyper::body::Incoming;
+use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::io::{AsyncRead, AsyncWrite};
 use weft_api::contract::proxy_error as code;
 use weft_tls::{MeshTls, SpiffeId};
+
+/// Which endpoints may take a request (meshed, and not this pod).
+pub type Usable = Arc<dyn Fn(&Endpoint) -> bool + Send + Sync>;
 
 /// Shared by every outbound HTTP connection of the proxy.
 pub struct HttpClient {
@@ -18,13 +29,6 @@ pub struct HttpClient {
     /// Longest wait for response headers; then 504.
     pub request_timeout: Option<Duration>,
     pool: H2Pool<(SocketAddr, SpiffeId)>,
-}
-
-/// A meshed endpoint: its proxy's address and the identity it must prove.
-#[derive(Clone, Debug)]
-pub struct Endpoint {
-    pub addr: SocketAddr,
-    pub id: SpiffeId,
 }
 
 impl HttpClient {
@@ -38,58 +42,92 @@ impl HttpClient {
     }
 
     /// Serves the app's connection, already detected as `protocol`, until
-    /// it closes.
+    /// it closes; each request picks its own endpoint of `to`.
     pub async fn serve<IO>(
         self: Arc<Self>,
         app: IO,
         protocol: Protocol,
-        to: Endpoint,
+        to: Destination,
+        usable: Usable,
     ) -> Result<(), hyper::Error>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         super::serve(app, protocol, move |req| {
-            let (this, to) = (self.clone(), to.clone());
-            async move { this.request(req, &to).await }
+            let (this, to, usable) = (self.clone(), to.clone(), usable.clone());
+            async move { this.request(req, &to, &usable).await }
         })
         .await
     }
 
-    async fn request(&self, req: Request<Incoming>, to: &Endpoint) -> Response<Body> {
+    async fn request(
+        &self,
+        req: Request<Incoming>,
+        to: &Destination,
+        usable: &Usable,
+    ) -> Response<Body> {
         let grpc = is_grpc(req.headers());
-        if is_upgrade(&req) {
-            return self.upgrade(req, to).await;
+        let mut last_error = String::new();
+        for _ in 0..CONNECT_ATTEMPTS {
+            let pick = to.pick(
+                Some(&routes::Request {
+                    method: req.method().as_str(),
+                    path: req.uri().path(),
+                    headers: req.headers(),
+                }),
+                |e| usable(e),
+            );
+            let e = match pick {
+                Pick::Endpoint(e) => e,
+                Pick::Unavailable(reason) => return super::unavailable(&req, &reason),
+                Pick::Passthrough => {
+                    return super::unavailable(&req, "the destination left the mesh; reconnect");
+                }
+            };
+            let Some(id) = e.id.clone() else {
+                return super::unavailable(&req, "no meshed endpoint");
+            };
+            if is_upgrade(&req) {
+                return self.upgrade(req, &e.addr, &id).await;
+            }
+            let connect = || mesh_connect(&self.tls, e.addr, &id, self.connect_timeout);
+            match self.pool.get(&(e.addr, id.clone()), connect).await {
+                Ok(sender) => return self.send(sender, req, &e, grpc).await,
+                Err(error) => {
+                    e.load.failed();
+                    tracing::info!(endpoint = %e.addr, %id, %error, "mesh link failed");
+                    last_error = error.to_string();
+                }
+            }
         }
-        let req = match to_mesh_link(req, to.addr) {
+        proxy_error(
+            StatusCode::BAD_GATEWAY,
+            code::CONNECT_FAILED,
+            &last_error,
+            grpc,
+        )
+    }
+
+    async fn send(
+        &self,
+        mut sender: SendRequest<Body>,
+        req: Request<Incoming>,
+        e: &Endpoint,
+        grpc: bool,
+    ) -> Response<Body> {
+        let req = match to_mesh_link(req, e.addr) {
             Ok(r) => r,
             Err(detail) => {
                 return proxy_error(StatusCode::BAD_REQUEST, "bad-request", &detail, grpc);
             }
         };
-        let mut sender = match self
-            .pool
-            .get(&(to.addr, to.id.clone()), || {
-                mesh_connect(&self.tls, to.addr, &to.id, self.connect_timeout)
-            })
-            .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::info!(endpoint = %to.addr, id = %to.id, error = %e, "mesh link failed");
-                return proxy_error(
-                    StatusCode::BAD_GATEWAY,
-                    code::CONNECT_FAILED,
-                    &e.to_string(),
-                    grpc,
-                );
-            }
-        };
+        let busy = e.load.start();
         let sent = sender.send_request(req);
         let answer = match self.request_timeout {
             Some(t) => match tokio::time::timeout(t, sent).await {
                 Ok(r) => r,
                 Err(_) => {
-                    tracing::info!(endpoint = %to.addr, timeout = ?t, "no response within the request timeout");
+                    tracing::info!(endpoint = %e.addr, timeout = ?t, "no response within the request timeout");
                     return proxy_error(
                         StatusCode::GATEWAY_TIMEOUT,
                         code::TIMEOUT,
@@ -101,13 +139,16 @@ impl HttpClient {
             None => sent.await,
         };
         match answer {
-            Ok(resp) => resp.map(boxed),
-            Err(e) => {
-                tracing::info!(endpoint = %to.addr, error = %e, "request failed upstream");
+            Ok(resp) => {
+                busy.done();
+                resp.map(boxed)
+            }
+            Err(err) => {
+                tracing::info!(endpoint = %e.addr, error = %err, "request failed upstream");
                 proxy_error(
                     StatusCode::BAD_GATEWAY,
                     code::UPSTREAM_FAILED,
-                    &e.to_string(),
+                    &err.to_string(),
                     grpc,
                 )
             }
@@ -116,9 +157,14 @@ impl HttpClient {
 
     /// An upgrade gets its own mesh link speaking HTTP/1.1; after `101` the
     /// app's connection and the link are spliced into one byte stream.
-    async fn upgrade(&self, mut req: Request<Incoming>, to: &Endpoint) -> Response<Body> {
+    async fn upgrade(
+        &self,
+        mut req: Request<Incoming>,
+        addr: &SocketAddr,
+        id: &SpiffeId,
+    ) -> Response<Body> {
         let app_side = hyper::upgrade::on(&mut req);
-        let link = match mesh_connect(&self.tls, to.addr, &to.id, self.connect_timeout).await {
+        let link = match mesh_connect(&self.tls, *addr, id, self.connect_timeout).await {
             Ok(l) => l,
             Err(e) => {
                 return proxy_error(
