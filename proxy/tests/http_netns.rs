@@ -22,17 +22,17 @@ mod netns;
 mod plane;
 
 use apps::{
-    BANNER, BANNER_PORT, CLOSED_PORT, DETECTED_BANNER_PORT, FAILING_WATCH, GRPC_PORT, H2C_PORT,
-    HANGUP_PORT, HTTP_PORT, LISTENING, REFUSAL, REFUSAL_DETAIL, REFUSED_IDENTITY, SILENT_PORT,
-    SLOW, STREAM_FAILURE, ServerApps, TRAILER, UPDATES_BEFORE_FAILURE, WATCH_PAUSE, WATCH_UPDATES,
-    Zeros,
+    BANNER, BANNER_PORT, CLOSED_PORT, DETECTED_BANNER_PORT, DRIP_CHUNKS, DRIP_GAP, FAILING_WATCH,
+    GRPC_PORT, H2C_PORT, HANGUP_PORT, HTTP_PORT, LISTENING, REFUSAL, REFUSAL_DETAIL,
+    REFUSED_IDENTITY, SILENT_PORT, SLOW, STREAM_FAILURE, ServerApps, TRAILER,
+    UPDATES_BEFORE_FAILURE, WATCH_PAUSE, WATCH_UPDATES, Zeros,
 };
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Body;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use mesh::{Node, Pod, Proxy, block_in_ns};
+use mesh::{Node, Pod, Proxy, SUBNET, block_in_ns};
 use plane::{CP_HOST, ControlPlane, Shared, WAIT, pod_object, proxy_env, wait_ready, workload_id};
 use serde_json::{Value, json};
 use std::{future::Future, sync::atomic::Ordering, time::Duration};
@@ -42,7 +42,7 @@ use tokio::{
     time::Instant,
 };
 use weft_api::{
-    contract::{annotations, deny_reason, env, headers, proxy_error},
+    contract::{annotations, deny_reason, env, headers, ports, proxy_error},
     discovery::{DiscoveryRequest, discovery_client::DiscoveryClient, discovery_update::Kind},
     identity::{CertifyRequest, identity_client::IdentityClient},
 };
@@ -216,6 +216,13 @@ async fn h2c(addr: &str) -> hyper::client::conn::http2::SendRequest<Full<Bytes>>
     .expect("an HTTP/2 client connection");
     tokio::spawn(conn);
     send
+}
+
+async fn grpc_channel(addr: &str) -> tonic::transport::Channel {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap();
+    within("the gRPC channel", endpoint.connect())
+        .await
+        .unwrap_or_else(|e| panic!("a gRPC channel to {addr}: {e}"))
 }
 
 /// A response, read whole.
@@ -533,17 +540,10 @@ fn h2c_stays_http2_and_multiplexes_streams() {
 #[test]
 fn grpc_statuses_streams_and_trailers_survive_both_proxies() {
     let m = Mesh::start(&[]);
-    let grpc = format!("http://{}", m.server_addr(GRPC_PORT));
+    let grpc = m.server_addr(GRPC_PORT);
     let http = m.server_addr(HTTP_PORT);
     m.in_client(move || async move {
-        let channel = within(
-            "the gRPC channel",
-            tonic::transport::Endpoint::from_shared(grpc)
-                .unwrap()
-                .connect(),
-        )
-        .await
-        .expect("a gRPC channel");
+        let channel = grpc_channel(&grpc).await;
 
         let mut identity = IdentityClient::new(channel.clone());
         let ok = within(
@@ -849,16 +849,9 @@ fn http_routes_are_authorized_per_request() {
     }
 
     // gRPC matches no route: PERMISSION_DENIED.
-    let grpc = format!("http://{}", m.server_addr(GRPC_PORT));
+    let grpc = m.server_addr(GRPC_PORT);
     let status = m.in_client(move || async move {
-        let channel = within(
-            "the gRPC channel",
-            tonic::transport::Endpoint::from_shared(grpc)
-                .unwrap()
-                .connect(),
-        )
-        .await
-        .expect("a gRPC channel");
+        let channel = grpc_channel(&grpc).await;
         within(
             "a denied Certify",
             IdentityClient::new(channel).certify(CertifyRequest::default()),
@@ -910,57 +903,137 @@ fn servers_that_speak_first_are_carried_opaquely() {
         detected < DETECT_TIMEOUT * 4,
         "after detection timed out the banner took {detected:?}"
     );
+
+    let timeouts = |pod: &Pod, port: u16| {
+        let metrics = admin_get(pod, "/metrics");
+        let label = format!("port=\"{port}\"");
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("weft_proxy_protocol_detect_timeouts") && l.contains(&label))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    assert!(
+        timeouts(&m.client, DETECTED_BANNER_PORT) >= 1.0,
+        "the client proxy counts the detection timeout:\n{}",
+        admin_get(&m.client, "/metrics")
+    );
+    for pod in [&m.client, &m.server] {
+        assert_eq!(
+            timeouts(pod, BANNER_PORT),
+            0.0,
+            "no detection on the opaque port:\n{}",
+            admin_get(pod, "/metrics")
+        );
+    }
+}
+
+/// `GET path` on the proxy admin server of `pod`, from inside it: the body.
+fn admin_get(pod: &Pod, path: &str) -> String {
+    let addr = format!("{}:{}", pod.ip, ports::ADMIN);
+    let req = format!("GET {path} HTTP/1.0\r\nHost: admin\r\n\r\n");
+    block_in_ns(&pod.ns.name, move || async move {
+        let mut s = connect(&addr).await;
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut all = Vec::new();
+        within("the admin answer", s.read_to_end(&mut all))
+            .await
+            .expect("the admin answer");
+        let all = String::from_utf8_lossy(&all).into_owned();
+        all.split_once("\r\n\r\n")
+            .map_or(all.clone(), |(_, body)| body.to_string())
+    })
 }
 
 /// Responses the proxy makes itself say why: 504 `timeout` once the
 /// request timeout passes without response headers, 502 `connect-failed`
-/// when nothing listens, 502 `upstream-failed` when the app hangs up.
+/// when nothing listens, 502 `upstream-failed` when the app hangs up, 503
+/// `unavailable` for an address discovery cannot place; gRPC clients get
+/// the matching status. The timeout never cuts a response whose headers
+/// arrived.
 #[test]
 fn proxy_made_errors_say_why() {
     let m = Mesh::start(&[(env::REQUEST_TIMEOUT, "2s")]);
+    // Each with how soon it must answer: the timeout's own 2 s, at once
+    // for a refused or dropped upstream, and discovery's bounded wait for
+    // an address it cannot place.
+    let prompt = Duration::ZERO..Duration::from_secs(2);
     let cases = [
         (
-            SILENT_PORT,
+            m.server_addr(SILENT_PORT),
             StatusCode::GATEWAY_TIMEOUT,
             proxy_error::TIMEOUT,
+            Duration::from_millis(1900)..Duration::from_secs(5),
         ),
         (
-            CLOSED_PORT,
+            m.server_addr(CLOSED_PORT),
             StatusCode::BAD_GATEWAY,
             proxy_error::CONNECT_FAILED,
+            prompt.clone(),
         ),
         (
-            HANGUP_PORT,
+            m.server_addr(HANGUP_PORT),
             StatusCode::BAD_GATEWAY,
             proxy_error::UPSTREAM_FAILED,
+            prompt,
+        ),
+        (
+            format!("{SUBNET}.99:{HTTP_PORT}"),
+            StatusCode::SERVICE_UNAVAILABLE,
+            proxy_error::UNAVAILABLE,
+            Duration::ZERO..WAIT,
         ),
     ];
-    let mut took = Vec::new();
-    for (port, status, reason) in cases {
-        let a = m.server_addr(port);
+    for (addr, status, reason, expected) in cases {
+        let a = addr.clone();
         let (r, after) = m.in_client(move || async move {
             let mut s = http1(&a).await;
             let t0 = Instant::now();
             (send1(&mut s, get("/", &[])).await, t0.elapsed())
         });
-        eprintln!("port {port}: {} {reason:?} after {after:?}", r.status);
-        assert_eq!(r.status, status, "port {port}: {r:?}");
+        eprintln!("{addr}: {} {reason:?} after {after:?}", r.status);
+        assert_eq!(r.status, status, "{addr}: {r:?}");
         assert_eq!(r.header(headers::PROXY_ERROR), Some(reason), "{r:?}");
         assert!(
             !r.body.is_empty(),
             "a short text body says what failed: {r:?}"
         );
-        took.push(after);
-    }
-    assert!(
-        (Duration::from_millis(1900)..Duration::from_secs(5)).contains(&took[0]),
-        "the 2 s request timeout answered after {:?}",
-        took[0]
-    );
-    for after in &took[1..] {
         assert!(
-            *after < Duration::from_secs(2),
-            "a failed upstream answered after {after:?}"
+            expected.contains(&after),
+            "{addr}: {reason} after {after:?}, expected within {expected:?}"
         );
     }
+
+    let grpc_cases = [
+        (SILENT_PORT, tonic::Code::DeadlineExceeded),
+        (CLOSED_PORT, tonic::Code::Unavailable),
+    ];
+    for (port, code) in grpc_cases {
+        let grpc = m.server_addr(port);
+        let status = m.in_client(move || async move {
+            let mut client = IdentityClient::new(grpc_channel(&grpc).await);
+            within(
+                "a failing Certify",
+                client.certify(CertifyRequest::default()),
+            )
+            .await
+            .expect_err("nothing answers gRPC there")
+        });
+        assert_eq!(status.code(), code, "gRPC to port {port}: {status:?}");
+    }
+
+    // Headers within the timeout, the body for longer than it.
+    let a = m.server_addr(HTTP_PORT);
+    let (r, after) = m.in_client(move || async move {
+        let mut s = http1(&a).await;
+        let t0 = Instant::now();
+        (send1(&mut s, get("/drip", &[])).await, t0.elapsed())
+    });
+    let want: String = (0..DRIP_CHUNKS).map(|i| format!("drop {i};")).collect();
+    assert_eq!(
+        (r.status, String::from_utf8_lossy(&r.body).into_owned()),
+        (StatusCode::OK, want),
+        "a response streaming for {after:?} under a 2 s request timeout: {r:?}"
+    );
+    assert!(after > DRIP_GAP * (DRIP_CHUNKS as u32 - 1), "{after:?}");
 }

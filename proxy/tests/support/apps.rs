@@ -6,7 +6,7 @@
 use super::mesh::{Pod, in_ns};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt as _, Full, combinators::BoxBody};
+use http_body_util::{BodyExt as _, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Body, Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::{
@@ -68,6 +68,9 @@ pub const LISTENING: [u16; 7] = [
 pub const BANNER: &[u8] = b"220 banner.weft.test ESMTP ready\r\n";
 /// How long `/slow` takes to answer.
 pub const SLOW: Duration = Duration::from_millis(400);
+/// `/drip` sends its head at once, then this many chunks [`DRIP_GAP`] apart.
+pub const DRIP_CHUNKS: usize = 6;
+pub const DRIP_GAP: Duration = Duration::from_millis(500);
 /// The trailer `/trailers` sends after its body.
 pub const TRAILER: (&str, &str) = ("x-checksum", "c0ffee");
 /// The gRPC identity the Certify service refuses, and how.
@@ -184,6 +187,8 @@ async fn answer(mut req: Request<Incoming>, conn: usize) -> Result<Response<AppB
         r
     } else if path == "/trailers" {
         with_trailer()
+    } else if path == "/drip" {
+        drip()
     } else {
         if path == "/slow" {
             tokio::time::sleep(SLOW).await;
@@ -241,6 +246,23 @@ fn with_trailer() -> Response<AppBody> {
     r.headers_mut()
         .insert(header::TRAILER, HeaderValue::from_static(TRAILER.0));
     r
+}
+
+/// A response whose body outlasts a short request timeout.
+fn drip() -> Response<AppBody> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        for i in 0..DRIP_CHUNKS {
+            if i > 0 {
+                tokio::time::sleep(DRIP_GAP).await;
+            }
+            let chunk = Frame::data(Bytes::from(format!("drop {i};")));
+            if tx.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Response::new(StreamBody::new(ReceiverStream::new(rx)).boxed())
 }
 
 /// Agrees to any upgrade, then echoes raw bytes on the upgraded connection.
