@@ -423,7 +423,17 @@ fn http1_keeps_host_carries_the_verified_client_id_and_reuses_connections() {
     let a = addr.clone();
     let (hello, count) = m.in_client(move || async move {
         let mut s = http1(&a).await;
-        let hello = send1(&mut s, get("/hello", &[(headers::CLIENT_ID, FORGED_ID)])).await;
+        let hello = get(
+            "/hello",
+            &[
+                (headers::CLIENT_ID, FORGED_ID),
+                ("x-end-to-end", "kept"),
+                // A hop-by-hop header, named by Connection: for the next hop only.
+                ("connection", "keep-alive, x-hop"),
+                ("x-hop", "dropped"),
+            ],
+        );
+        let hello = send1(&mut s, hello).await;
         let post = Request::post("/count")
             .header(header::HOST, HOST)
             .body(Full::from("hello world"))
@@ -435,6 +445,12 @@ fn http1_keeps_host_carries_the_verified_client_id_and_reuses_connections() {
     assert_eq!(seen["method"], "GET", "{seen}");
     assert_eq!(seen["path"], "/hello", "{seen}");
     assert_eq!(seen["host"], HOST, "the Host the app sent: {seen}");
+    let names = seen["header_names"].as_array().unwrap();
+    assert!(names.contains(&json!("x-end-to-end")), "{seen}");
+    assert!(
+        !names.contains(&json!("x-hop")),
+        "a header the client's Connection named went past the first hop: {seen}"
+    );
     assert_eq!(
         seen["client_ids"],
         json!([client_id]),
@@ -542,6 +558,7 @@ fn grpc_statuses_streams_and_trailers_survive_both_proxies() {
     let m = Mesh::start(&[]);
     let grpc = m.server_addr(GRPC_PORT);
     let http = m.server_addr(HTTP_PORT);
+    let abandoned = m.apps.accepted.abandoned_watches.clone();
     m.in_client(move || async move {
         let channel = grpc_channel(&grpc).await;
 
@@ -605,6 +622,24 @@ fn grpc_statuses_streams_and_trailers_survive_both_proxies() {
             (tonic::Code::ResourceExhausted, STREAM_FAILURE),
             "{watch:?}"
         );
+
+        // A client that walks away mid-stream: the server app learns it.
+        let mut stream = within("Watch", discovery.watch(DiscoveryRequest::default()))
+            .await
+            .unwrap_or_else(|s| panic!("Watch failed: {s:?}"))
+            .into_inner();
+        within("the first update", stream.message())
+            .await
+            .expect("the first update");
+        drop(stream);
+        let t0 = Instant::now();
+        while abandoned.load(Ordering::SeqCst) == 0 {
+            assert!(
+                t0.elapsed() < WAIT,
+                "the server app never saw the cancelled stream go"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
 
         let mut s = http1(&http).await;
         let r = send1(&mut s, get("/trailers", &[("te", "trailers")])).await;
@@ -847,6 +882,18 @@ fn http_routes_are_authorized_per_request() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+
+    // A client without a proxy holds no identity the TrafficTarget names.
+    let plain = block_in_ns(&m.cp.ns.name, move || async move {
+        let mut s = http1(&a).await;
+        send1(&mut s, get("/allowed", &[])).await
+    });
+    assert_eq!(plain.status, StatusCode::FORBIDDEN, "{plain:?}");
+    assert_eq!(
+        plain.header(headers::DENY_REASON),
+        Some(deny_reason::UNAUTHENTICATED),
+        "{plain:?}"
+    );
 
     // gRPC matches no route: PERMISSION_DENIED.
     let grpc = m.server_addr(GRPC_PORT);

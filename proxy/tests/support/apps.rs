@@ -88,11 +88,13 @@ pub const STREAM_FAILURE: &str = "the test app ends this stream with an error";
 
 type AppBody = BoxBody<Bytes, Infallible>;
 
-/// Connections each HTTP listener accepted.
+/// Connections each HTTP listener accepted, and Watch streams whose
+/// client went away before their end.
 #[derive(Default)]
 pub struct Accepted {
     pub http: Arc<AtomicUsize>,
     pub h2c: Arc<AtomicUsize>,
+    pub abandoned_watches: Arc<AtomicUsize>,
 }
 
 /// The apps, serving until dropped.
@@ -108,6 +110,7 @@ impl ServerApps {
         let (stop, signal) = shutdown::channel();
         let (ip, http_count, h2c_count) =
             (pod.ip.clone(), accepted.http.clone(), accepted.h2c.clone());
+        let watcher = Watcher(accepted.abandoned_watches.clone());
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = in_ns(&pod.ns.name, move || async move {
             let bind = |port| TcpListener::bind((ip.clone(), port));
@@ -121,7 +124,7 @@ impl ServerApps {
             tx.send(()).unwrap();
             let grpc = tonic::transport::Server::builder()
                 .add_service(IdentityServer::new(Certifier))
-                .add_service(DiscoveryServer::new(Watcher))
+                .add_service(DiscoveryServer::new(watcher))
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(grpc),
                     signal.clone().wait(),
@@ -209,6 +212,7 @@ fn describe(req: &Request<Incoming>, conn: usize) -> Response<AppBody> {
         "host": req.headers().get(header::HOST).map(text),
         "authority": req.uri().authority().map(|a| a.to_string()),
         "client_ids": req.headers().get_all(headers::CLIENT_ID).iter().map(text).collect::<Vec<_>>(),
+        "header_names": req.headers().keys().map(|k| k.as_str()).collect::<Vec<_>>(),
         "conn": conn,
     });
     full(StatusCode::OK, seen.to_string())
@@ -362,7 +366,7 @@ impl Identity for Certifier {
 /// a [`WATCH_PAUSE`] after the first: a proxy that buffered the stream
 /// would hold the first back. A [`FAILING_WATCH`] fails midway instead, so
 /// its status travels in trailers after data.
-struct Watcher;
+struct Watcher(Arc<AtomicUsize>);
 
 #[tonic::async_trait]
 impl Discovery for Watcher {
@@ -374,6 +378,7 @@ impl Discovery for Watcher {
     ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
         let fail = req.get_ref().source_namespace == FAILING_WATCH;
         let (tx, rx) = tokio::sync::mpsc::channel(WATCH_UPDATES);
+        let abandoned = self.0.clone();
         tokio::spawn(async move {
             for i in 0..WATCH_UPDATES {
                 if fail && i == UPDATES_BEFORE_FAILURE {
@@ -391,6 +396,7 @@ impl Discovery for Watcher {
                     })),
                 };
                 if tx.send(Ok(update)).await.is_err() {
+                    abandoned.fetch_add(1, Ordering::SeqCst);
                     return;
                 }
             }
