@@ -46,6 +46,28 @@ pub fn request(
     })
 }
 
+/// The authorizations a decision on this port weighed, for the debug log
+/// of a denial (never sent to the caller).
+pub fn considered(policy: &InboundPolicyUpdate) -> Vec<&str> {
+    policy
+        .authorizations
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect()
+}
+
+/// Whether `client` may still send some HTTP request on the port: false
+/// once a policy update leaves it no grant at all, so its connection is
+/// drained rather than left open to collect denials.
+pub fn may_request(policy: &InboundPolicyUpdate, client: &Client) -> bool {
+    decide(
+        policy,
+        client,
+        |rules| matches!(rules, Rules::HttpRoutes(r) if !r.routes.is_empty()),
+    )
+    .is_allowed()
+}
+
 /// The shared walk: unauthenticated networks, then each grant naming the
 /// client (all-traffic grants always allow; `allows` judges the others),
 /// then the default policy.

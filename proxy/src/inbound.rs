@@ -17,6 +17,7 @@ use crate::{
     authz::{self, Decision},
     detect,
     http::inbound::{Conn, HttpServer},
+    metrics::{Direction, Metrics, PeerLabels},
     net::original_dst,
     policy::{Policies, PortPolicy},
     prefixed::Prefixed,
@@ -46,6 +47,7 @@ pub struct Inbound {
     pub connect_timeout: Duration,
     pub tracker: Tracker,
     pub http: Arc<HttpServer>,
+    pub metrics: Metrics,
 }
 
 /// Who is on the other end of an inbound connection.
@@ -53,6 +55,17 @@ pub struct Inbound {
 pub enum Client {
     Mesh(weft_tls::SpiffeId),
     Unauthenticated(SocketAddr),
+}
+
+impl Client {
+    /// For metrics labels: the SPIFFE id, or `unauthenticated` (never the
+    /// address, which would make the label unbounded).
+    pub fn label(&self) -> String {
+        match self {
+            Client::Mesh(id) => id.to_string(),
+            Client::Unauthenticated(_) => "unauthenticated".into(),
+        }
+    }
 }
 
 impl Inbound {
@@ -118,7 +131,9 @@ impl Inbound {
                 acceptor.accept(Prefixed::new(first.prefix, sock)),
             )
             .await
-            .map_err(|_| std::io::Error::other("mesh TLS handshake timed out"))??;
+            .map_err(|_| std::io::Error::other("mesh TLS handshake timed out"))
+            .and_then(|r| r)
+            .inspect_err(|_| self.metrics.tls_failed(Direction::Inbound))?;
             let client = weft_tls::peer_id(tls.get_ref().1)
                 .map(Client::Mesh)
                 .ok_or_else(|| std::io::Error::other("mesh client without a SPIFFE id"))?;
@@ -197,21 +212,32 @@ impl Inbound {
                 reason: deny_reason::POLICY_UNAVAILABLE,
             },
         };
+        self.metrics.authz(dst.port(), &client.label(), &decision);
         match &decision {
             Decision::Deny { reason } => {
                 tracing::info!(?client, port = dst.port(), reason, "denied");
+                if let Some(p) = &current {
+                    tracing::debug!(considered = ?authz::considered(p), "denied connection");
+                }
                 return Ok(());
             }
             Decision::Allow { by } => tracing::debug!(?client, by, "allowed"),
         }
         let mut app = self.connect(dst).await?;
+        let tcp = self.metrics.tcp(PeerLabels {
+            direction: Direction::Inbound,
+            peer: client.label(),
+            service: String::new(),
+            port: dst.port(),
+        });
         let copy = tokio::io::copy_bidirectional(&mut down, &mut app);
         tokio::pin!(copy);
         let mut watching = true;
         loop {
             tokio::select! {
                 r = &mut copy => {
-                    r?;
+                    let (received, sent) = r?;
+                    tcp.bytes(received, sent);
                     return Ok(());
                 }
                 changed = policy.changed(), if watching => {

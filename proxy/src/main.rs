@@ -187,8 +187,9 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
             tls.clone(),
             CONNECT_TIMEOUT,
             cfg.request_timeout,
+            metrics.clone(),
         )),
-        metrics,
+        metrics: metrics.clone(),
     });
     let inbound = Arc::new(Inbound {
         tls,
@@ -196,7 +197,8 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         policy_wait: POLICY_WAIT,
         connect_timeout: CONNECT_TIMEOUT,
         tracker: tracker.clone(),
-        http: Arc::new(HttpServer::new(CONNECT_TIMEOUT)),
+        http: Arc::new(HttpServer::new(CONNECT_TIMEOUT, metrics.clone())),
+        metrics,
     });
     // On SIGTERM inbound stops accepting at once; outbound keeps serving the
     // app while it drains, until nothing is in flight or the grace ends.

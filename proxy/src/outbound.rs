@@ -12,7 +12,7 @@ use crate::{
     detect::{self, Protocol},
     discovery::{Destination, Pick, state::Endpoint},
     http::outbound::HttpClient,
-    metrics::Metrics,
+    metrics::{Direction, Metrics, PeerLabels},
     net::original_dst,
     prefixed::Prefixed,
     resolve::{Resolution, Resolve},
@@ -88,8 +88,8 @@ impl<R: Resolve> Outbound<R> {
             Resolution::Mesh(d) => self.meshed(app, dst, d).await,
             Resolution::Passthrough => {
                 let mut up = self.connect(dst).await?;
-                tokio::io::copy_bidirectional(&mut app, &mut up).await?;
-                Ok(())
+                self.copy(&mut app, &mut up, "none", String::new(), dst.port())
+                    .await
             }
             Resolution::Refuse(reason) => {
                 tracing::info!(%reason, "refusing an outbound connection");
@@ -136,7 +136,7 @@ impl<R: Resolve> Outbound<R> {
             return self
                 .http
                 .clone()
-                .serve(app, protocol, d, Arc::new(http_usable))
+                .serve(app, protocol, d, Arc::new(http_usable), dst.port())
                 .await
                 .map_err(std::io::Error::other);
         }
@@ -146,8 +146,9 @@ impl<R: Resolve> Outbound<R> {
                 Pick::Endpoint(e) => e,
                 Pick::Passthrough => {
                     let mut up = self.connect(dst).await?;
-                    tokio::io::copy_bidirectional(&mut app, &mut up).await?;
-                    return Ok(());
+                    return self
+                        .copy(&mut app, &mut up, "none", String::new(), dst.port())
+                        .await;
                 }
                 Pick::Unavailable(reason) => {
                     tracing::info!(%reason, "no endpoint; closing");
@@ -159,12 +160,14 @@ impl<R: Resolve> Outbound<R> {
             match (&e.id, self.own_ips.contains(&e.addr.ip())) {
                 // Meshed and elsewhere: inside mesh mTLS.
                 (Some(id), false) => {
-                    match mesh_connect(&self.tls, e.addr, id, self.connect_timeout).await {
+                    let tls = &self.tls;
+                    match mesh_connect(tls, e.addr, id, self.connect_timeout, &self.metrics).await {
                         Ok(mut tls) => {
                             e.load.observe(t0.elapsed());
                             tracing::debug!(addr = %e.addr, %id, "mesh link up");
-                            tokio::io::copy_bidirectional(&mut app, &mut tls).await?;
-                            return Ok(());
+                            return self
+                                .copy(&mut app, &mut tls, id.as_str(), d.service(), dst.port())
+                                .await;
                         }
                         Err(error) => {
                             e.load.failed();
@@ -177,8 +180,9 @@ impl<R: Resolve> Outbound<R> {
                 _ => match self.connect(e.addr).await {
                     Ok(mut up) => {
                         e.load.observe(t0.elapsed());
-                        tokio::io::copy_bidirectional(&mut app, &mut up).await?;
-                        return Ok(());
+                        return self
+                            .copy(&mut app, &mut up, "none", d.service(), dst.port())
+                            .await;
                     }
                     Err(error) => {
                         e.load.failed();
@@ -188,6 +192,30 @@ impl<R: Resolve> Outbound<R> {
             }
         }
         Err(last_error.unwrap_or_else(|| std::io::Error::other("no endpoint could be reached")))
+    }
+
+    /// Forwards bytes both ways until either side closes, counted.
+    async fn copy<A, B>(
+        &self,
+        app: &mut A,
+        up: &mut B,
+        peer: &str,
+        service: String,
+        port: u16,
+    ) -> std::io::Result<()>
+    where
+        A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+        B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let tcp = self.metrics.tcp(PeerLabels {
+            direction: Direction::Outbound,
+            peer: peer.into(),
+            service,
+            port,
+        });
+        let (from_app, to_app) = tokio::io::copy_bidirectional(app, up).await?;
+        tcp.bytes(from_app, to_app);
+        Ok(())
     }
 
     async fn connect(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
@@ -202,6 +230,7 @@ pub async fn mesh_connect(
     addr: SocketAddr,
     id: &SpiffeId,
     timeout: Duration,
+    metrics: &Metrics,
 ) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = crate::net::connect(addr, timeout).await?;
     let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
@@ -210,5 +239,7 @@ pub async fn mesh_connect(
         tokio_rustls::TlsConnector::from(tls.mesh_client_config(id)).connect(name, tcp),
     )
     .await
-    .map_err(|_| std::io::Error::other("mesh TLS handshake timed out"))?
+    .map_err(|_| std::io::Error::other("mesh TLS handshake timed out"))
+    .and_then(|r| r)
+    .inspect_err(|_| metrics.tls_failed(Direction::Outbound))
 }

@@ -263,6 +263,14 @@ impl Destination {
         }
     }
 
+    /// The destination Service's name, for metrics (empty for a pod address).
+    pub fn service(&self) -> String {
+        match &*self.rx.borrow() {
+            Some(Answer::Meshed(m)) => m.service.clone(),
+            _ => String::new(),
+        }
+    }
+
     /// The endpoint for one HTTP request (`req`) or TCP connection (`None`),
     /// among those `usable` accepts.
     pub fn pick(

@@ -9,7 +9,9 @@ use super::{
 use crate::{
     authz::{self, Decision, routes},
     detect::Protocol,
+    http::observe::observe,
     inbound::Client,
+    metrics::{Direction, Metrics, ResponseLabels, status_class},
     policy::PortPolicy,
 };
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
@@ -30,6 +32,7 @@ pub struct HttpServer {
     /// HTTP/2 (h2c) to the app, one connection per original destination.
     http2: H2Pool<SocketAddr>,
     connect_timeout: Duration,
+    metrics: Metrics,
 }
 
 /// One served connection: who sent it, where it was going, its policy.
@@ -41,7 +44,7 @@ pub struct Conn {
 }
 
 impl HttpServer {
-    pub fn new(connect_timeout: Duration) -> Self {
+    pub fn new(connect_timeout: Duration, metrics: Metrics) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
@@ -56,6 +59,7 @@ impl HttpServer {
             http1,
             http2: H2Pool::default(),
             connect_timeout,
+            metrics,
         }
     }
 
@@ -68,14 +72,62 @@ impl HttpServer {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        super::serve(io, protocol, move |req| {
-            let (this, conn) = (self.clone(), conn.clone());
-            async move { this.request(req, &conn).await }
-        })
+        let revoked = revoked(conn.policy.clone(), conn.client.clone(), conn.dst.port());
+        super::serve_until(
+            io,
+            protocol,
+            move |req| {
+                let (this, conn) = (self.clone(), conn.clone());
+                async move {
+                    let start = tokio::time::Instant::now();
+                    let (resp, by) = this.request(req, &conn).await;
+                    this.observe(&conn, by, start, resp)
+                }
+            },
+            revoked,
+        )
         .await
     }
 
-    async fn request(&self, req: Request<Incoming>, conn: &Conn) -> Response<Body> {
+    /// Counts the response once its body has ended.
+    fn observe(
+        &self,
+        conn: &Conn,
+        authorization: String,
+        start: tokio::time::Instant,
+        resp: Response<Body>,
+    ) -> Response<Body> {
+        let latency = start.elapsed();
+        let (parts, body) = resp.into_parts();
+        let metrics = self.metrics.clone();
+        let labels = ResponseLabels {
+            direction: Direction::Inbound,
+            peer: conn.client.label(),
+            service: String::new(),
+            port: conn.dst.port(),
+            authorization,
+            status_class: status_class(parts.status),
+            grpc_status: String::new(),
+        };
+        let body = observe(
+            &parts.headers,
+            body,
+            Box::new(move |grpc| {
+                metrics.response(
+                    ResponseLabels {
+                        grpc_status: grpc.unwrap_or_default(),
+                        ..labels
+                    },
+                    latency,
+                )
+            }),
+        );
+        Response::from_parts(parts, body)
+    }
+
+    /// The response, and the authorization that allowed the request (empty
+    /// when denied).
+    async fn request(&self, req: Request<Incoming>, conn: &Conn) -> (Response<Body>, String) {
         let grpc = is_grpc(req.headers());
         let policy = conn.policy.borrow().clone();
         let decision = match &policy {
@@ -93,7 +145,9 @@ impl HttpServer {
                 reason: deny_reason::POLICY_UNAVAILABLE,
             },
         };
-        match decision {
+        self.metrics
+            .authz(conn.dst.port(), &conn.client.label(), &decision);
+        let by = match decision {
             Decision::Deny { reason } => {
                 let id = request_id();
                 tracing::info!(
@@ -105,10 +159,16 @@ impl HttpServer {
                     request_id = %id,
                     "denied"
                 );
-                return forbidden(reason, &id, grpc);
+                if let Some(p) = &policy {
+                    tracing::debug!(request_id = %id, considered = ?authz::considered(p), "denied request");
+                }
+                return (forbidden(reason, &id, grpc), String::new());
             }
-            Decision::Allow { by } => tracing::debug!(client = ?conn.client, by, "allowed"),
-        }
+            Decision::Allow { by } => {
+                tracing::debug!(client = ?conn.client, by, "allowed");
+                by
+            }
+        };
         let (mut parts, body) = req.into_parts();
         // Only a verified peer's proxy may say the app spoke HTTP/1; only the
         // verified identity may be named to the app.
@@ -124,14 +184,14 @@ impl HttpServer {
             Client::Unauthenticated(_) => false,
         };
         let req = Request::from_parts(parts, body);
-        if is_upgrade(&req) {
-            return self.upgrade(req, conn.dst).await;
-        }
-        if req.version() < Version::HTTP_2 || (mesh && marked_http1) {
+        let resp = if is_upgrade(&req) {
+            self.upgrade(req, conn.dst).await
+        } else if req.version() < Version::HTTP_2 || (mesh && marked_http1) {
             self.to_http1(req, conn.dst, grpc).await
         } else {
             self.to_http2(req, conn.dst, grpc).await
-        }
+        };
+        (resp, by)
     }
 
     async fn to_http1(
@@ -246,6 +306,27 @@ impl HttpServer {
                 &e.to_string(),
                 false,
             ),
+        }
+    }
+}
+
+/// Completes when a policy update leaves `client` no request it may send
+/// on the port, after logging it; the connection is then drained.
+async fn revoked(mut policy: PortPolicy, client: Client, port: u16) {
+    loop {
+        if policy.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        let latest = policy.borrow_and_update().clone();
+        if let Some(p) = latest
+            && !authz::may_request(&p, &client)
+        {
+            tracing::info!(
+                ?client,
+                port,
+                "access revoked; draining the HTTP connection"
+            );
+            return;
         }
     }
 }

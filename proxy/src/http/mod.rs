@@ -12,6 +12,7 @@
 //! HTTP/1.1 end to end, then becomes a byte stream on both sides.
 
 pub mod inbound;
+pub mod observe;
 pub mod outbound;
 pub mod pool;
 
@@ -164,22 +165,50 @@ where
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
+    serve_until(io, protocol, handle, std::future::pending()).await
+}
+
+/// As [`serve`], but once `drain` completes the connection is shut down
+/// gracefully: HTTP/2 sends GOAWAY and finishes the streams in flight;
+/// HTTP/1 closes after the current response.
+pub async fn serve_until<IO, F, Fut>(
+    io: IO,
+    protocol: Protocol,
+    handle: F,
+    drain: impl Future<Output = ()>,
+) -> Result<(), hyper::Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
     let svc = hyper::service::service_fn(move |req| {
         let handle = handle.clone();
         async move { Ok::<_, Infallible>(handle(req).await) }
     });
     let io = TokioIo::new(io);
+    tokio::pin!(drain);
     if protocol == Protocol::Http2 {
-        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
-            .serve_connection(io, svc)
-            .await
+            .serve_connection(io, svc);
+        tokio::pin!(conn);
+        tokio::select! {
+            r = conn.as_mut() => return r,
+            () = &mut drain => conn.as_mut().graceful_shutdown(),
+        }
+        conn.await
     } else {
-        hyper::server::conn::http1::Builder::new()
+        let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .serve_connection(io, svc)
-            .with_upgrades()
-            .await
+            .with_upgrades();
+        tokio::pin!(conn);
+        tokio::select! {
+            r = conn.as_mut() => return r,
+            () = &mut drain => conn.as_mut().graceful_shutdown(),
+        }
+        conn.await
     }
 }
 

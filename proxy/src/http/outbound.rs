@@ -8,6 +8,8 @@ use crate::{
     authz::routes,
     detect::Protocol,
     discovery::{Destination, Pick, state::Endpoint},
+    http::observe::observe,
+    metrics::{Direction, Metrics, ResponseLabels, status_class},
     outbound::{CONNECT_ATTEMPTS, mesh_connect},
 };
 use http::{Request, Response, StatusCode, Uri, Version, header, uri::Authority};
@@ -29,15 +31,22 @@ pub struct HttpClient {
     /// Longest wait for response headers; then 504.
     pub request_timeout: Option<Duration>,
     pool: H2Pool<(SocketAddr, SpiffeId)>,
+    metrics: Metrics,
 }
 
 impl HttpClient {
-    pub fn new(tls: MeshTls, connect_timeout: Duration, request_timeout: Option<Duration>) -> Self {
+    pub fn new(
+        tls: MeshTls,
+        connect_timeout: Duration,
+        request_timeout: Option<Duration>,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             tls,
             connect_timeout,
             request_timeout,
             pool: H2Pool::default(),
+            metrics,
         }
     }
 
@@ -49,15 +58,57 @@ impl HttpClient {
         protocol: Protocol,
         to: Destination,
         usable: Usable,
+        port: u16,
     ) -> Result<(), hyper::Error>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         super::serve(app, protocol, move |req| {
             let (this, to, usable) = (self.clone(), to.clone(), usable.clone());
-            async move { this.request(req, &to, &usable).await }
+            async move {
+                let start = tokio::time::Instant::now();
+                let (resp, peer) = this.request(req, &to, &usable).await;
+                this.observe(peer, to.service(), port, start, resp)
+            }
         })
         .await
+    }
+
+    /// Counts the response once its body has ended.
+    fn observe(
+        &self,
+        peer: String,
+        service: String,
+        port: u16,
+        start: tokio::time::Instant,
+        resp: Response<Body>,
+    ) -> Response<Body> {
+        let latency = start.elapsed();
+        let (parts, body) = resp.into_parts();
+        let metrics = self.metrics.clone();
+        let labels = ResponseLabels {
+            direction: Direction::Outbound,
+            peer,
+            service,
+            port,
+            authorization: String::new(),
+            status_class: status_class(parts.status),
+            grpc_status: String::new(),
+        };
+        let body = observe(
+            &parts.headers,
+            body,
+            Box::new(move |grpc| {
+                metrics.response(
+                    ResponseLabels {
+                        grpc_status: grpc.unwrap_or_default(),
+                        ..labels
+                    },
+                    latency,
+                )
+            }),
+        );
+        Response::from_parts(parts, body)
     }
 
     async fn request(
@@ -65,7 +116,7 @@ impl HttpClient {
         req: Request<Incoming>,
         to: &Destination,
         usable: &Usable,
-    ) -> Response<Body> {
+    ) -> (Response<Body>, String) {
         let grpc = is_grpc(req.headers());
         let mut last_error = String::new();
         for _ in 0..CONNECT_ATTEMPTS {
@@ -79,20 +130,27 @@ impl HttpClient {
             );
             let e = match pick {
                 Pick::Endpoint(e) => e,
-                Pick::Unavailable(reason) => return super::unavailable(&req, &reason),
+                Pick::Unavailable(reason) => {
+                    return (super::unavailable(&req, &reason), "none".into());
+                }
                 Pick::Passthrough => {
-                    return super::unavailable(&req, "the destination left the mesh; reconnect");
+                    let why = "the destination left the mesh; reconnect";
+                    return (super::unavailable(&req, why), "none".into());
                 }
             };
             let Some(id) = e.id.clone() else {
-                return super::unavailable(&req, "no meshed endpoint");
+                return (
+                    super::unavailable(&req, "no meshed endpoint"),
+                    "none".into(),
+                );
             };
             if is_upgrade(&req) {
-                return self.upgrade(req, &e.addr, &id).await;
+                return (self.upgrade(req, &e.addr, &id).await, id.to_string());
             }
-            let connect = || mesh_connect(&self.tls, e.addr, &id, self.connect_timeout);
+            let connect =
+                || mesh_connect(&self.tls, e.addr, &id, self.connect_timeout, &self.metrics);
             match self.pool.get(&(e.addr, id.clone()), connect).await {
-                Ok(sender) => return self.send(sender, req, &e, grpc).await,
+                Ok(sender) => return (self.send(sender, req, &e, grpc).await, id.to_string()),
                 Err(error) => {
                     e.load.failed();
                     tracing::info!(endpoint = %e.addr, %id, %error, "mesh link failed");
@@ -100,12 +158,13 @@ impl HttpClient {
                 }
             }
         }
-        proxy_error(
+        let failed = proxy_error(
             StatusCode::BAD_GATEWAY,
             code::CONNECT_FAILED,
             &last_error,
             grpc,
-        )
+        );
+        (failed, "none".into())
     }
 
     async fn send(
@@ -164,17 +223,18 @@ impl HttpClient {
         id: &SpiffeId,
     ) -> Response<Body> {
         let app_side = hyper::upgrade::on(&mut req);
-        let link = match mesh_connect(&self.tls, *addr, id, self.connect_timeout).await {
-            Ok(l) => l,
-            Err(e) => {
-                return proxy_error(
-                    StatusCode::BAD_GATEWAY,
-                    code::CONNECT_FAILED,
-                    &e.to_string(),
-                    false,
-                );
-            }
-        };
+        let link =
+            match mesh_connect(&self.tls, *addr, id, self.connect_timeout, &self.metrics).await {
+                Ok(l) => l,
+                Err(e) => {
+                    return proxy_error(
+                        StatusCode::BAD_GATEWAY,
+                        code::CONNECT_FAILED,
+                        &e.to_string(),
+                        false,
+                    );
+                }
+            };
         let (mut send, conn) = match hyper::client::conn::http1::Builder::new()
             .handshake(TokioIo::new(link))
             .await
