@@ -34,8 +34,61 @@ enum Command {
         #[arg(long, default_value = weft_api::contract::control_plane::DEFAULT_TRUST_DOMAIN)]
         trust_domain: String,
     },
+    /// Inspect SMI authorization as the proxies enforce it.
+    Authz {
+        #[command(subcommand)]
+        command: AuthzCommand,
+    },
     /// Print the CLI's version and the Kubernetes API version it targets.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuthzCommand {
+    /// Would the destination pod's proxy allow this request or connection, and why.
+    ///
+    /// Lists the cluster's pods, Services, ServiceAccounts and SMI objects
+    /// (with the current kubeconfig), builds the policy the controller would
+    /// send the destination's proxy, and evaluates it with the proxy's own
+    /// authorization code. Prints the decision, what allowed it or the reason
+    /// code the caller would see, and every grant on the port.
+    ///
+    /// Example: weft authz explain --from shop/web --to shop/api-7d9f-x2x --port 8080 --method GET --path /items
+    Explain {
+        /// The source: <namespace>/<serviceaccount>, or unauthenticated[@ip].
+        #[arg(long)]
+        from: weft_cli::explain::Source,
+        /// The destination pod: <namespace>/<pod>.
+        #[arg(long)]
+        to: String,
+        /// The destination port (the app's port on the pod).
+        #[arg(long)]
+        port: u16,
+        /// A connection the proxy does not serve as HTTP (opaque TCP, the app's own TLS).
+        #[arg(long, conflicts_with_all = ["method", "path", "header"])]
+        tcp: bool,
+        /// HTTP method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// HTTP path (a query is ignored, as the proxy ignores it).
+        #[arg(long, default_value = "/")]
+        path: String,
+        /// A request header, `name: value`; repeatable.
+        #[arg(long = "header", short = 'H')]
+        header: Vec<String>,
+        /// The mesh's default policy; read from the controller's Deployment when not given.
+        #[arg(long, value_parser = ["allow", "deny"])]
+        default_policy: Option<String>,
+        /// Namespace of weft's control plane.
+        #[arg(long, default_value = weft_api::contract::control_plane::NAMESPACE)]
+        control_plane_namespace: String,
+        /// SPIFFE trust domain of the mesh.
+        #[arg(long, default_value = weft_api::contract::control_plane::DEFAULT_TRUST_DOMAIN)]
+        trust_domain: String,
+        /// Kubernetes cluster domain.
+        #[arg(long, default_value = weft_api::contract::control_plane::DEFAULT_CLUSTER_DOMAIN)]
+        cluster_domain: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,6 +125,63 @@ fn main() -> anyhow::Result<()> {
                     Some(why) => eprintln!("✘ {} not injected: {why}", r.object),
                 }
             }
+        }
+        Command::Authz {
+            command:
+                AuthzCommand::Explain {
+                    from,
+                    to,
+                    port,
+                    tcp,
+                    method,
+                    path,
+                    header,
+                    default_policy,
+                    control_plane_namespace,
+                    trust_domain,
+                    cluster_domain,
+                },
+        } => {
+            let (namespace, pod) = to
+                .split_once('/')
+                .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+                .with_context(|| format!("--to {to:?}: expected <namespace>/<pod>"))?;
+            let traffic = if tcp {
+                weft_cli::explain::Traffic::Tcp
+            } else {
+                let headers = header
+                    .iter()
+                    .map(|h| {
+                        h.split_once(':')
+                            .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+                            .with_context(|| format!("--header {h:?}: expected `name: value`"))
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+                weft_cli::explain::Traffic::Http {
+                    method: method.to_uppercase(),
+                    path: path.split('?').next().unwrap_or("/").to_string(),
+                    headers,
+                }
+            };
+            let q = weft_cli::explain::Question {
+                source: from,
+                namespace: namespace.into(),
+                pod: pod.into(),
+                port,
+                traffic,
+            };
+            let settings = weft_cli::cluster::Settings {
+                default_policy,
+                control_plane_namespace,
+                trust_domain,
+                cluster_domain,
+            };
+            let text = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?
+                .block_on(weft_cli::cluster::explain(&settings, &q))?;
+            print!("{text}");
         }
         Command::Version => {
             println!("weft {}", env!("CARGO_PKG_VERSION"));

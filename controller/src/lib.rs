@@ -5,5 +5,6 @@ pub mod feedback;
 pub mod grpc;
 pub mod index;
 pub mod slim;
+pub mod snapshot;
 pub mod sync;
 pub mod watches;

@@ -1,0 +1,260 @@
+//! `weft authz explain`: would the destination's proxy allow this source's
+//! request or connection, and why. The policy comes from the controller's
+//! own index (built from a one-shot list of the cluster) and the decision
+//! from the proxy's own authorization code, so the answer is the one the
+//! proxy would give.
+
+use std::{fmt::Write as _, net::SocketAddr};
+use weft_api::policy::{InboundPolicyUpdate, authorization::Rules};
+use weft_controller::index::{InboundError, Index};
+use weft_proxy::{
+    authz::{self, Decision, routes},
+    inbound::Client,
+};
+use weft_tls::{SpiffeId, TrustDomain};
+
+/// Who asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    ServiceAccount {
+        namespace: String,
+        name: String,
+    },
+    /// A client without a mesh identity, from this address.
+    Unauthenticated(std::net::IpAddr),
+}
+
+impl std::str::FromStr for Source {
+    type Err = String;
+
+    /// `ns/serviceaccount`, or `unauthenticated` (optionally `@ip`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(rest) = s.strip_prefix("unauthenticated") {
+            let ip = match rest.strip_prefix('@') {
+                Some(ip) => ip.parse().map_err(|e| format!("{ip:?}: {e}"))?,
+                None if rest.is_empty() => std::net::Ipv4Addr::UNSPECIFIED.into(),
+                None => return Err(format!("expected unauthenticated[@ip], got {s:?}")),
+            };
+            return Ok(Source::Unauthenticated(ip));
+        }
+        match s.split_once('/') {
+            Some((ns, sa)) if !ns.is_empty() && !sa.is_empty() && !sa.contains('/') => {
+                Ok(Source::ServiceAccount {
+                    namespace: ns.into(),
+                    name: sa.into(),
+                })
+            }
+            _ => Err(format!(
+                "expected <namespace>/<serviceaccount> or unauthenticated[@ip], got {s:?}"
+            )),
+        }
+    }
+}
+
+/// What it sends.
+#[derive(Clone, Debug)]
+pub enum Traffic {
+    Http {
+        method: String,
+        path: String,
+        headers: Vec<(String, String)>,
+    },
+    /// A connection the proxy does not serve as HTTP.
+    Tcp,
+}
+
+pub struct Question {
+    pub source: Source,
+    pub namespace: String,
+    pub pod: String,
+    pub port: u16,
+    pub traffic: Traffic,
+}
+
+pub struct Explanation {
+    pub decision: Decision,
+    pub client: Client,
+    pub policy: InboundPolicyUpdate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    #[error(transparent)]
+    Inbound(#[from] InboundError),
+    #[error("source: {0}")]
+    Source(String),
+    #[error("header {0:?}: {1}")]
+    Header(String, String),
+}
+
+pub fn explain(
+    index: &mut Index,
+    td: &TrustDomain,
+    q: &Question,
+) -> Result<Explanation, ExplainError> {
+    let policy = index
+        .inbound(&q.namespace, &q.pod, q.port)?
+        .borrow()
+        .as_ref()
+        .clone();
+    let client = match &q.source {
+        Source::ServiceAccount { namespace, name } => Client::Mesh(
+            SpiffeId::new(td, namespace, name).map_err(|e| ExplainError::Source(e.to_string()))?,
+        ),
+        Source::Unauthenticated(ip) => Client::Unauthenticated(SocketAddr::new(*ip, 0)),
+    };
+    let decision = match &q.traffic {
+        Traffic::Tcp => authz::connection(&policy, &client, false),
+        Traffic::Http {
+            method,
+            path,
+            headers,
+        } => {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in headers {
+                let name = http::HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|e| ExplainError::Header(k.clone(), e.to_string()))?;
+                let value = http::HeaderValue::from_str(v)
+                    .map_err(|e| ExplainError::Header(k.clone(), e.to_string()))?;
+                h.append(name, value);
+            }
+            authz::request(
+                &policy,
+                &client,
+                &routes::Request {
+                    method,
+                    path,
+                    headers: &h,
+                },
+                &routes::Regexes::default(),
+            )
+        }
+    };
+    Ok(Explanation {
+        decision,
+        client,
+        policy,
+    })
+}
+
+/// The answer for a person: the decision first, then what it rests on.
+pub fn render(q: &Question, e: &Explanation) -> String {
+    let mut out = String::new();
+    let what = match &q.traffic {
+        Traffic::Http { method, path, .. } => format!("{method} {path}"),
+        Traffic::Tcp => "a TCP connection".into(),
+    };
+    let who = match &e.client {
+        Client::Mesh(id) => id.to_string(),
+        Client::Unauthenticated(a) if a.ip().is_unspecified() => "an unauthenticated client".into(),
+        Client::Unauthenticated(a) => format!("an unauthenticated client at {}", a.ip()),
+    };
+    let _ = writeln!(
+        out,
+        "{}: {who} → {}/{} port {}: {what}",
+        match &e.decision {
+            Decision::Allow { .. } => "ALLOW".to_string(),
+            Decision::Deny { reason } => format!("DENY ({reason})"),
+        },
+        q.namespace,
+        q.pod,
+        q.port
+    );
+    match &e.decision {
+        Decision::Allow { by } => {
+            let _ = writeln!(out, "  allowed by: {by}");
+        }
+        Decision::Deny { reason } => {
+            let _ = writeln!(
+                out,
+                "  the caller would see: {}",
+                caller_view(reason, &q.traffic)
+            );
+        }
+    }
+    let p = &e.policy;
+    let _ = writeln!(
+        out,
+        "  destination: {}; default policy {}; port {}",
+        if p.targeted {
+            "named by a TrafficTarget (only its grants allow traffic)"
+        } else {
+            "named by no TrafficTarget (the default policy applies)"
+        },
+        p.default_policy()
+            .as_str_name()
+            .trim_start_matches("DEFAULT_POLICY_")
+            .to_lowercase(),
+        p.protocol()
+            .as_str_name()
+            .trim_start_matches("PROTOCOL_")
+            .to_lowercase(),
+    );
+    if !p.unauthenticated_networks.is_empty() {
+        let _ = writeln!(
+            out,
+            "  unauthenticated clients allowed from: {}",
+            p.unauthenticated_networks.join(", ")
+        );
+    }
+    if p.authorizations.is_empty() {
+        let _ = writeln!(out, "  grants on this port: none");
+    } else {
+        let _ = writeln!(out, "  grants on this port:");
+    }
+    for a in &p.authorizations {
+        let names = a.clients.as_ref().is_some_and(|c| match &e.client {
+            Client::Mesh(id) => c.identities.iter().any(|i| i == id.as_str()),
+            Client::Unauthenticated(_) => c.unauthenticated,
+        });
+        let rules = match &a.rules {
+            Some(Rules::AllTraffic(_)) => "all traffic".to_string(),
+            Some(Rules::OpaqueTraffic(_)) => "non-HTTP connections only".to_string(),
+            Some(Rules::HttpRoutes(r)) => {
+                let list: Vec<String> = r
+                    .routes
+                    .iter()
+                    .map(|r| {
+                        let methods = if r.methods.is_empty() {
+                            "*".to_string()
+                        } else {
+                            r.methods.join(",")
+                        };
+                        let path = if r.path_regex.is_empty() {
+                            ".*"
+                        } else {
+                            &r.path_regex
+                        };
+                        format!("{} ({methods} {path})", r.name)
+                    })
+                    .collect();
+                format!("HTTP routes {}", list.join("; "))
+            }
+            None => "nothing (the rule failed closed; see the controller's Events)".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "    {} {}: {rules}{}",
+            if names { "✔" } else { "·" },
+            a.name,
+            if names {
+                ""
+            } else {
+                " — does not name this source"
+            }
+        );
+    }
+    out
+}
+
+fn caller_view(reason: &str, traffic: &Traffic) -> String {
+    match traffic {
+        Traffic::Http { .. } => {
+            format!("403 with weft-deny-reason: {reason} (gRPC: PERMISSION_DENIED)")
+        }
+        Traffic::Tcp => "the connection closed".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
