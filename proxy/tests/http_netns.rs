@@ -410,10 +410,11 @@ async fn watch_to_the_end(
     }
 }
 
-/// HTTP/1.1 through both proxies stays HTTP/1.1 with the app's Host, and
-/// the app learns the client's verified identity, never a forged one; the
-/// server proxy reuses its connections to the app; a plaintext client's
-/// forged identity is stripped.
+/// HTTP/1.1 through both proxies stays HTTP/1.1 with the app's Host and
+/// end-to-end headers (hop-by-hop ones stop at the first hop), and the app
+/// learns the client's verified identity, never a forged one; the server
+/// proxy reuses its connections to the app; a plaintext client's forged
+/// identity is stripped.
 #[test]
 fn http1_keeps_host_carries_the_verified_client_id_and_reuses_connections() {
     let m = Mesh::start(&[]);
@@ -551,7 +552,8 @@ fn h2c_stays_http2_and_multiplexes_streams() {
 }
 
 /// gRPC through both proxies: unary and server streaming, an error status
-/// with its message and trailer metadata, the stream's end; and HTTP/1.1
+/// with its message and metadata (alone, and in trailers after data), the
+/// stream's end, a client's cancel reaching the server; and HTTP/1.1
 /// chunked trailers asked for with `TE: trailers`.
 #[test]
 fn grpc_statuses_streams_and_trailers_survive_both_proxies() {
@@ -811,7 +813,8 @@ fn route_policy() -> [Resource; 2] {
 }
 
 /// With an HTTPRouteGroup grant, each request is authorized on its own:
-/// a matching one reaches the app, others get a 403 that says why, and
+/// a matching one reaches the app, others get a 403 that says why (gRPC a
+/// PERMISSION_DENIED, a client without identity `unauthenticated`), and
 /// the connection keeps serving.
 #[test]
 fn http_routes_are_authorized_per_request() {
@@ -839,10 +842,12 @@ fn http_routes_are_authorized_per_request() {
     eprintln!("route policy applied after {:?}", t0.elapsed());
 
     let a2 = a.clone();
-    let (allowed, denied, wrong_method, later) = m.in_client(move || async move {
+    let (allowed, denied, ungranted, wrong_method, later) = m.in_client(move || async move {
         let mut s = http1(&a2).await;
         let allowed = send1(&mut s, get("/allowed", &[])).await;
         let denied = send1(&mut s, get("/denied", &[])).await;
+        // In the route group, but not among the matches the target grants.
+        let ungranted = send1(&mut s, get("/other", &[])).await;
         let post = Request::post("/allowed")
             .header(header::HOST, HOST)
             .body(Full::default())
@@ -852,10 +857,10 @@ fn http_routes_are_authorized_per_request() {
         for i in 0..3 {
             later.push(send1(&mut s, get(&format!("/allowed/{i}"), &[])).await);
         }
-        (allowed, denied, wrong_method, later)
+        (allowed, denied, ungranted, wrong_method, later)
     });
     assert_eq!(allowed.seen()["client_ids"], json!([workload_id("client")]));
-    for r in [&denied, &wrong_method] {
+    for r in [&denied, &ungranted, &wrong_method] {
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
         assert_eq!(
             r.header(headers::DENY_REASON),
