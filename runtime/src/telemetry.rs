@@ -80,7 +80,13 @@ pub fn init(filter: &str, format: LogFormat) -> Result<LogLevel, Error> {
     let registry = tracing_subscriber::registry().with(filter);
     let res = match format {
         LogFormat::Plain => tracing::subscriber::set_global_default(
-            registry.with(tracing_subscriber::fmt::layer().with_target(true)),
+            // Colour only on a terminal: `kubectl logs` and log files get
+            // plain text.
+            registry.with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(true)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
+            ),
         ),
         LogFormat::Json => tracing::subscriber::set_global_default(
             registry.with(
