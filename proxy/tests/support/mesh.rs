@@ -64,18 +64,29 @@ impl Node {
     /// A pod namespace at `SUBNET.host`, its eth0 on the bridge as `port`
     /// (the host side's name, at most 15 characters).
     pub fn pod(&self, purpose: &str, port: &str, host: u8) -> Pod {
+        self.pod_at(purpose, port, &format!("{SUBNET}.{host}"), 24)
+    }
+
+    /// Like [`Node::pod`], at any address `ip/prefix` on the bridge.
+    pub fn pod_at(&self, purpose: &str, port: &str, ip: &str, prefix: u8) -> Pod {
         let ns = Netns::new(purpose);
         self.ns.ok(&[
             "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
         ]);
         self.ns
             .ok(&["ip", "link", "set", port, "master", "br0", "up"]);
-        let ip = format!("{SUBNET}.{host}");
-        ns.ok(&["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
+        ns.ok(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{ip}/{prefix}"),
+            "dev",
+            "eth0",
+        ]);
         ns.ok(&["ip", "link", "set", "eth0", "up"]);
         Pod {
             ns,
-            ip,
+            ip: ip.to_string(),
             port: port.to_string(),
         }
     }

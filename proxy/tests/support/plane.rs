@@ -67,18 +67,35 @@ pub fn pod_object(
     ports: &[u16],
     annotations: &[(&str, &str)],
 ) -> Resource {
+    pod_object_with(name, sa, ip, ports, annotations, json!({}))
+}
+
+/// Like [`pod_object`], with the fields of `app` (probes, say) added to
+/// the app container.
+pub fn pod_object_with(
+    name: &str,
+    sa: &str,
+    ip: &str,
+    ports: &[u16],
+    annotations: &[(&str, &str)],
+    app: serde_json::Value,
+) -> Resource {
     let ports: Vec<_> = ports.iter().map(|p| json!({"containerPort": p})).collect();
     let annotations: serde_json::Map<_, _> = annotations
         .iter()
         .map(|(k, v)| (k.to_string(), json!(v)))
         .collect();
+    let mut container = json!({"name": "app", "ports": ports});
+    if let serde_json::Value::Object(extra) = app {
+        container.as_object_mut().unwrap().extend(extra);
+    }
     Resource::Pod(
         serde_json::from_value::<PodObject>(json!({
             "metadata": {"name": name, "namespace": "shop", "annotations": annotations},
             "spec": {
                 "serviceAccountName": sa,
                 "initContainers": [{"name": "weft-proxy", "restartPolicy": "Always"}],
-                "containers": [{"name": "app", "ports": ports}]
+                "containers": [container]
             },
             "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}
         }))
@@ -86,11 +103,14 @@ pub fn pod_object(
     )
 }
 
-/// The control plane, serving from `cp` until dropped.
+/// The control plane, serving from `cp` until dropped. The controller can
+/// be stopped on its own ([`ControlPlane::stop_controller`]) while identity
+/// keeps serving.
 pub struct ControlPlane {
     pub index: weft_controller::grpc::SharedIndex,
     stop: shutdown::Trigger,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    identity: Option<std::thread::JoinHandle<()>>,
+    controller: Option<(shutdown::Trigger, std::thread::JoinHandle<()>)>,
     pub anchors_pem: String,
 }
 
@@ -127,14 +147,14 @@ impl ControlPlane {
         let shared_index = index.clone();
 
         let (stop, signal) = shutdown::channel();
+        let (stop_controller, controller_signal) = shutdown::channel();
         let svc = CertifyService::new(Arc::new(ArcSwap::from_pointee(issuer)), NamedTokens, td);
         let ip = cp.ip.clone();
-        let sig = signal.clone();
         let identity = in_ns(&cp.ns.name, move || async move {
             let l = tokio::net::TcpListener::bind((ip.as_str(), ports::IDENTITY_GRPC))
                 .await
                 .unwrap();
-            serve(l, identity_tls, svc, sig).await.unwrap();
+            serve(l, identity_tls, svc, signal).await.unwrap();
         });
         let ip = cp.ip.clone();
         let controller = in_ns(&cp.ns.name, move || async move {
@@ -147,15 +167,25 @@ impl ControlPlane {
                 queue: 64,
                 metrics: Metrics::default(),
             }
-            .serve(l, signal)
+            .serve(l, controller_signal)
             .await
             .unwrap();
         });
         Self {
             index: shared_index,
             stop,
-            threads: vec![identity, controller],
+            identity: Some(identity),
+            controller: Some((stop_controller, controller)),
             anchors_pem: p.root_pem,
+        }
+    }
+
+    /// Stops the controller's gRPC server (its streams end, its port
+    /// closes) and waits for it; identity keeps serving.
+    pub fn stop_controller(&mut self) {
+        if let Some((stop, thread)) = self.controller.take() {
+            stop.trigger();
+            thread.join().expect("the controller thread panicked");
         }
     }
 
@@ -168,10 +198,20 @@ impl ControlPlane {
     }
 }
 
+impl ControlPlane {
+    fn stop_controller_quietly(&mut self) {
+        if let Some((stop, thread)) = self.controller.take() {
+            stop.trigger();
+            let _ = thread.join();
+        }
+    }
+}
+
 impl Drop for ControlPlane {
     fn drop(&mut self) {
+        self.stop_controller_quietly();
         self.stop.trigger();
-        for t in self.threads.drain(..) {
+        if let Some(t) = self.identity.take() {
             let _ = t.join();
         }
     }
