@@ -89,13 +89,46 @@ fn traffic_target(source: &str) -> serde_json::Value {
     })
 }
 
+/// `weft authz explain` for the client's access to server-0:8080, from the
+/// live cluster (the library the CLI runs).
+async fn explain(ns: &str, traffic: weft_cli::explain::Traffic) -> anyhow::Result<String> {
+    let q = weft_cli::explain::Question {
+        source: format!("{ns}/client").parse().map_err(anyhow::Error::msg)?,
+        namespace: ns.into(),
+        pod: "server-0".into(),
+        port: 8080,
+        traffic,
+    };
+    let settings = weft_cli::cluster::Settings {
+        default_policy: None,
+        control_plane_namespace: "weft-system".into(),
+        trust_domain: "cluster.local".into(),
+        cluster_domain: "cluster.local".into(),
+    };
+    let text = weft_cli::cluster::explain(&settings, &q).await?;
+    eprintln!("weft authz explain:\n{text}");
+    Ok(text)
+}
+
+fn get(path: &str) -> weft_cli::explain::Traffic {
+    weft_cli::explain::Traffic::Http {
+        method: "GET".into(),
+        path: path.into(),
+        headers: vec![],
+    }
+}
+
 /// Runs a client pod that GETs the server once; its phase and app log.
 async fn call(pods: &Api<Pod>, name: &str) -> anyhow::Result<(String, String)> {
+    call_url(pods, name, "http://server/").await
+}
+
+async fn call_url(pods: &Api<Pod>, name: &str, url: &str) -> anyhow::Result<(String, String)> {
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": name},
         "spec": {"serviceAccountName": "client", "restartPolicy": "Never",
                  "containers": [{"name": "app", "image": "weft/testapp:e2e", "imagePullPolicy": "Never",
-                                 "args": ["get", "http://server/"]}]}
+                                 "args": ["get", url]}]}
     }))?;
     pods.create(&PostParams::default(), &pod).await?;
     let t0 = Instant::now();
@@ -195,6 +228,8 @@ async fn meshed_pods_talk_and_traffic_targets_decide_who_may() -> anyhow::Result
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (phase, log) = call(&pods, "client-refused").await?;
         assert_eq!(phase, "Failed", "a source the TrafficTarget does not name got through: {log}");
+        let why = explain(&ns, get("/")).await?;
+        assert!(why.starts_with("DENY (no-traffic-target)"), "{why}");
 
         // Only a verified `client` identity can pass now: an unauthenticated
         // (plaintext) connection would be refused like the last one, so this
@@ -204,6 +239,32 @@ async fn meshed_pods_talk_and_traffic_targets_decide_who_may() -> anyhow::Result
         let (phase, log) = call(&pods, "client-named").await?;
         assert_eq!(phase, "Succeeded", "{log}");
         assert!(log.contains("hello from server-0"), "{log}");
+        let why = explain(&ns, weft_cli::explain::Traffic::Tcp).await?;
+        assert!(why.starts_with("ALLOW"), "{why}");
+
+        // HTTP routes are checked per request by the server's proxy: `/ok`
+        // is granted, `/secret` is refused with 403 and its reason code.
+        apply(&client, &ns, json!({
+            "apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "HTTPRouteGroup",
+            "metadata": {"name": "routes"},
+            "spec": {"matches": [{"name": "ok", "pathRegex": "/ok", "methods": ["GET"]}]}
+        })).await?;
+        apply(&client, &ns, json!({
+            "apiVersion": "access.smi-spec.io/v1alpha3", "kind": "TrafficTarget",
+            "metadata": {"name": "to-server"},
+            "spec": {"destination": {"kind": "ServiceAccount", "name": "server"},
+                     "sources": [{"kind": "ServiceAccount", "name": "client"}],
+                     "rules": [{"kind": "HTTPRouteGroup", "name": "routes", "matches": ["ok"]}]}
+        })).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (phase, log) = call_url(&pods, "client-route-ok", "http://server/ok").await?;
+        assert_eq!(phase, "Succeeded", "{log}");
+        let (phase, log) = call_url(&pods, "client-route-refused", "http://server/secret").await?;
+        assert_eq!(phase, "Failed", "{log}");
+        assert!(log.contains("403") && log.contains("route-not-matched"), "{log}");
+        let why = explain(&ns, get("/secret")).await?;
+        assert!(why.starts_with("DENY (route-not-matched)"), "{why}");
+        assert!(explain(&ns, get("/ok/1")).await?.starts_with("ALLOW"));
         Ok(())
     })
     .await;

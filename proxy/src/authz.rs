@@ -101,10 +101,12 @@ fn decide(
             by: "default-allow".into(),
         };
     }
-    let reason = if routes_only {
-        deny_reason::ROUTE_NOT_MATCHED
-    } else if matches!(client, Client::Unauthenticated(_)) {
+    // An unauthenticated client is told so even where a probe grant names
+    // it: what it lacks is an identity (or an allowed network), not a route.
+    let reason = if matches!(client, Client::Unauthenticated(_)) {
         deny_reason::UNAUTHENTICATED
+    } else if routes_only {
+        deny_reason::ROUTE_NOT_MATCHED
     } else {
         deny_reason::NO_TRAFFIC_TARGET
     };

@@ -131,7 +131,7 @@ impl<R: Resolve> Outbound<R> {
         let http_usable = move |e: &Endpoint| e.id.is_some() && !own.contains(&e.addr.ip());
         // HTTP needs a meshed endpoint other than this pod; when there is
         // none, the connection is carried as TCP (to ourselves, directly).
-        if protocol.is_http() && matches!(d.pick(None, &http_usable), Pick::Endpoint(_)) {
+        if protocol.is_http() && d.has_endpoint(&http_usable) {
             tracing::debug!(?protocol, "HTTP to a meshed destination");
             return self
                 .http

@@ -56,10 +56,16 @@ impl Load {
         }
     }
 
-    /// Latency weighted by the work already queued on the endpoint.
+    /// Latency weighted by the work already queued on the endpoint. The
+    /// latency fades while the endpoint is not picked, so one slow answer
+    /// does not starve it for good: it is tried again and re-measured.
     pub fn cost(&self) -> f64 {
-        let (avg, _) = *self.rtt.lock().expect("load lock");
-        avg * (self.pending.load(Ordering::Relaxed) + 1) as f64
+        let (avg, last) = *self.rtt.lock().expect("load lock");
+        let faded = match last {
+            Some(t) => avg * (-t.elapsed().as_secs_f64() / DECAY.as_secs_f64()).exp(),
+            None => avg,
+        };
+        faded * (self.pending.load(Ordering::Relaxed) + 1) as f64
     }
 
     pub fn observe(&self, rtt: Duration) {
@@ -121,6 +127,25 @@ mod tests {
         slow.observe(Duration::from_millis(2));
         assert!(slow.cost() < 50.0 * 1e6, "{}", slow.cost());
         assert!(slow.cost() > fast.cost());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unpicked_endpoint_becomes_worth_trying_again() {
+        let (busy, slow) = (Load::default(), Load::default());
+        slow.observe(Duration::from_millis(100));
+        busy.observe(Duration::from_millis(10));
+        assert!(slow.cost() > busy.cost());
+        // The busy one keeps being measured; the slow one is not picked.
+        for _ in 0..30 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            busy.observe(Duration::from_millis(10));
+        }
+        assert!(
+            slow.cost() < busy.cost(),
+            "{} vs {}",
+            slow.cost(),
+            busy.cost()
+        );
     }
 
     #[test]

@@ -271,6 +271,18 @@ impl Destination {
         }
     }
 
+    /// Whether any endpoint `usable` accepts exists now (without picking,
+    /// which would advance the split's round-robin).
+    pub fn has_endpoint(&self, usable: impl Fn(&Endpoint) -> bool) -> bool {
+        match &*self.rx.borrow() {
+            Some(Answer::Meshed(m)) => std::iter::once(&m.root)
+                .chain(&m.splits)
+                .flat_map(|b| &b.endpoints)
+                .any(|e| usable(e)),
+            _ => false,
+        }
+    }
+
     /// The endpoint for one HTTP request (`req`) or TCP connection (`None`),
     /// among those `usable` accepts.
     pub fn pick(

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -51,7 +52,8 @@ func get(url string) {
 				os.Stdout.Write(b)
 				return
 			}
-			last = fmt.Errorf("status %d, read error %v", resp.StatusCode, rerr)
+			// The body says why (a mesh denial names its reason there).
+			last = fmt.Errorf("status %d, read error %v: %s", resp.StatusCode, rerr, strings.TrimSpace(string(b)))
 		} else {
 			last = err
 		}
