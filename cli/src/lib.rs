@@ -1,6 +1,7 @@
 //! The `weft` command line's logic, kept out of `main.rs` so it can be
 //! tested without spawning the binary.
 
+pub mod check;
 pub mod cluster;
 pub mod explain;
 pub mod inject;

@@ -34,6 +34,26 @@ enum Command {
         #[arg(long, default_value = weft_api::contract::control_plane::DEFAULT_TRUST_DOMAIN)]
         trust_domain: String,
     },
+    /// Check that the cluster is ready for weft (--pre), or that weft works in it.
+    ///
+    /// Without --pre: the control plane's Deployments are available, the
+    /// webhook is registered and has a ready endpoint, every certificate has
+    /// time left, no pod in an injected namespace runs without a proxy, no
+    /// meshed pod relies on UDP, and every proxy is ready (holding a
+    /// certificate and its policy). Each line is ✔, ! (a warning) or ✘ with a
+    /// hint; the exit status is non-zero when any check fails.
+    Check {
+        /// Check before installing: API server, Kubernetes version (native
+        /// sidecars), permissions to install, SMI CRDs that would conflict.
+        #[arg(long)]
+        pre: bool,
+        /// Output format.
+        #[arg(short = 'o', long, value_parser = ["text", "json"], default_value = "text")]
+        output: String,
+        /// Namespace of weft's control plane.
+        #[arg(long, default_value = weft_api::contract::control_plane::NAMESPACE)]
+        control_plane_namespace: String,
+    },
     /// Inspect SMI authorization as the proxies enforce it.
     Authz {
         #[command(subcommand)]
@@ -124,6 +144,41 @@ fn main() -> anyhow::Result<()> {
                     None => eprintln!("✔ {} injected", r.object),
                     Some(why) => eprintln!("✘ {} not injected: {why}", r.object),
                 }
+            }
+        }
+        Command::Check {
+            pre,
+            output,
+            control_plane_namespace,
+        } => {
+            let lines = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?
+                .block_on(async {
+                    match kube::Client::try_default().await {
+                        Ok(client) if pre => weft_cli::check::cluster::pre(&client).await,
+                        Ok(client) => {
+                            weft_cli::check::cluster::post(&client, &control_plane_namespace).await
+                        }
+                        Err(e) => vec![weft_cli::check::Line::fail(
+                            "API server",
+                            format!("no cluster configured: {e}"),
+                            "set KUBECONFIG or run inside a cluster",
+                        )],
+                    }
+                });
+            if output == "json" {
+                let doc = serde_json::json!({
+                    "ok": !weft_cli::check::failed(&lines),
+                    "checks": lines,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                print!("{}", weft_cli::check::render(&lines));
+            }
+            if weft_cli::check::failed(&lines) {
+                std::process::exit(1);
             }
         }
         Command::Authz {

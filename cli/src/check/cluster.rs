@@ -1,0 +1,279 @@
+//! Listing what the checks judge (thin kube glue).
+
+use super::{
+    Line, certificate, crd, deployment, kubernetes_version, proxies_ready, udp_ports, unmeshed_pods,
+};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec},
+    core::v1::{ConfigMap, Namespace, Pod, Secret},
+};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{
+    Api, Client,
+    api::{ListParams, PostParams},
+};
+use weft_controller::watches::read_resource;
+use weft_k8s_api::{access, specs, split};
+
+/// The control plane's Deployments, as the chart names them.
+const DEPLOYMENTS: [&str; 3] = ["weft-identity", "weft-controller", "weft-injector"];
+
+/// Before installing: can weft run here, and may this user install it.
+pub async fn pre(client: &Client) -> Vec<Line> {
+    let mut lines = Vec::new();
+    match client.apiserver_version().await {
+        Ok(v) => {
+            lines.push(Line::pass(
+                "API server",
+                format!("reachable, {}", v.git_version),
+            ));
+            lines.push(kubernetes_version(&v.major, &v.minor));
+        }
+        Err(e) => {
+            lines.push(Line::fail(
+                "API server",
+                format!("not reachable: {e}"),
+                "check KUBECONFIG and the current context (kubectl cluster-info)",
+            ));
+            return lines;
+        }
+    }
+    for (verb, group, resource, ns) in [
+        ("create", "", "namespaces", None),
+        (
+            "create",
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            None,
+        ),
+        ("create", "rbac.authorization.k8s.io", "clusterroles", None),
+        (
+            "create",
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            None,
+        ),
+        (
+            "create",
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+            None,
+        ),
+        ("create", "apps", "deployments", Some("weft-system")),
+        ("create", "", "secrets", Some("weft-system")),
+    ] {
+        lines.push(can_i(client, verb, group, resource, ns).await);
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for ar in [
+        read_resource::<access::TrafficTarget>(access::READ_VERSION),
+        read_resource::<specs::HTTPRouteGroup>(specs::READ_VERSION),
+        read_resource::<specs::TCPRoute>(specs::READ_VERSION),
+        read_resource::<specs::UDPRoute>(specs::READ_VERSION),
+        read_resource::<split::TrafficSplit>(split::READ_VERSION),
+    ] {
+        let name = format!("{}.{}", ar.plural, ar.group);
+        match crds.get_opt(&name).await {
+            Ok(found) => {
+                let served: Option<Vec<String>> = found.map(|c| {
+                    c.spec
+                        .versions
+                        .iter()
+                        .filter(|v| v.served)
+                        .map(|v| v.name.clone())
+                        .collect()
+                });
+                lines.push(crd(&name, &ar.version, served.as_deref()));
+            }
+            Err(e) => lines.push(Line::fail("SMI CRD", format!("{name}: {e}"), "")),
+        }
+    }
+    lines
+}
+
+async fn can_i(client: &Client, verb: &str, group: &str, resource: &str, ns: Option<&str>) -> Line {
+    let check = "permissions";
+    let what = match ns {
+        Some(ns) => format!("{verb} {resource} in {ns}"),
+        None => format!("{verb} {resource}"),
+    };
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.into()),
+                group: Some(group.into()),
+                resource: Some(resource.into()),
+                namespace: ns.map(str::to_string),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    match api.create(&PostParams::default(), &review).await {
+        Ok(r) if r.status.as_ref().is_some_and(|s| s.allowed) => {
+            Line::pass(check, format!("may {what}"))
+        }
+        Ok(_) => Line::fail(
+            check,
+            format!("may not {what}"),
+            "installing weft needs cluster-admin (or these rights)",
+        ),
+        Err(e) => Line::fail(
+            check,
+            format!("could not ask whether it may {what}: {e}"),
+            "",
+        ),
+    }
+}
+
+/// After installing: is weft working.
+pub async fn post(client: &Client, namespace: &str) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    for name in DEPLOYMENTS {
+        match deployments.get_opt(name).await {
+            Ok(d) => lines.push(deployment(name, d.as_ref())),
+            Err(e) => lines.push(Line::fail(
+                "control plane",
+                format!("{name}: {e}"),
+                "check KUBECONFIG and the current context (kubectl cluster-info)",
+            )),
+        }
+    }
+    lines.push(webhook(client, namespace).await);
+    lines.extend(certificates(client, namespace).await);
+    match (
+        Api::<Namespace>::all(client.clone())
+            .list(&ListParams::default())
+            .await,
+        Api::<Pod>::all(client.clone())
+            .list(&ListParams::default())
+            .await,
+    ) {
+        (Ok(ns), Ok(pods)) => {
+            lines.push(unmeshed_pods(&ns.items, &pods.items));
+            lines.push(udp_ports(&pods.items));
+            lines.push(proxies_ready(&pods.items));
+        }
+        (Err(e), _) | (_, Err(e)) => lines.push(Line::fail("pods", format!("listing: {e}"), "")),
+    }
+    lines
+}
+
+/// The webhook is registered with a CA bundle, and its Service has a ready
+/// endpoint to call.
+async fn webhook(client: &Client, namespace: &str) -> Line {
+    use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let check = "webhook";
+    let cfg = match Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .get_opt("weft-injector")
+        .await
+    {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Line::fail(
+                check,
+                "MutatingWebhookConfiguration weft-injector not found",
+                "reinstall the chart",
+            );
+        }
+        Err(e) => return Line::fail(check, e.to_string(), ""),
+    };
+    let bundled = cfg.webhooks.iter().flatten().all(|w| {
+        w.client_config
+            .ca_bundle
+            .as_ref()
+            .is_some_and(|b| !b.0.is_empty())
+    });
+    if !bundled {
+        return Line::fail(
+            check,
+            "registered without a CA bundle: the API server cannot verify it",
+            "reinstall the chart",
+        );
+    }
+    let slices = Api::<EndpointSlice>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels("kubernetes.io/service-name=weft-injector"))
+        .await;
+    let ready = slices.as_ref().map_or(0, |l| {
+        l.items
+            .iter()
+            .flat_map(|s| &s.endpoints)
+            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
+            .count()
+    });
+    if ready > 0 {
+        Line::pass(
+            check,
+            format!("registered with a CA bundle; {ready} ready endpoint(s)"),
+        )
+    } else {
+        Line::fail(
+            check,
+            "no ready endpoint behind the weft-injector Service: new pods are created without a proxy (failurePolicy Ignore)",
+            format!("kubectl -n {namespace} get pods -l app.kubernetes.io/component=injector"),
+        )
+    }
+}
+
+/// Every certificate the control plane holds: the trust anchors, the
+/// identity issuer and the webhook's serving certificate.
+async fn certificates(client: &Client, namespace: &str) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut judge = |what: String, pem: &[u8]| {
+        for (i, not_after) in not_afters(pem).into_iter().enumerate() {
+            let label = if i == 0 {
+                what.clone()
+            } else {
+                format!("{what} #{}", i + 1)
+            };
+            lines.push(certificate(&label, (not_after - now).div_euclid(86_400)));
+        }
+    };
+    if let Ok(Some(cm)) = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .get_opt("weft-mesh-trust-anchors")
+        .await
+        && let Some(pem) = cm.data.as_ref().and_then(|d| d.get("ca-bundle.pem"))
+    {
+        judge("trust anchor".into(), pem.as_bytes());
+    }
+    if let Ok(list) = Api::<Secret>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().fields("type=kubernetes.io/tls"))
+        .await
+    {
+        for s in list.items {
+            if let Some(crt) = s.data.as_ref().and_then(|d| d.get("tls.crt")) {
+                let name = s.metadata.name.clone().unwrap_or_default();
+                judge(format!("secret {name}"), &crt.0);
+            }
+        }
+    }
+    if lines.is_empty() {
+        lines.push(Line::fail(
+            "certificate",
+            format!("no trust anchors or TLS secrets found in {namespace}"),
+            "install weft first",
+        ));
+    }
+    lines
+}
+
+/// The expiry (Unix seconds) of each certificate in a PEM bundle.
+fn not_afters(pem: &[u8]) -> Vec<i64> {
+    x509_parser::pem::Pem::iter_from_buffer(pem)
+        .filter_map(Result::ok)
+        .filter_map(|p| {
+            p.parse_x509()
+                .ok()
+                .map(|c| c.validity().not_after.timestamp())
+        })
+        .collect()
+}
