@@ -474,6 +474,20 @@ async fn install_and_prove(client: &kube::Client) -> anyhow::Result<()> {
     // sync AND a certificate obtained from weft-identity through Certify over
     // TLS, verified against the chart's anchors: Ready proves that wiring.
 
+    // `weft check` agrees: the control plane, the webhook and every
+    // certificate pass on a fresh install.
+    let lines = weft_cli::check::cluster::post(client, "weft-system").await;
+    eprint!("weft check:\n{}", weft_cli::check::render(&lines));
+    for l in &lines {
+        if ["control plane", "webhook", "certificate"].contains(&l.check.as_str()) {
+            assert_eq!(l.status, weft_cli::check::Status::Pass, "{l:?}");
+        }
+    }
+    assert!(lines.iter().filter(|l| l.check == "certificate").count() >= 3, "{lines:?}");
+    let pre = weft_cli::check::cluster::pre(client).await;
+    eprint!("weft check --pre:\n{}", weft_cli::check::render(&pre));
+    assert!(!weft_cli::check::failed(&pre), "{pre:?}");
+
     let before = pki(client).await?;
     injection_and_anchors(client, &before.anchors).await?;
 
