@@ -82,7 +82,7 @@ e2e: cluster-up images ## run the end-to-end suites against the e2e cluster
 	$(CARGO) build -p weft-injector
 	eval "$$(e2e/cluster/env)" && $(CARGO) test -p weft-e2e --tests -- --test-threads=2
 
-demo: setup cluster-up images ## bring up the e2e cluster and install weft into it with the Helm chart (see README)
+demo: setup cluster-up images ## bring up the e2e cluster, install weft with the Helm chart, deploy the demo app and its SMI policy (see README)
 	eval "$$(e2e/cluster/env)" && kubectl apply --server-side -f charts/weft/crds/
 	@echo "==> helm upgrade --install weft (namespace weft-system)"
 	eval "$$(e2e/cluster/env)" && helm upgrade --install weft charts/weft -n weft-system --create-namespace \
@@ -90,10 +90,7 @@ demo: setup cluster-up images ## bring up the e2e cluster and install weft into 
 	@echo "==> waiting for the control plane (at most 120 s)"
 	eval "$$(e2e/cluster/env)" && for d in weft-identity weft-controller weft-injector; do \
 	  kubectl -n weft-system rollout status deploy/$$d --timeout=120s || exit 1; done
-	@eval "$$(e2e/cluster/env)"; echo; echo "weft is installed. To use it:"; \
-	echo '  eval "$$(e2e/cluster/env)"; kubectl -n weft-system get pods'; \
-	echo '  kubectl create ns shop && kubectl annotate ns shop weft.io/inject=enabled'; \
-	echo "New pods in shop get weft-init and weft-proxy. The demo application and SMI walk-through are still to come: see README Status."
+	eval "$$(e2e/cluster/env)" && demo/up
 
 bench-identity: ## benchmark: certificates/s and Certify p99, with and without TokenReview (the latter needs the e2e cluster's env)
 	$(CARGO) run -q --release -p weft-identity --example bench -- 5 8

@@ -5,6 +5,10 @@
 //	testapp get URL        client: GET URL with retries, print the body, exit
 //	                       non-zero on failure (for pod-to-pod checks).
 //	testapp sleep          idle forever (handy for `kubectl exec`).
+//	testapp web [ADDR]     the demo's front end (default :8080): each request
+//	                       calls $API_URL, $GRPC_ADDR and $TCP_ADDR and reports.
+//	testapp grpc [ADDR]    the demo's gRPC service: gRPC health (default :9090).
+//	testapp tcp [ADDR]     the demo's TCP service: line echo (default :7000).
 package main
 
 import (
@@ -84,13 +88,26 @@ func main() {
 			os.Exit(2)
 		}
 		get(args[1])
+	case "web":
+		serveWeb(argOr(args, ":8080"))
+	case "grpc":
+		serveGRPC(argOr(args, ":9090"))
+	case "tcp":
+		serveTCP(argOr(args, ":7000"))
 	case "sleep":
 		// Wait for a signal (a bare `select {}` would be reported as a deadlock).
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 		<-sig
 	default:
-		fmt.Fprintln(os.Stderr, "usage: testapp serve [ADDR] | get URL | sleep")
+		fmt.Fprintln(os.Stderr, "usage: testapp serve [ADDR] | get URL | sleep | web [ADDR] | grpc [ADDR] | tcp [ADDR]")
 		os.Exit(2)
 	}
+}
+
+func argOr(args []string, def string) string {
+	if len(args) > 1 {
+		return args[1]
+	}
+	return def
 }
