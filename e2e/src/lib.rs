@@ -4,6 +4,8 @@
 //! `e2e/cluster/up` starts (`make e2e`). A suite that cannot reach its cluster
 //! fails and says why; it is never skipped.
 
+pub mod release;
+
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};

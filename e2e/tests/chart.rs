@@ -483,7 +483,10 @@ async fn install_and_prove(client: &kube::Client) -> anyhow::Result<()> {
             assert_eq!(l.status, weft_cli::check::Status::Pass, "{l:?}");
         }
     }
-    assert!(lines.iter().filter(|l| l.check == "certificate").count() >= 3, "{lines:?}");
+    assert!(
+        lines.iter().filter(|l| l.check == "certificate").count() >= 3,
+        "{lines:?}"
+    );
     let pre = weft_cli::check::cluster::pre(client).await;
     eprint!("weft check --pre:\n{}", weft_cli::check::render(&pre));
     assert!(!weft_cli::check::failed(&pre), "{pre:?}");

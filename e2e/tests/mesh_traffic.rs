@@ -7,77 +7,20 @@
 //! Uses the release the chart suite installs: it installs its own with the
 //! same helpers' settings and removes it at the end.
 
-use anyhow::Context as _;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service, ServiceAccount};
 use kube::api::{Api, LogParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use std::{
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 use tokio::time::Instant;
 use weft_api::contract::annotations as a;
-use weft_e2e::{apply, client, repo_root, with_temp_ns};
+use weft_e2e::{
+    apply, client,
+    release::{install, uninstall},
+    with_temp_ns,
+};
 
 /// Pods start, pull nothing, and their proxies fetch a certificate.
 const POD_DONE: Duration = Duration::from_secs(120);
-
-fn helm(args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("helm")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .context("running helm (is `eval \"$(e2e/cluster/env)\"` in effect?)")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "helm {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn kubectl(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("kubectl")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
-fn install() -> anyhow::Result<()> {
-    let chart = repo_root().join("charts/weft");
-    helm(&[
-        "upgrade",
-        "--install",
-        "weft",
-        chart.to_str().unwrap(),
-        "-n",
-        "weft-system",
-        "--create-namespace",
-        "--set",
-        "mesh.clusterNetworks={198.18.128.0/20,198.19.0.0/20}",
-    ])?;
-    for d in ["weft-identity", "weft-controller", "weft-injector"] {
-        kubectl(&[
-            "-n",
-            "weft-system",
-            "rollout",
-            "status",
-            &format!("deploy/{d}"),
-            "--timeout=180s",
-        ])?;
-    }
-    Ok(())
-}
-
-fn uninstall() {
-    let _ = helm(&["uninstall", "weft", "-n", "weft-system", "--wait"]);
-}
 
 fn traffic_target(source: &str) -> serde_json::Value {
     json!({

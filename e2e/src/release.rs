@@ -1,0 +1,63 @@
+//! Installing and removing the chart's release the way a user would, for
+//! the suites that need a running control plane.
+
+use crate::repo_root;
+use anyhow::Context as _;
+use std::process::{Command, Stdio};
+
+/// Runs a tool from the cluster environment, failing with its stderr.
+pub fn run(tool: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {tool} (is `eval \"$(e2e/cluster/env)\"` in effect?)"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{tool} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `helm upgrade --install weft` with the e2e cluster's networks, then waits
+/// for every control-plane Deployment.
+pub fn install() -> anyhow::Result<()> {
+    let chart = repo_root().join("charts/weft");
+    run(
+        "helm",
+        &[
+            "upgrade",
+            "--install",
+            "weft",
+            chart.to_str().context("chart path")?,
+            "-n",
+            "weft-system",
+            "--create-namespace",
+            "--set",
+            "mesh.clusterNetworks={198.18.128.0/20,198.19.0.0/20}",
+        ],
+    )?;
+    for d in ["weft-identity", "weft-controller", "weft-injector"] {
+        run(
+            "kubectl",
+            &[
+                "-n",
+                "weft-system",
+                "rollout",
+                "status",
+                &format!("deploy/{d}"),
+                "--timeout=180s",
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+pub fn uninstall() {
+    let _ = run(
+        "helm",
+        &["uninstall", "weft", "-n", "weft-system", "--wait"],
+    );
+}
