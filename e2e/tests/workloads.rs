@@ -1,8 +1,9 @@
 //! Meshed workloads of the usual shapes on the real cluster, in a namespace
 //! whose default policy is `deny`: a Deployment whose readiness probe must
 //! still pass (probes are allowed under `deny`), a Job that completes even
-//! though its proxy is a sidecar (native sidecars stop with the job), and a
-//! caller no TrafficTarget names, refused with its reason.
+//! though its proxy is a sidecar (native sidecars stop with the job) and
+//! whose SPIFFE id the server app receives, and a caller no TrafficTarget
+//! names, refused with its reason.
 
 use k8s_openapi::api::{batch::v1::Job, core::v1::Namespace};
 use kube::api::{Api, LogParams, Patch, PatchParams};
@@ -131,6 +132,9 @@ async fn probes_jobs_and_refusals_under_a_deny_default() -> anyhow::Result<()> {
         let log = app_log(&client, &ns, "granted").await;
         assert!(ok, "the granted job did not complete: {log}");
         assert!(log.contains("hello from server"), "{log}");
+        // The server app learnt who called, from its proxy.
+        let id = format!("client: spiffe://cluster.local/ns/{ns}/sa/job");
+        assert!(log.contains(&id), "the server app did not see {id}: {log}");
 
         apply(&client, &ns, job("ungranted", "other")).await?;
         let ok = finished(&jobs, "ungranted").await?;

@@ -1,7 +1,8 @@
 // Command testapp is the e2e test application.
 //
 //	testapp serve [ADDR]   HTTP server (default :8080, or $PORT) answering
-//	                       "hello from <pod name>" on every path, /healthz "ok".
+//	                       "hello from <pod name>" on every path (then
+//	                       "client: <id>" when weft-client-id is set), /healthz "ok".
 //	testapp get URL        client: GET URL with retries, print the body, exit
 //	                       non-zero on failure (for pod-to-pod checks).
 //	testapp sleep          idle forever (handy for `kubectl exec`).
@@ -36,6 +37,10 @@ func serve(addr string) {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s\n", name)
+		// The caller's verified identity, as the server's proxy passes it on.
+		if id := r.Header.Get("weft-client-id"); id != "" {
+			fmt.Fprintf(w, "client: %s\n", id)
+		}
 	})
 	fmt.Fprintf(os.Stderr, "testapp: %s serving on %s\n", name, addr)
 	if err := http.ListenAndServe(addr, mux); err != nil {
