@@ -334,13 +334,23 @@ async fn pki(client: &kube::Client) -> anyhow::Result<Pki> {
 
 /// Creates a pod in `ns` and returns it as stored (after admission).
 async fn create_pod(client: &kube::Client, ns: &str, name: &str) -> anyhow::Result<Pod> {
+    admit_pod(client, ns, name, &PostParams::default()).await
+}
+
+/// Sends a pod through admission with `pp` (a dry run stores nothing).
+async fn admit_pod(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    pp: &PostParams,
+) -> anyhow::Result<Pod> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod: Pod = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
         "spec": {"containers": [{"name": "app", "image": "weft/testapp:e2e",
             "imagePullPolicy": "Never", "args": ["serve"]}]}
     }))?;
-    Ok(pods.create(&PostParams::default(), &pod).await?)
+    Ok(pods.create(pp, &pod).await?)
 }
 
 fn injected(pod: &Pod) -> bool {
@@ -404,6 +414,21 @@ async fn injection_and_anchors(client: &kube::Client, anchors: &str) -> anyhow::
             &PatchParams::default(),
             &Patch::Merge(json!({"metadata": {"labels": {a::WEBHOOK_OPT_OUT_LABEL: "disabled"}}})),
         )
+        .await?;
+        // The API server matches namespaceSelector against its namespace
+        // cache, which sees the new label a moment later: dry runs until it
+        // does, then a real pod must stay uninjected.
+        let dry = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        eventually("the webhook skips the opted-out namespace", || {
+            let (client, ns, dry) = (client.clone(), ns.clone(), dry.clone());
+            async move {
+                let pod = admit_pod(&client, &ns, "opted-out", &dry).await?;
+                Ok((!injected(&pod)).then_some(()))
+            }
+        })
         .await?;
         let pod = create_pod(&client, &ns, "opted-out").await?;
         assert!(
