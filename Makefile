@@ -6,7 +6,8 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/weft/target
 CARGO ?= cargo
 
 .PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci \
-        cluster-build cluster-up cluster-down cluster-status images e2e demo bench-controller bench-identity bench-injector
+        cluster-build cluster-up cluster-down cluster-status images e2e demo bench-controller bench-identity bench-injector \
+        bench bench-smoke bench-build
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -102,6 +103,24 @@ bench-controller: cluster-up ## benchmark: the controller process with 10k pods,
 
 bench-injector: ## benchmark: AdmissionReviews/s and p99 over HTTPS vs a fixed-answer baseline (loopback, ~10 s)
 	$(CARGO) run -q --release -p weft-injector --example bench -- 5 8
+
+# The data-plane benchmark (bench/, docs/benchmarks.md): release proxies and
+# tools, the control-plane fixture in the dev profile (it reuses the test
+# builds; its speed is not measured). Three builds, so each keeps its own
+# feature set and stays cached for the other targets.
+bench-build:
+	$(CARGO) build --release -p weft-proxy
+	$(CARGO) build --release -p weft-bench
+	$(CARGO) build -p weft-proxy --example bench_control_plane
+
+# `timeout` only guards against a hang: it sends SIGTERM, and the run cleans
+# up its namespaces and processes.
+bench: bench-build ## data-plane benchmark (root, ~12 min): direct, splice, haproxy, weft in network namespaces; table in $$CARGO_TARGET_DIR/bench/
+	timeout 3600 python3 bench/run.py
+
+bench-smoke: bench-build ## one short round of `make bench` (CI): fails only if a mode or load cannot run
+	BENCH_ROUNDS=1 BENCH_SECONDS=1 BENCH_IDLE_CONNECTIONS=500 BENCH_OUT=$(CARGO_TARGET_DIR)/bench/smoke \
+	  timeout 240 python3 bench/run.py
 
 lint: fmt-check clippy deny deps-check gen-check ## every static check CI runs
 

@@ -1,0 +1,193 @@
+"""Medians with ranges over rounds, ratios between modes, the targets of
+issue #14, as markdown and JSON."""
+
+import datetime
+import os
+import platform
+import statistics
+
+# (key, label, unit, higher is better). Keys are <load>.<figure>; per-proxy
+# figures have a _client / _server suffix and appear once per side.
+ROWS = [
+    ("h1_max.rps", "HTTP/1.1 keep-alive max, 16 conns (wrk)", "req/s", True),
+    ("h1_max.p50_us", "  … p50 latency", "µs", False),
+    ("h1_max.p99_us", "  … p99 latency", "µs", False),
+    ("h1_pingpong.rps", "HTTP/1.1 ping-pong, 1 conn (wrk)", "req/s", True),
+    ("h1_pingpong.p50_us", "  … p50 latency", "µs", False),
+    ("rate_desync.p50_us", "1000 req/s de-synchronised: p50", "µs", False),
+    ("rate_desync.p90_us", "  … p90", "µs", False),
+    ("rate_desync.p99_us", "  … p99", "µs", False),
+    ("rate_desync.p999_us", "  … p99.9", "µs", False),
+    ("rate_burst.p50_us", "1000 req/s in 10 ms bursts: p50", "µs", False),
+    ("rate_burst.p90_us", "  … p90", "µs", False),
+    ("rate_burst.p99_us", "  … p99", "µs", False),
+    ("rate_burst.p999_us", "  … p99.9", "µs", False),
+    ("h2_max.rps", "HTTP/2 multiplexed max, 4 conns × 32 streams (h2load)", "req/s", True),
+    ("grpc.rps", "gRPC unary, 1 conn × 32 in flight", "req/s", True),
+    ("grpc.p99_us", "  … p99 latency", "µs", False),
+    ("tcp_1.gbit_per_s", "TCP bulk, 1 stream (iperf3)", "Gbit/s", True),
+    ("tcp_4.gbit_per_s", "TCP bulk, 4 streams (iperf3)", "Gbit/s", True),
+    ("churn.rps", "connection churn, 16 conns, Connection: close (wrk)", "conn/s", True),
+    ("body_1m.mb_per_s", "1 MB bodies, 4 conns (wrk)", "MB/s", True),
+]
+PER_PROXY = [
+    ("ready_s", "start to ready", "s", False),
+    ("h1_max.cpu_us_per_req", "CPU per request, HTTP/1.1 max", "µs", False),
+    ("h2_max.cpu_us_per_req", "CPU per request, HTTP/2 max", "µs", False),
+    ("grpc.cpu_us_per_req", "CPU per request, gRPC", "µs", False),
+    ("rss_idle_mib", "RSS idle", "MiB", False),
+    ("h1_max.rss_load_mib", "RSS under HTTP/1.1 max", "MiB", False),
+    ("rss_peak_mib", "RSS peak (VmHWM, whole run incl. idle conns)", "MiB", False),
+    ("idle.kib_per_conn", "memory per idle keep-alive connection", "KiB", False),
+]
+
+
+def meta(rounds, secs, idle, modes, elapsed):
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "rounds": rounds,
+        "seconds_per_load": secs,
+        "idle_connections": idle,
+        "modes": modes,
+        "elapsed_s": round(elapsed),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "instructions": "not supported (perf stat -e instructions reports <not supported> on this machine)",
+    }
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    a = abs(v)
+    if a >= 100:
+        return f"{v:,.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def collect(rounds, modes, key):
+    """{mode: [value per round]} for key, skipping rounds without it."""
+    out = {}
+    for m in modes:
+        vals = [r["figures"][key] for r in rounds if r["mode"] == m and r["figures"].get(key) is not None]
+        if vals:
+            out[m] = vals
+    return out
+
+
+def cell(vals):
+    if not vals:
+        return "–"
+    med = statistics.median(vals)
+    if len(vals) == 1:
+        return fmt(med)
+    return f"{fmt(med)} ({fmt(min(vals))}–{fmt(max(vals))})"
+
+
+def ratio(a, b):
+    if not a or not b:
+        return "–"
+    mb = statistics.median(b)
+    return f"{statistics.median(a) / mb:.2f}×" if mb else "–"
+
+
+def render(meta, rounds, modes):
+    lines = [
+        f"# weft data-plane benchmark, {meta['date']}",
+        "",
+        f"`make bench`: {meta['rounds']} round(s), {meta['seconds_per_load']} s per load, modes interleaved; "
+        f"client side on CPU0, server side on CPU1, one veth; {meta['cpus']} CPUs, kernel {meta['kernel']}. "
+        "Cells: median (min–max over rounds).",
+        "",
+        "| load | unit | " + " | ".join(modes) + " | " + " | ".join(_ratio_heads(modes)) + " |",
+        "|---|---|" + "---|" * (len(modes) + len(_ratio_heads(modes))),
+    ]
+    summary = {}
+    for key, label, unit, _ in ROWS:
+        v = collect(rounds, modes, key)
+        summary[key] = {m: _stats(x) for m, x in v.items()}
+        lines.append(f"| {label} | {unit} | " + " | ".join(cell(v.get(m)) for m in modes) + " | "
+                     + " | ".join(ratio(v.get(a), v.get(b)) for a, b in _ratio_pairs(modes)) + " |")
+    proxies = [m for m in modes if m != "direct"]
+    lines += ["", "Per proxy (client slot / server slot):", "",
+              "| figure | unit | " + " | ".join(proxies) + " |", "|---|---|" + "---|" * len(proxies)]
+    for key, label, unit, _ in PER_PROXY:
+        row = []
+        for m in proxies:
+            c = collect(rounds, [m], f"{key}_client").get(m)
+            s = collect(rounds, [m], f"{key}_server").get(m)
+            summary[f"{key}_client"] = {**summary.get(f"{key}_client", {}), **({m: _stats(c)} if c else {})}
+            summary[f"{key}_server"] = {**summary.get(f"{key}_server", {}), **({m: _stats(s)} if s else {})}
+            row.append(f"{cell(c)} / {cell(s)}")
+        lines.append(f"| {label} | {unit} | " + " | ".join(row) + " |")
+    lines += ["", f"Instructions per request: {meta['instructions']}.", ""]
+    lines += _targets(rounds, modes)
+    errors = {k: v for k, v in _errors(rounds).items() if v}
+    if errors:
+        lines += ["", "Failed requests during loads (counted, not fatal): "
+                  + ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())), ""]
+    return "\n".join(lines) + "\n", {"meta": meta, "summary": summary, "rounds": rounds}
+
+
+def _stats(vals):
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "values": vals}
+
+
+def _ratio_pairs(modes):
+    pairs = [(m, "direct") for m in modes if m != "direct" and "direct" in modes]
+    for base in ("splice", "haproxy"):
+        if base in modes and "weft" in modes:
+            pairs.append(("weft", base))
+    return pairs
+
+
+def _ratio_heads(modes):
+    return [f"{a}/{b}" for a, b in _ratio_pairs(modes)]
+
+
+def _errors(rounds):
+    out = {}
+    for r in rounds:
+        for k, v in r["figures"].items():
+            if k.endswith(".errors"):
+                out[f"{r['mode']} {k[:-7]}"] = out.get(f"{r['mode']} {k[:-7]}", 0) + v
+    return out
+
+
+def _med(rounds, mode, key):
+    v = collect(rounds, [mode], key).get(mode)
+    return statistics.median(v) if v else None
+
+
+def _targets(rounds, modes):
+    """Issue #14's targets for weft, against this run's figures."""
+    if "weft" not in modes:
+        return []
+    w = lambda k: _med(rounds, "weft", k)
+    d = lambda k: _med(rounds, "direct", k) if "direct" in modes else None
+    cpu = [x for x in (w("h1_max.cpu_us_per_req_client"), w("h1_max.cpu_us_per_req_server")) if x is not None]
+    idle = [x for x in (w("rss_idle_mib_client"), w("rss_idle_mib_server")) if x is not None]
+    load = [x for x in (w("h1_max.rss_load_mib_client"), w("h1_max.rss_load_mib_server")) if x is not None]
+    rows = []
+
+    def add(what, target, value, ok, unit=""):
+        shown = "–" if value is None else f"{fmt(value)}{unit}"
+        verdict = "–" if value is None else ("met" if ok(value) else "not met")
+        rows.append(f"| {what} | {target} | {shown} | {verdict} |")
+
+    add("CPU per HTTP/1 request at saturation (larger of the two proxies)", "≤ 12 µs",
+        max(cpu) if cpu else None, lambda v: v <= 12, " µs")
+    add("RSS idle (larger proxy)", "≤ 10 MB", max(idle) if idle else None, lambda v: v * 1.048576 <= 10, " MiB")
+    add("RSS under HTTP/1.1 max load (larger proxy)", "≤ 16 MB", max(load) if load else None,
+        lambda v: v * 1.048576 <= 16, " MiB")
+    for q, t in (("p50", 100), ("p99", 300)):
+        a, b = w(f"rate_desync.{q}_us"), d(f"rate_desync.{q}_us")
+        add(f"added {q} at 1000 req/s de-synchronised", f"≤ +{t} µs",
+            None if a is None or b is None else a - b, lambda v, t=t: v <= t, " µs")
+    a, b = w("h1_max.rps"), d("h1_max.rps")
+    add("keep-alive throughput vs direct", "≥ 0.2×", None if a is None or not b else a / b, lambda v: v >= 0.2, "×")
+    add("new connections/s through two sidecars", "≥ 15k", w("churn.rps"), lambda v: v >= 15000)
+    return ["Targets (issue #14) for `weft`, from the medians above:", "",
+            "| target | goal | weft | |", "|---|---|---|---|"] + rows
