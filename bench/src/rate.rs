@@ -92,19 +92,37 @@ pub async fn run(
         pool.free.lock().unwrap().push(c);
     }
     let schedule = schedule(rate, run_for, arrivals);
+    let total = schedule.len();
     let path: Arc<str> = path.into();
     let start = Instant::now() + Duration::from_millis(50);
+    // tokio's timers tick in whole milliseconds, as coarse as the gaps being
+    // measured; a plain thread sleeping with the kernel's high-resolution
+    // timers releases each request on time and hands it to the runtime.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let pacer = std::thread::spawn(move || {
+        for offset in schedule {
+            let at = start + offset;
+            let now = Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+            if tx.send(at).is_err() {
+                break;
+            }
+        }
+    });
     let mut tasks = tokio::task::JoinSet::new();
-    for offset in &schedule {
-        let at = start + *offset;
-        tokio::time::sleep_until(at).await;
+    while let Some(at) = rx.recv().await {
         let (pool, path) = (pool.clone(), path.clone());
         tasks.spawn(async move {
             let r = tokio::time::timeout(Duration::from_secs(10), pool.get(&path)).await;
             matches!(r, Ok(Ok(()))).then(|| at.elapsed())
         });
     }
-    let mut lat = Vec::with_capacity(schedule.len());
+    pacer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the pacing thread panicked"))?;
+    let mut lat = Vec::with_capacity(total);
     let mut errors = 0u64;
     while let Some(r) = tasks.join_next().await {
         match r {
