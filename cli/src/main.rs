@@ -59,6 +59,29 @@ enum Command {
         #[command(subcommand)]
         command: AuthzCommand,
     },
+    /// Remove weft from the cluster, without breaking running workloads.
+    ///
+    /// In order: the webhook configuration (no new pod is injected), the
+    /// control-plane Deployments (waiting for their pods to stop), the
+    /// chart's other objects and Helm's record of the release, the
+    /// trust-anchor ConfigMaps of injected namespaces, the control-plane
+    /// namespace when nothing else runs in it, and with --crds the SMI CRDs.
+    /// Meshed pods keep working until they restart; restart them afterwards
+    /// to drop their sidecars.
+    Uninstall {
+        /// Namespace of weft's control plane.
+        #[arg(long, default_value = weft_api::contract::control_plane::NAMESPACE)]
+        control_plane_namespace: String,
+        /// The Helm release name weft was installed as.
+        #[arg(long, default_value = "weft")]
+        release: String,
+        /// Also delete the SMI CRDs, and with them every SMI object.
+        #[arg(long)]
+        crds: bool,
+        /// Say what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the CLI's version and the Kubernetes API version it targets.
     Version,
 }
@@ -179,6 +202,37 @@ fn main() -> anyhow::Result<()> {
             }
             if weft_cli::check::failed(&lines) {
                 std::process::exit(1);
+            }
+        }
+        Command::Uninstall {
+            control_plane_namespace,
+            release,
+            crds,
+            dry_run,
+        } => {
+            let o = weft_cli::uninstall::Options {
+                control_plane_namespace,
+                release,
+                crds,
+                dry_run,
+                ..Default::default()
+            };
+            let n = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?
+                .block_on(async {
+                    let client = kube::Client::try_default()
+                        .await
+                        .context("connecting to the cluster (kubeconfig or in-cluster config)")?;
+                    weft_cli::uninstall::run(&client, &o, &mut |line| eprintln!("{line}")).await
+                })?;
+            if dry_run {
+                eprintln!("{n} object(s) would be deleted (dry run: nothing was)");
+            } else {
+                eprintln!(
+                    "weft removed ({n} object(s)); restart meshed workloads to drop their sidecars"
+                );
             }
         }
         Command::Authz {

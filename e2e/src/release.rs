@@ -24,21 +24,28 @@ pub fn run(tool: &str, args: &[&str]) -> anyhow::Result<String> {
 /// `helm upgrade --install weft` with the e2e cluster's networks, then waits
 /// for every control-plane Deployment.
 pub fn install() -> anyhow::Result<()> {
+    install_with(&[])
+}
+
+/// [`install`] with more `--set` values (`key=value`).
+pub fn install_with(sets: &[&str]) -> anyhow::Result<()> {
+    wait_namespace_gone_if_terminating()?;
     let chart = repo_root().join("charts/weft");
-    run(
-        "helm",
-        &[
-            "upgrade",
-            "--install",
-            "weft",
-            chart.to_str().context("chart path")?,
-            "-n",
-            "weft-system",
-            "--create-namespace",
-            "--set",
-            "mesh.clusterNetworks={198.18.128.0/20,198.19.0.0/20}",
-        ],
-    )?;
+    let mut args = vec![
+        "upgrade",
+        "--install",
+        "weft",
+        chart.to_str().context("chart path")?,
+        "-n",
+        "weft-system",
+        "--create-namespace",
+        "--set",
+        "mesh.clusterNetworks={198.18.128.0/20,198.19.0.0/20}",
+    ];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    run("helm", &args)?;
     for d in ["weft-identity", "weft-controller", "weft-injector"] {
         run(
             "kubectl",
@@ -60,4 +67,25 @@ pub fn uninstall() {
         "helm",
         &["uninstall", "weft", "-n", "weft-system", "--wait"],
     );
+}
+
+/// A namespace being deleted refuses new objects: after an uninstall test
+/// removed `weft-system`, wait until it is gone before installing again.
+fn wait_namespace_gone_if_terminating() -> anyhow::Result<()> {
+    let t0 = std::time::Instant::now();
+    loop {
+        let phase = Command::new("kubectl")
+            .args(["get", "ns", "weft-system", "-o", "jsonpath={.status.phase}"])
+            .stdin(Stdio::null())
+            .output()
+            .context("running kubectl (is `eval \"$(e2e/cluster/env)\"` in effect?)")?;
+        if String::from_utf8_lossy(&phase.stdout).trim() != "Terminating" {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            t0.elapsed() < std::time::Duration::from_secs(120),
+            "namespace weft-system still Terminating after 120s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }

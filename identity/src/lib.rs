@@ -7,12 +7,14 @@
 //! - [`certify`]: the gRPC Certify service tying them together.
 //! - [`server`] and [`run`]: serving it over TLS and keeping the issuer and
 //!   the service's own certificate current.
+//! - [`lifetime`]: the certificate lifetime setting.
 //! - [`evaluation`]: a generated PKI for a first look, never for production.
 
 pub mod authn;
 pub mod ca;
 pub mod certify;
 pub mod evaluation;
+pub mod lifetime;
 pub mod run;
 pub mod server;
 #[cfg(any(test, feature = "test-util"))]

@@ -43,9 +43,11 @@ struct Args {
     /// Namespace of the control plane (for the service's own SPIFFE id).
     #[arg(long, env = "WEFT_CONTROL_PLANE_NAMESPACE", default_value = control_plane::NAMESPACE)]
     control_plane_namespace: String,
-    /// Lifetime of workload certificates, in hours.
-    #[arg(long, env = "WEFT_CERT_LIFETIME_HOURS", default_value_t = 24)]
-    cert_lifetime_hours: u64,
+    /// Lifetime of workload certificates (`24h`, `90m`, `1d`; at least 60s).
+    /// Proxies renew at about 70% of it.
+    #[arg(long, env = "WEFT_CERT_LIFETIME", default_value = "24h",
+          value_parser = weft_identity::lifetime::parse)]
+    cert_lifetime: Duration,
     /// FOR EVALUATION ONLY: when none of the trust-anchor, issuer
     /// certificate and key files exist, generate a root and an issuer there.
     /// The root's key is discarded, so the issuer can never be rotated.
@@ -88,11 +90,13 @@ async fn main() -> anyhow::Result<()> {
         .context("connecting to the Kubernetes API")?;
     may_create_token_reviews(&client).await?;
 
-    let svc = CertifyService::new(
+    let mut svc = CertifyService::new(
         issuer.clone(),
         KubeTokenReviewer::new(client),
         args.trust_domain.clone(),
     );
+    // Workload certificates (the service's own uses the same lifetime).
+    svc.lifetime = args.cert_lifetime;
     svc.metrics.register(&mut registry);
     let proc = Process::start(&args.common.settings("weft-identity"), registry).await?;
     if evaluation.get() == 1 {
@@ -111,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
         control_plane::IDENTITY_SERVICE_ACCOUNT,
     )?;
     let creds = CredStore::new();
-    let lifetime = Duration::from_secs(args.cert_lifetime_hours.max(1) * 3600);
+    let lifetime = args.cert_lifetime;
     tokio::spawn(renew_own(
         issuer.clone(),
         own_id.clone(),

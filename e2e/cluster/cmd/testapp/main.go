@@ -5,6 +5,9 @@
 //	                       "client: <id>" when weft-client-id is set), /healthz "ok".
 //	testapp get URL        client: GET URL with retries, print the body, exit
 //	                       non-zero on failure (for pod-to-pod checks).
+//	testapp load URL COUNT [RATE]
+//	                       client: COUNT GETs paced at RATE/s, no retries; prints
+//	                       "ok N", "failed N", "from <pod> N" per answering pod.
 //	testapp sleep          idle forever (handy for `kubectl exec`).
 //	testapp web [ADDR]     the demo's front end (default :8080): each request
 //	                       calls $API_URL, $GRPC_ADDR and $TCP_ADDR and reports.
@@ -93,6 +96,8 @@ func main() {
 			os.Exit(2)
 		}
 		get(args[1])
+	case "load":
+		loadArgs(args)
 	case "web":
 		serveWeb(argOr(args, ":8080"))
 	case "grpc":
@@ -105,7 +110,7 @@ func main() {
 		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 		<-sig
 	default:
-		fmt.Fprintln(os.Stderr, "usage: testapp serve [ADDR] | get URL | sleep | web [ADDR] | grpc [ADDR] | tcp [ADDR]")
+		fmt.Fprintln(os.Stderr, "usage: testapp serve [ADDR] | get URL | load URL COUNT [RATE] | sleep | web [ADDR] | grpc [ADDR] | tcp [ADDR]")
 		os.Exit(2)
 	}
 }
