@@ -28,7 +28,7 @@ fn grant(name: &str, source: &str) -> serde_json::Value {
 
 /// Stops the API server and brings it back with the cluster's own script.
 fn restart_api_server() -> anyhow::Result<()> {
-    let t0 = std::time::Instant::now();
+    let t0 = tokio::time::Instant::now();
     let out = Command::new(repo_root().join("e2e/cluster/restart"))
         .arg("kube-apiserver")
         .stdin(Stdio::null())
