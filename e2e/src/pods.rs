@@ -46,7 +46,9 @@ pub async fn mesh_namespace(
     Ok(())
 }
 
-/// A `testapp serve` pod on port 8080 answering "hello from `name`".
+/// A `testapp serve` pod on port 8080 answering "hello from `name`", with
+/// a readiness probe: under a TrafficTarget or a `deny` default, Ready also
+/// proves the kubelet's probe is let through.
 pub async fn server_pod(
     client: &kube::Client,
     ns: &str,
@@ -60,7 +62,9 @@ pub async fn server_pod(
         "spec": {"serviceAccountName": sa,
                  "containers": [{"name": "app", "image": "weft/testapp:e2e", "imagePullPolicy": "Never",
                                  "args": ["serve"], "env": [{"name": "POD_NAME", "value": name}],
-                                 "ports": [{"containerPort": 8080}]}]}
+                                 "ports": [{"containerPort": 8080}],
+                                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080},
+                                                    "periodSeconds": 1}}]}
     }))
     .await
 }

@@ -29,7 +29,9 @@ fn split(v1: u32, v2: u32) -> serde_json::Value {
 /// the controller streams it within milliseconds on this cluster.
 const PROPAGATION: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Sends `n` requests to the root Service from a fresh client pod.
+/// Sends `n` requests to the root Service from a fresh client pod. Its
+/// first request leaves the moment the app starts, without a retry: none
+/// failing also shows the app starts only once its proxy is ready.
 async fn load(client: &kube::Client, ns: &str, name: &str, n: u32) -> anyhow::Result<LoadReport> {
     let n = n.to_string();
     let (phase, log) =
