@@ -86,12 +86,10 @@ def tool(bin_dir, args, secs):
         raise BenchError(f"weft-bench {' '.join(args)} printed no result:\n{out}")
 
 
-def rate(bin_dir, arrivals, secs, rps=1000):
-    r = tool(
-        bin_dir,
-        ["rate", f"{T.SERVER_IP}:80", "--rate", str(rps), "--seconds", str(secs), "--arrivals", arrivals],
-        secs,
-    )
+def rate(bin_dir, arrivals, secs, rps=1000, http2=False):
+    port = 81 if http2 else 80
+    args = ["rate", f"{T.SERVER_IP}:{port}", "--rate", str(rps), "--seconds", str(secs), "--arrivals", arrivals]
+    r = tool(bin_dir, args + (["--http2"] if http2 else []), secs)
     if r["requests"] == 0:
         raise BenchError(f"rate {arrivals}: no request succeeded: {r}")
     return r

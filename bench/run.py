@@ -242,6 +242,11 @@ class Bench:
             finally:
                 stop.set()
                 t.join()
+            for side, (p, _) in slots.items():
+                if p.poll() is not None:
+                    log = self.log(f"{mode}-{side}-{rnd}")
+                    raise BenchError(f"mode {mode}: the {side} slot exited ({p.returncode}) during load {name}; "
+                                     f"its log:\n{open(log).read()[-2000:]}")
             for side, pid in pids.items():
                 cpu = proc_cpu_seconds(pid) - cpu0[side]
                 if res.get("requests"):
@@ -256,6 +261,7 @@ class Bench:
         proxied("rate_desync", lambda: loads.rate(self.bin, "desync", s))
         proxied("rate_burst", lambda: loads.rate(self.bin, "burst", s))
         proxied("h2_max", lambda: loads.h2load(f"{url}:81/1k", 4, 32, s))
+        proxied("h2_rate", lambda: loads.rate(self.bin, "desync", s, http2=True))
         proxied("grpc", lambda: loads.grpc(self.bin, s))
         proxied("tcp_1", lambda: loads.iperf(1, s))
         proxied("tcp_4", lambda: loads.iperf(4, s))

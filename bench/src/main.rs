@@ -39,7 +39,7 @@ enum Cmd {
         #[arg(long, default_value_t = 128)]
         payload: usize,
     },
-    /// Open-loop HTTP/1.1 GETs at a fixed RATE per second for SECONDS;
+    /// Open-loop HTTP GETs at a fixed RATE per second for SECONDS;
     /// latency counts from each request's scheduled time.
     Rate {
         target: SocketAddr,
@@ -53,6 +53,10 @@ enum Cmd {
         /// 10 ms, the period's requests all at once.
         #[arg(long, default_value = "desync")]
         arrivals: rate::Arrivals,
+        /// HTTP/2 cleartext (prior knowledge): every request a stream on one
+        /// connection.
+        #[arg(long)]
+        http2: bool,
     },
     /// Opens COUNT keep-alive connections (one GET each), prints a line
     /// `ready N` on stderr, then holds them until SIGTERM or for HOLD
@@ -88,7 +92,8 @@ fn main() -> anyhow::Result<()> {
                 rate,
                 seconds,
                 arrivals,
-            } => rate::run(target, &path, rate, secs(seconds)?, arrivals).await,
+                http2,
+            } => rate::run(target, &path, rate, secs(seconds)?, arrivals, http2).await,
             Cmd::Idle {
                 target,
                 count,

@@ -35,6 +35,8 @@ type Conn = SendRequest<Empty<Bytes>>;
 
 struct Pool {
     target: SocketAddr,
+    /// HTTP/2: one connection, every request a stream on it.
+    h2: Option<hyper::client::conn::http2::SendRequest<Empty<Bytes>>>,
     free: Mutex<Vec<Conn>>,
     opened: std::sync::atomic::AtomicUsize,
     slots: tokio::sync::Semaphore,
@@ -55,6 +57,20 @@ impl Pool {
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<()> {
+        let req = http::Request::get(path)
+            .header(http::header::HOST, "bench")
+            .body(Empty::new())?;
+        if let Some(h2) = &self.h2 {
+            // HTTP/2 carries the scheme and authority as pseudo-headers.
+            let req =
+                http::Request::get(format!("http://{}{path}", self.target)).body(Empty::new())?;
+            let mut h2 = h2.clone();
+            h2.ready().await?;
+            let resp = h2.send_request(req).await?;
+            anyhow::ensure!(resp.status().is_success(), "status {}", resp.status());
+            resp.into_body().collect().await?;
+            return Ok(());
+        }
         let _permit = self.slots.acquire().await?;
         let reused = self.free.lock().unwrap().pop();
         let mut conn = match reused {
@@ -62,9 +78,6 @@ impl Pool {
             _ => self.open().await?,
         };
         conn.ready().await?;
-        let req = http::Request::get(path)
-            .header(http::header::HOST, "bench")
-            .body(Empty::new())?;
         let resp = conn.send_request(req).await?;
         anyhow::ensure!(resp.status().is_success(), "status {}", resp.status());
         resp.into_body().collect().await?;
@@ -79,15 +92,32 @@ pub async fn run(
     rate: u32,
     run_for: Duration,
     arrivals: Arrivals,
+    http2: bool,
 ) -> anyhow::Result<String> {
     anyhow::ensure!(rate > 0 && rate <= 100_000, "rate must be 1..=100000");
+    let h2 = if http2 {
+        let s = tokio::net::TcpStream::connect(target)
+            .await
+            .with_context(|| format!("connecting to {target}"))?;
+        s.set_nodelay(true)?;
+        let (send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(s),
+        )
+        .await?;
+        tokio::spawn(conn);
+        Some(send)
+    } else {
+        None
+    };
     let pool = Arc::new(Pool {
         target,
+        h2,
         free: Mutex::new(Vec::new()),
         opened: Default::default(),
         slots: tokio::sync::Semaphore::new(MAX_CONNECTIONS),
     });
-    for _ in 0..WARM_CONNECTIONS {
+    for _ in 0..if http2 { 0 } else { WARM_CONNECTIONS } {
         let c = pool.open().await?;
         pool.free.lock().unwrap().push(c);
     }
@@ -116,7 +146,11 @@ pub async fn run(
         let (pool, path) = (pool.clone(), path.clone());
         tasks.spawn(async move {
             let r = tokio::time::timeout(Duration::from_secs(10), pool.get(&path)).await;
-            matches!(r, Ok(Ok(()))).then(|| at.elapsed())
+            match r {
+                Ok(Ok(())) => Ok(at.elapsed()),
+                Ok(Err(e)) => Err(format!("{e:#}")),
+                Err(_) => Err("no response within 10 s".to_string()),
+            }
         });
     }
     pacer
@@ -124,17 +158,26 @@ pub async fn run(
         .map_err(|_| anyhow::anyhow!("the pacing thread panicked"))?;
     let mut lat = Vec::with_capacity(total);
     let mut errors = 0u64;
+    let mut first_error = None;
     while let Some(r) = tasks.join_next().await {
         match r {
-            Ok(Some(d)) => lat.push(d),
-            _ => errors += 1,
+            Ok(Ok(d)) => lat.push(d),
+            Ok(Err(e)) => {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e.to_string());
+            }
         }
     }
     let mut out = json!({
         "requests": lat.len(),
         "errors": errors,
-        "connections": pool.opened.load(std::sync::atomic::Ordering::Relaxed),
+        "connections": pool.opened.load(std::sync::atomic::Ordering::Relaxed) + usize::from(http2),
         "rate": rate,
+        "first_error": first_error,
     });
     out.as_object_mut()
         .unwrap()
