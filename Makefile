@@ -79,7 +79,10 @@ images: ## build weft's images (and the cluster's) as OCI archives and import th
 	scripts/stage-proxy-image $(WEFT_IMAGE_STAGE)/proxy $(CARGO_TARGET_DIR)/release/weft-proxy
 	WEFT_IMAGE_STAGE=$(WEFT_IMAGE_STAGE) WEFT_CLUSTER_IMAGE_LISTS=images/weft.list e2e/cluster/images
 
-e2e: cluster-up images ## run the end-to-end suites against the e2e cluster
+images-previous: cluster-up ## rebuild the previous release's chart and images (weft/<component>:previous) for the upgrade suite
+	e2e/previous/build
+
+e2e: cluster-up images images-previous ## run the end-to-end suites against the e2e cluster
 	$(CARGO) build -p weft-injector
 	eval "$$(e2e/cluster/env)" && $(CARGO) test -p weft-e2e --tests -- --test-threads=2
 

@@ -71,7 +71,7 @@ pub fn uninstall() {
 
 /// A namespace being deleted refuses new objects: after an uninstall test
 /// removed `weft-system`, wait until it is gone before installing again.
-fn wait_namespace_gone_if_terminating() -> anyhow::Result<()> {
+pub fn wait_namespace_gone_if_terminating() -> anyhow::Result<()> {
     let t0 = tokio::time::Instant::now();
     loop {
         let phase = Command::new("kubectl")
