@@ -126,6 +126,10 @@ def render(meta, rounds, modes):
             row.append(f"{cell(c)} / {cell(s)}")
         lines.append(f"| {label} | {unit} | " + " | ".join(row) + " |")
     lines += ["", f"Instructions per request: {meta['instructions']}.", ""]
+    loads = collect(rounds, modes, "loadavg_1m")
+    if loads:
+        lines += ["1-minute load average while each mode ran (2 CPUs; the benchmark itself accounts for about 2): "
+                  + ", ".join(f"{m} {cell(v)}" for m, v in loads.items()) + ".", ""]
     lines += _targets(rounds, modes)
     errors = {k: v for k, v in _errors(rounds).items() if v}
     if errors:

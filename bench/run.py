@@ -304,7 +304,12 @@ class Bench:
             for mode in self.modes:
                 print(f"== round {rnd}/{self.rounds}: {mode}", flush=True)
                 t = time.monotonic()
-                rounds.append({"round": rnd, "mode": mode, "figures": self.measure(mode, rnd)})
+                load0 = os.getloadavg()[0]
+                figures = self.measure(mode, rnd)
+                # The machine is shared: the 1-minute load average beside each
+                # mode's figures shows when something else competed for the CPUs.
+                figures["loadavg_1m"] = max(load0, os.getloadavg()[0])
+                rounds.append({"round": rnd, "mode": mode, "figures": figures})
                 print(f"   {time.monotonic() - t:.0f}s", flush=True)
         meta = report.meta(self.rounds, self.secs, self.idle_conns, self.modes, time.monotonic() - t0)
         md, js = report.render(meta, rounds, self.modes)
