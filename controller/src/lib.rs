@@ -7,4 +7,5 @@ pub mod index;
 pub mod slim;
 pub mod snapshot;
 pub mod sync;
+pub mod traffic_stats;
 pub mod watches;

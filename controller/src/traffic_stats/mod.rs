@@ -1,0 +1,120 @@
+//! The numbers behind SMI TrafficMetrics, computed from proxies' scrapes.
+//!
+//! Pure: no clock, no network. A scrape of one proxy's metrics text is
+//! parsed into cumulative counters per edge ([`parse`]); a [`Series`] keeps
+//! a pod's scrapes over a bounded window and turns them into what happened
+//! in it ([`Delta`]), riding over counter resets (a restarted proxy); a
+//! [`Delta`] gives success and failure counts, rates and latency
+//! percentiles in milliseconds.
+//!
+//! Definitions (docs/metrics.md): a success is an HTTP response that is not
+//! 5xx and, for gRPC, has status OK; a failure is every other response,
+//! including the proxy's own denials (403 with no authorization).
+
+mod parse;
+mod window;
+
+pub use parse::{ParseError, parse};
+pub use window::Series;
+
+use std::collections::BTreeMap;
+
+/// Which side of the pod's proxy the traffic crossed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    /// Requests this pod served.
+    Inbound,
+    /// Requests this pod made.
+    Outbound,
+}
+
+/// One edge of the traffic graph as one proxy sees it: a direction and the
+/// SPIFFE id on the other side (`unauthenticated` or `none` when there is
+/// no verified id).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Edge {
+    pub direction: Direction,
+    pub peer: String,
+}
+
+/// Cumulative counts since the proxy started.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Counts {
+    pub success: u64,
+    pub failure: u64,
+    /// Latency histogram: (upper bound in seconds, cumulative count), in
+    /// increasing order, the last bound infinite.
+    pub buckets: Vec<(f64, u64)>,
+}
+
+/// One proxy's counters at one moment, per edge.
+pub type Scrape = BTreeMap<Edge, Counts>;
+
+/// What happened on one edge during a window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Delta {
+    pub success: u64,
+    pub failure: u64,
+    /// Per-bucket (not cumulative) increases, same bounds as [`Counts`].
+    pub buckets: Vec<(f64, u64)>,
+    /// The window actually covered by scrapes, in seconds.
+    pub seconds: f64,
+}
+
+impl Delta {
+    pub fn total(&self) -> u64 {
+        self.success + self.failure
+    }
+
+    /// Successes over all responses; `None` without traffic.
+    pub fn success_rate(&self) -> Option<f64> {
+        (self.total() > 0).then(|| self.success as f64 / self.total() as f64)
+    }
+
+    /// Responses per second over the window; `None` for an empty window.
+    pub fn rps(&self) -> Option<f64> {
+        (self.seconds > 0.0).then(|| self.total() as f64 / self.seconds)
+    }
+
+    /// The `q` quantile (0 < q ≤ 1) of latency in milliseconds, by linear
+    /// interpolation inside the bucket that holds it; `None` without
+    /// traffic. A quantile in the overflow bucket reports its lower bound.
+    pub fn percentile_ms(&self, q: f64) -> Option<f64> {
+        let total: u64 = self.buckets.iter().map(|(_, n)| n).sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * total as f64;
+        let mut below = 0u64;
+        let mut lower = 0.0;
+        for &(upper, n) in &self.buckets {
+            if n > 0 && (below + n) as f64 >= rank {
+                if upper.is_infinite() {
+                    return Some(lower * 1000.0);
+                }
+                let within = (rank - below as f64) / n as f64;
+                return Some((lower + (upper - lower) * within) * 1000.0);
+            }
+            below += n;
+            lower = upper;
+        }
+        Some(lower * 1000.0)
+    }
+
+    /// Adds `other` (another pod's view of the same resource).
+    pub fn add(&mut self, other: &Delta) {
+        self.success += other.success;
+        self.failure += other.failure;
+        self.seconds = self.seconds.max(other.seconds);
+        if self.buckets.is_empty() {
+            self.buckets = other.buckets.clone();
+        } else if self.buckets.len() == other.buckets.len() {
+            for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+                mine.1 += theirs.1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,128 @@
+//! Reading the two families TrafficMetrics needs from a proxy's Prometheus
+//! text: `weft_proxy_responses_total` and
+//! `weft_proxy_response_latency_seconds_bucket`.
+
+use super::{Counts, Direction, Edge, Scrape};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ParseError {
+    #[error("line {line}: {reason}")]
+    Line { line: usize, reason: String },
+}
+
+const RESPONSES: &str = "weft_proxy_responses_total";
+const BUCKETS: &str = "weft_proxy_response_latency_seconds_bucket";
+
+/// Parses one scrape. Other families, comments and edges without a known
+/// direction are skipped; a malformed line of the two families is an error
+/// (the scrape is then dropped, never half-read).
+pub fn parse(text: &str) -> Result<Scrape, ParseError> {
+    let mut scrape = Scrape::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        let family = if line.starts_with(RESPONSES) {
+            RESPONSES
+        } else if line.starts_with(BUCKETS) {
+            BUCKETS
+        } else {
+            continue;
+        };
+        let err = |reason: &str| ParseError::Line {
+            line: i + 1,
+            reason: reason.into(),
+        };
+        let rest = &line[family.len()..];
+        let (labels, value) = match rest.strip_prefix('{') {
+            Some(r) => r.rsplit_once('}').ok_or_else(|| err("unclosed labels"))?,
+            None => ("", rest),
+        };
+        let value: f64 = value
+            .split_whitespace()
+            .next()
+            .ok_or_else(|| err("no value"))?
+            .parse()
+            .map_err(|_| err("value is not a number"))?;
+        let labels = split_labels(labels).ok_or_else(|| err("malformed labels"))?;
+        let get = |k: &str| {
+            labels
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        };
+        let direction = match get("direction") {
+            "inbound" => Direction::Inbound,
+            "outbound" => Direction::Outbound,
+            _ => continue,
+        };
+        let edge = Edge {
+            direction,
+            peer: get("peer").to_string(),
+        };
+        let counts = scrape.entry(edge).or_default();
+        let n = value as u64;
+        if family == RESPONSES {
+            if is_success(
+                direction,
+                get("status_class"),
+                get("grpc_status"),
+                get("authorization"),
+            ) {
+                counts.success += n;
+            } else {
+                counts.failure += n;
+            }
+        } else {
+            let le = match get("le") {
+                "+Inf" => f64::INFINITY,
+                v => v.parse().map_err(|_| err("bad le"))?,
+            };
+            add_bucket(counts, le, n);
+        }
+    }
+    Ok(scrape)
+}
+
+/// Not 5xx, gRPC OK (or not gRPC), and not the proxy's own denial (an
+/// inbound response no authorization allowed).
+fn is_success(direction: Direction, class: &str, grpc: &str, authorization: &str) -> bool {
+    let denied = direction == Direction::Inbound && authorization.is_empty();
+    class != "5xx" && (grpc.is_empty() || grpc == "0") && !denied
+}
+
+/// Buckets of several label sets (status classes) for one edge add up.
+fn add_bucket(counts: &mut Counts, le: f64, n: u64) {
+    match counts.buckets.iter_mut().find(|(b, _)| *b == le) {
+        Some(b) => b.1 += n,
+        None => {
+            counts.buckets.push((le, n));
+            counts.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+    }
+}
+
+/// `a="x",b="y\"z"` into pairs, unescaping values.
+fn split_labels(s: &str) -> Option<Vec<(&str, String)>> {
+    let mut out = Vec::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let after = after.strip_prefix('"')?;
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            let (i, c) = chars.next()?;
+            match c {
+                '\\' => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    other => value.push(other),
+                },
+                '"' => break i,
+                c => value.push(c),
+            }
+        };
+        out.push((key.trim(), value));
+        rest = after[end + 1..].trim_start_matches(',').trim();
+    }
+    Some(out)
+}

@@ -1,0 +1,178 @@
+use super::*;
+
+const A: &str = "spiffe://cluster.local/ns/shop/sa/web";
+const B: &str = "spiffe://cluster.local/ns/shop/sa/api";
+
+fn inbound(peer: &str) -> Edge {
+    Edge {
+        direction: Direction::Inbound,
+        peer: peer.into(),
+    }
+}
+
+fn counts(success: u64, failure: u64, cumulative: &[(f64, u64)]) -> Counts {
+    Counts {
+        success,
+        failure,
+        buckets: cumulative.to_vec(),
+    }
+}
+
+fn scrape(edges: &[(Edge, Counts)]) -> Scrape {
+    edges.iter().cloned().collect()
+}
+
+#[test]
+fn a_scrape_counts_successes_failures_and_denials_per_edge() {
+    let text = format!(
+        r#"# HELP weft_proxy_responses_total HTTP responses.
+# TYPE weft_proxy_responses_total counter
+weft_proxy_responses_total{{direction="inbound",peer="{A}",service="",port="8080",authorization="default-allow",status_class="2xx",grpc_status=""}} 10
+weft_proxy_responses_total{{direction="inbound",peer="{A}",service="",port="8080",authorization="default-allow",status_class="4xx",grpc_status=""}} 4
+weft_proxy_responses_total{{direction="inbound",peer="{A}",service="",port="8080",authorization="default-allow",status_class="5xx",grpc_status=""}} 2
+weft_proxy_responses_total{{direction="inbound",peer="{A}",service="",port="8080",authorization="",status_class="4xx",grpc_status=""}} 3
+weft_proxy_responses_total{{direction="inbound",peer="{B}",service="",port="9090",authorization="tt",status_class="2xx",grpc_status="0"}} 7
+weft_proxy_responses_total{{direction="inbound",peer="{B}",service="",port="9090",authorization="tt",status_class="2xx",grpc_status="14"}} 1
+weft_proxy_responses_total{{direction="outbound",peer="{B}",service="api.shop.svc.cluster.local",port="80",authorization="",status_class="2xx",grpc_status=""}} 5
+weft_proxy_response_latency_seconds_bucket{{direction="inbound",peer="{A}",status_class="2xx",le="0.001"}} 1
+weft_proxy_response_latency_seconds_bucket{{direction="inbound",peer="{A}",status_class="2xx",le="+Inf"}} 10
+weft_proxy_response_latency_seconds_bucket{{direction="inbound",peer="{A}",status_class="5xx",le="0.001"}} 0
+weft_proxy_response_latency_seconds_bucket{{direction="inbound",peer="{A}",status_class="5xx",le="+Inf"}} 2
+weft_proxy_tcp_open{{direction="inbound",peer="{A}",service="",port="7000"}} 1
+"#
+    );
+    let s = parse(&text).unwrap();
+    let a = &s[&inbound(A)];
+    // An app's 4xx is a success; a 5xx and the proxy's own 403 are not.
+    assert_eq!((a.success, a.failure), (14, 5));
+    assert_eq!(a.buckets, vec![(0.001, 1), (f64::INFINITY, 12)]);
+    // gRPC: only status 0 succeeds, whatever the HTTP status.
+    assert_eq!((s[&inbound(B)].success, s[&inbound(B)].failure), (7, 1));
+    let out = Edge {
+        direction: Direction::Outbound,
+        peer: B.into(),
+    };
+    // Outbound responses carry no authorization and are not denials.
+    assert_eq!(s[&out].success, 5);
+    assert_eq!(s.len(), 3, "the TCP gauge is not an edge of responses");
+}
+
+#[test]
+fn a_malformed_line_rejects_the_scrape() {
+    let bad = r#"weft_proxy_responses_total{direction="inbound",peer="x" 3"#;
+    assert!(matches!(parse(bad), Err(ParseError::Line { line: 1, .. })));
+    let nan = r#"weft_proxy_responses_total{direction="inbound"} many"#;
+    assert!(parse(nan).is_err());
+    assert_eq!(parse("").unwrap(), Scrape::new());
+}
+
+#[test]
+fn percentiles_interpolate_inside_buckets_in_milliseconds() {
+    let d = Delta {
+        success: 20,
+        failure: 0,
+        buckets: vec![(0.001, 0), (0.002, 10), (0.004, 10), (f64::INFINITY, 0)],
+        seconds: 10.0,
+    };
+    assert_eq!(d.percentile_ms(0.5), Some(2.0));
+    let p90 = d.percentile_ms(0.9).unwrap();
+    assert!((p90 - 3.6).abs() < 1e-9, "{p90}");
+    let (p50, p99) = (
+        d.percentile_ms(0.5).unwrap(),
+        d.percentile_ms(0.99).unwrap(),
+    );
+    assert!(p50 <= p90 && p90 <= p99 && p99 <= 4.0);
+    assert_eq!(d.rps(), Some(2.0));
+    assert_eq!(d.success_rate(), Some(1.0));
+    // The overflow bucket reports its lower bound, never infinity.
+    let slow = Delta {
+        buckets: vec![(0.001, 0), (f64::INFINITY, 5)],
+        ..d.clone()
+    };
+    assert_eq!(slow.percentile_ms(0.5), Some(1.0));
+    assert_eq!(Delta::default().percentile_ms(0.5), None);
+    assert_eq!(Delta::default().success_rate(), None);
+}
+
+#[test]
+fn a_window_keeps_a_baseline_and_forgets_older_scrapes() {
+    let mut s = Series::new(15.0);
+    for (t, n) in [(0.0, 0), (10.0, 10), (20.0, 30), (30.0, 60)] {
+        s.push(
+            t,
+            scrape(&[(inbound(A), counts(n, 0, &[(f64::INFINITY, n)]))]),
+        );
+    }
+    // Window start 15: the scrape at 10 is the baseline, 0 is gone.
+    let d = &s.delta()[&inbound(A)];
+    assert_eq!(d.success, 50);
+    assert_eq!(d.seconds, 20.0);
+    assert_eq!(d.buckets, vec![(f64::INFINITY, 50)]);
+    // An out-of-order scrape changes nothing.
+    s.push(25.0, scrape(&[(inbound(A), counts(0, 0, &[]))]));
+    assert_eq!(s.delta()[&inbound(A)].success, 50);
+}
+
+#[test]
+fn a_counter_reset_adds_what_was_counted_since() {
+    let mut s = Series::new(60.0);
+    s.push(
+        0.0,
+        scrape(&[(
+            inbound(A),
+            counts(100, 4, &[(0.01, 90), (f64::INFINITY, 104)]),
+        )]),
+    );
+    s.push(
+        10.0,
+        scrape(&[(
+            inbound(A),
+            counts(150, 5, &[(0.01, 140), (f64::INFINITY, 155)]),
+        )]),
+    );
+    // The proxy restarted: its counters start again from zero.
+    s.push(
+        20.0,
+        scrape(&[(
+            inbound(A),
+            counts(20, 1, &[(0.01, 10), (f64::INFINITY, 21)]),
+        )]),
+    );
+    let d = &s.delta()[&inbound(A)];
+    assert_eq!((d.success, d.failure), (70, 2));
+    // Per bucket, adding up to the 72 responses.
+    assert_eq!(d.buckets, vec![(0.01, 60), (f64::INFINITY, 12)]);
+}
+
+#[test]
+fn an_edge_seen_first_inside_the_window_counts_from_zero() {
+    let mut s = Series::new(60.0);
+    s.push(0.0, scrape(&[(inbound(A), counts(5, 0, &[]))]));
+    s.push(
+        10.0,
+        scrape(&[
+            (inbound(A), counts(5, 0, &[])),
+            (inbound(B), counts(3, 2, &[])),
+        ]),
+    );
+    let d = s.delta();
+    assert_eq!(d[&inbound(A)].total(), 0);
+    assert_eq!((d[&inbound(B)].success, d[&inbound(B)].failure), (3, 2));
+    assert!(Series::new(60.0).delta().is_empty());
+}
+
+#[test]
+fn pods_of_one_resource_add_up() {
+    let mut total = Delta::default();
+    let one = Delta {
+        success: 3,
+        failure: 1,
+        buckets: vec![(0.001, 2), (f64::INFINITY, 2)],
+        seconds: 30.0,
+    };
+    total.add(&one);
+    total.add(&one);
+    assert_eq!((total.success, total.failure), (6, 2));
+    assert_eq!(total.buckets, vec![(0.001, 4), (f64::INFINITY, 4)]);
+    assert_eq!(total.seconds, 30.0);
+}
