@@ -106,13 +106,29 @@ class Topology:
     CP_FROM_CLIENT, CP_FROM_SERVER = "198.18.200.6", "198.18.200.10"
 
     def up(self):
+        """The control-plane namespace, for the whole run."""
         delete_namespaces()
-        for ns in (self.CLIENT, self.SERVER, self.CP):
-            run(["ip", "netns", "add", ns])
-            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        self._ns(self.CP)
+
+    def pods_up(self):
+        """Fresh client and server namespaces, for one mode's round: a
+        namespace where nat rules were ever loaded keeps connection tracking
+        on every packet, which would slow `direct` after a proxy mode."""
+        for ns in (self.CLIENT, self.SERVER):
+            self._ns(ns)
         self._link(self.CLIENT, "eth0", self.CLIENT_IP, self.SERVER, "eth0", self.SERVER_IP)
         self._link(self.CLIENT, "cp0", "198.18.200.5", self.CP, "c0", self.CP_FROM_CLIENT)
         self._link(self.SERVER, "cp0", "198.18.200.9", self.CP, "s0", self.CP_FROM_SERVER)
+
+    def pods_down(self):
+        """Deletes the client and server namespaces (their veths go too).
+        Their processes must already be stopped."""
+        for ns in (self.CLIENT, self.SERVER):
+            run(["ip", "netns", "del", ns], check=False)
+
+    def _ns(self, ns):
+        run(["ip", "netns", "add", ns])
+        run(["ip", "-n", ns, "link", "set", "lo", "up"])
 
     def _link(self, a, a_dev, a_ip, b, b_dev, b_ip):
         run(["ip", "link", "add", "wbtmp-a", "netns", a, "type", "veth", "peer", "name", "wbtmp-b", "netns", b])

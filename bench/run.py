@@ -92,7 +92,7 @@ class Bench:
         self.wait(lambda: "ready" in open(self.log("control-plane")).read(), 30, "control-plane fixture", cp)
         for f in os.listdir(self.cp_dir):
             os.chmod(os.path.join(self.cp_dir, f), 0o644)
-        self.apps()
+        self.app_files()
 
     def log(self, name):
         return os.path.join(self.work, f"{name}.log")
@@ -116,26 +116,35 @@ class Bench:
             os.chmod(os.path.join(d, f), 0o644)
         self.cert_dir = d
 
-    def apps(self):
-        """The server apps, pinned to CPU1: nginx (HTTP/1.1 on 80, h2c on 81,
-        1 KB and 1 MB bodies), iperf3, the gRPC echo server."""
+    def app_files(self):
+        """The server apps' files: 1 KB and 1 MB bodies, nginx's config."""
         www = os.path.join(self.work, "www")
         os.mkdir(www, 0o755)
         with open(f"{www}/1k", "wb") as f:
             f.write(b"x" * 1024)
         with open(f"{www}/1m", "wb") as f:
             f.write(b"x" * (1 << 20))
-        conf = os.path.join(self.work, "nginx.conf")
+        self.nginx_conf = os.path.join(self.work, "nginx.conf")
         with open(f"{HERE}/nginx.conf.in") as f:
             text = f.read().replace("@IP@", T.SERVER_IP).replace("@WWW@", www).replace("@WORK@", self.work)
-        with open(conf, "w") as f:
+        with open(self.nginx_conf, "w") as f:
             f.write(text)
+
+    def apps(self):
+        """Starts the server apps, pinned to CPU1: nginx (HTTP/1.1 on 80, h2c
+        on 81), iperf3, the gRPC echo server. Returns their processes."""
         srv = lambda argv: ns_argv(T.SERVER, SERVER_CPU, argv)
-        nginx = self.procs.start("nginx", srv(["nginx", "-p", self.work, "-c", conf, "-e", "stderr"]), self.log("nginx"))
-        self.procs.start("iperf3", srv(["iperf3", "-s", "-B", T.SERVER_IP, "-p", "5201"]), self.log("iperf3"))
-        self.procs.start("grpc", srv([f"{self.bin}/weft-bench", "grpc-server", f"{T.SERVER_IP}:50051"]), self.log("grpc"))
+        nginx = self.procs.start("nginx", srv(["nginx", "-p", self.work, "-c", self.nginx_conf, "-e", "stderr"]),
+                                 self.log("nginx"))
+        procs = [
+            nginx,
+            self.procs.start("iperf3", srv(["iperf3", "-s", "-B", T.SERVER_IP, "-p", "5201"]), self.log("iperf3")),
+            self.procs.start("grpc", srv([f"{self.bin}/weft-bench", "grpc-server", f"{T.SERVER_IP}:50051"]),
+                             self.log("grpc")),
+        ]
         for port in (80, 81, 5201, 50051):
             self.wait(lambda: self.tcp_open(T.SERVER, T.SERVER_IP, port), 10, f"server app on port {port}", nginx)
+        return procs
 
     def wait(self, ok, limit, what, proc=None):
         t0 = time.monotonic()
@@ -159,16 +168,10 @@ class Bench:
         return p.stdout.strip() == "200"
 
     # --- slots -----------------------------------------------------------
-    def rules(self, mode):
-        """Sidecar rules from `weft-proxy init` where a proxy runs; none
-        (weft's chains emptied) for direct."""
+    def rules(self):
+        """Sidecar rules from the real `weft-proxy init` on both sides."""
         for ns in (T.CLIENT, T.SERVER):
-            if mode == "direct":
-                for tool in ("iptables-nft", "iptables-legacy"):
-                    for chain in ("WEFT_PREROUTING", "WEFT_OUTPUT"):
-                        run(["ip", "netns", "exec", ns, tool, "-w", "5", "-t", "nat", "-F", chain], check=False)
-            else:
-                run(["ip", "netns", "exec", ns, f"{self.bin}/weft-proxy", "init"])
+            run(["ip", "netns", "exec", ns, f"{self.bin}/weft-proxy", "init"])
 
     def slot_env(self, side):
         peer = "server" if side == "client" else "client"
@@ -211,8 +214,20 @@ class Bench:
 
     # --- one mode, one round ------------------------------------------------
     def measure(self, mode, rnd):
-        self.rules(mode)
-        slots = self.start_slots(mode, rnd) if mode != "direct" else {}
+        self.topo.pods_up()
+        apps = self.apps()
+        try:
+            return self.measure_in(mode, rnd)
+        finally:
+            for p in apps:
+                self.procs.stop(p)
+            self.topo.pods_down()
+
+    def measure_in(self, mode, rnd):
+        slots = {}
+        if mode != "direct":
+            self.rules()
+            slots = self.start_slots(mode, rnd)
         pids = {side: p.pid for side, (p, _) in slots.items()}
         r = {}
         for side, (_, ready) in slots.items():
