@@ -122,7 +122,12 @@ class Topology:
 
     def pods_down(self):
         """Deletes the client and server namespaces (their veths go too).
-        Their processes must already be stopped."""
+        Their processes must already be stopped. The veths are deleted
+        first, explicitly: the kernel tears a namespace down in the
+        background, and the control plane's ends would linger into the next
+        round's pods_up."""
+        for ns, dev in ((self.CP, "c0"), (self.CP, "s0"), (self.CLIENT, "eth0")):
+            run(["ip", "-n", ns, "link", "del", dev], check=False)
         for ns in (self.CLIENT, self.SERVER):
             run(["ip", "netns", "del", ns], check=False)
 
