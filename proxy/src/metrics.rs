@@ -68,6 +68,8 @@ pub struct ResponseLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LatencyLabels {
     pub direction: Direction,
+    /// Per peer, so SMI TrafficMetrics can give each edge its percentiles.
+    pub peer: String,
     pub status_class: String,
 }
 
@@ -229,6 +231,7 @@ impl Metrics {
         self.latency
             .get_or_create(&LatencyLabels {
                 direction: labels.direction,
+                peer: labels.peer.clone(),
                 status_class: labels.status_class.clone(),
             })
             .observe(latency.as_secs_f64());

@@ -557,7 +557,9 @@ fn metrics_count_exactly_the_traffic_sent() {
             ("service", service),
         ])
     };
-    let latency = |dir: &str, class: &str| labels(&[("direction", dir), ("status_class", class)]);
+    let latency = |dir: &str, peer: &str, class: &str| {
+        labels(&[("direction", dir), ("peer", peer), ("status_class", class)])
+    };
     let authz = |port: &str, decision: &str, reason: &str, by: &str| {
         labels(&[
             ("authorization", by),
@@ -581,8 +583,8 @@ fn metrics_count_exactly_the_traffic_sent() {
             ),
         ]),
         map(vec![
-            (latency("outbound", "2xx"), a),
-            (latency("outbound", "4xx"), d),
+            (latency("outbound", &server_id, "2xx"), a),
+            (latency("outbound", &server_id, "4xx"), d),
         ]),
         map(vec![]),
         map(vec![(conn("outbound", &server_id, svc), s)]),
@@ -600,8 +602,8 @@ fn metrics_count_exactly_the_traffic_sent() {
             (response("inbound", &client_id, "", &app_port, "", "4xx"), d),
         ]),
         map(vec![
-            (latency("inbound", "2xx"), a),
-            (latency("inbound", "4xx"), d),
+            (latency("inbound", &client_id, "2xx"), a),
+            (latency("inbound", &client_id, "4xx"), d),
         ]),
         map(vec![
             (authz(&app_port, "allow", "", routes), a),
