@@ -101,6 +101,38 @@ impl Delta {
         Some(lower * 1000.0)
     }
 
+    /// The SMI metrics of this delta: counts, then p50/p90/p99 latency in
+    /// milliseconds (omitted without traffic, never reported as zero).
+    pub fn smi_metrics(&self) -> Vec<weft_k8s_api::metrics::Metric> {
+        use weft_k8s_api::metrics::Metric;
+        let mut out = vec![
+            Metric {
+                name: "success_count".into(),
+                unit: None,
+                value: self.success.to_string(),
+            },
+            Metric {
+                name: "failure_count".into(),
+                unit: None,
+                value: self.failure.to_string(),
+            },
+        ];
+        for (name, q) in [
+            ("p50_response_latency", 0.5),
+            ("p90_response_latency", 0.9),
+            ("p99_response_latency", 0.99),
+        ] {
+            if let Some(ms) = self.percentile_ms(q) {
+                out.push(Metric {
+                    name: name.into(),
+                    unit: Some("ms".into()),
+                    value: quantity(ms),
+                });
+            }
+        }
+        out
+    }
+
     /// Adds `other` (another pod's view of the same resource).
     pub fn add(&mut self, other: &Delta) {
         self.success += other.success;
@@ -113,6 +145,17 @@ impl Delta {
                 mine.1 += theirs.1;
             }
         }
+    }
+}
+
+/// A Kubernetes quantity: whole numbers as they are, others in
+/// thousandths (`3.6` → `3600m`).
+fn quantity(v: f64) -> String {
+    let milli = (v * 1000.0).round() as u64;
+    if milli.is_multiple_of(1000) {
+        (milli / 1000).to_string()
+    } else {
+        format!("{milli}m")
     }
 }
 

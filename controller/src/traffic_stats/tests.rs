@@ -176,3 +176,31 @@ fn pods_of_one_resource_add_up() {
     assert_eq!(total.buckets, vec![(0.001, 4), (f64::INFINITY, 4)]);
     assert_eq!(total.seconds, 30.0);
 }
+
+#[test]
+fn smi_metrics_name_counts_and_latencies_in_milliseconds() {
+    let d = Delta {
+        success: 18,
+        failure: 2,
+        buckets: vec![(0.001, 0), (0.002, 10), (0.004, 10), (f64::INFINITY, 0)],
+        seconds: 10.0,
+    };
+    let m: Vec<(String, Option<String>, String)> = d
+        .smi_metrics()
+        .into_iter()
+        .map(|m| (m.name, m.unit, m.value))
+        .collect();
+    let ms = || Some("ms".to_string());
+    assert_eq!(
+        m,
+        vec![
+            ("success_count".into(), None, "18".into()),
+            ("failure_count".into(), None, "2".into()),
+            ("p50_response_latency".into(), ms(), "2".into()),
+            ("p90_response_latency".into(), ms(), "3600m".into()),
+            ("p99_response_latency".into(), ms(), "3960m".into()),
+        ]
+    );
+    // Without traffic: counts of zero, no made-up latencies.
+    assert_eq!(Delta::default().smi_metrics().len(), 2);
+}
