@@ -116,6 +116,10 @@ class Topology:
         on every packet, which would slow `direct` after a proxy mode."""
         for ns in (self.CLIENT, self.SERVER):
             self._ns(ns)
+            # Churn leaves thousands of TIME_WAIT sockets that the idle load
+            # after it would otherwise run out of source ports against.
+            run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
+                 "net.ipv4.ip_local_port_range=1024 65535", "net.ipv4.tcp_tw_reuse=1"])
         self._link(self.CLIENT, "eth0", self.CLIENT_IP, self.SERVER, "eth0", self.SERVER_IP)
         self._link(self.CLIENT, "cp0", "198.18.200.5", self.CP, "c0", self.CP_FROM_CLIENT)
         self._link(self.SERVER, "cp0", "198.18.200.9", self.CP, "s0", self.CP_FROM_SERVER)

@@ -299,9 +299,15 @@ class Bench:
                                                      "--count", str(self.idle_conns), "--hold", "120"])
         p = self.procs.start("idle", argv, log)
         try:
-            self.wait(lambda: "ready" in open(log).read(), 110, f"mode {mode}: {self.idle_conns} idle connections", p)
+            what = f"mode {mode}: {self.idle_conns} idle connections"
+            try:
+                self.wait(lambda: "ready" in open(log).read(), 110, what, p)
+            except BenchError as e:
+                raise BenchError(f"{e}; its output:\n{open(log).read()[-1500:]}")
             time.sleep(1.0)
             held = int(open(log).read().split("ready", 1)[1].split()[0])
+            if held == 0:
+                raise BenchError(f"mode {mode}: no idle connection could be opened:\n{open(log).read()[-1500:]}")
             r["idle.connections"] = held
             for side, pid in pids.items():
                 grown = proc_mem_kib(pid)[0] - before[side]

@@ -48,12 +48,16 @@ pub async fn run(target: SocketAddr, count: usize, hold: Duration) -> anyhow::Re
                 _ => errors += 1,
             }
         }
-        // Stop early rather than hammering a path that refuses.
-        anyhow::ensure!(
-            errors <= count / 10 + 10,
-            "{errors} of {} connections to {target} failed",
-            held.len() + errors
-        );
+        // Stop early rather than hammering a path that refuses; report what
+        // is held (the orchestrator fails only if nothing is).
+        if errors > count / 10 + 10 {
+            eprintln!(
+                "{errors} of {} connections to {target} failed; holding {}",
+                held.len() + errors,
+                held.len()
+            );
+            break;
+        }
     }
     let opened_in = t0.elapsed();
     // The orchestrator waits for this line, then measures.
