@@ -103,3 +103,27 @@ pub async fn apply(client: &kube::Client, ns: &str, obj: serde_json::Value) -> a
         .with_context(|| format!("applying {kind} {ns}/{name}"))?;
     Ok(())
 }
+
+/// Waits for an Event with `reason` on the object called `name` (among
+/// `events`, usually one namespace's).
+pub async fn event_on(
+    events: &Api<k8s_openapi::api::core::v1::Event>,
+    name: &str,
+    reason: &str,
+) -> anyhow::Result<()> {
+    eventually(&format!("a {reason} Event on {name}"), || {
+        let events = events.clone();
+        let selector = format!("involvedObject.name={name}");
+        async move {
+            let list = events
+                .list(&kube::api::ListParams::default().fields(&selector))
+                .await?;
+            Ok(list
+                .items
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason))
+                .map(|e| eprintln!("event: {}", e.message.unwrap_or_default())))
+        }
+    })
+    .await
+}

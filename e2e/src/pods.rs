@@ -173,6 +173,52 @@ pub async fn wait_ended(
     Ok((phase, log))
 }
 
+/// Fails unless pod `name` is still running: proof that its load spans
+/// what the test did meanwhile (`during`).
+pub async fn still_running(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    during: &str,
+) -> anyhow::Result<()> {
+    let phase = Api::<Pod>::namespaced(client.clone(), ns)
+        .get(name)
+        .await?
+        .status
+        .and_then(|s| s.phase)
+        .unwrap_or_default();
+    anyhow::ensure!(
+        phase == "Running",
+        "{ns}/{name} ended ({phase}) before {during} did: lengthen its load"
+    );
+    Ok(())
+}
+
+/// The TCPRoute `app`: port 8080, where every [`server_pod`] listens.
+pub async fn app_tcp_route(client: &kube::Client, ns: &str) -> anyhow::Result<()> {
+    apply(
+        client,
+        ns,
+        json!({
+            "apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "TCPRoute",
+            "metadata": {"name": "app"}, "spec": {"matches": {"ports": [8080]}}
+        }),
+    )
+    .await
+}
+
+/// A TrafficTarget `name` granting ServiceAccount `source` the `server`
+/// ServiceAccount's [`app_tcp_route`].
+pub fn tcp_grant(name: &str, source: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "access.smi-spec.io/v1alpha3", "kind": "TrafficTarget",
+        "metadata": {"name": name},
+        "spec": {"destination": {"kind": "ServiceAccount", "name": "server"},
+                 "sources": [{"kind": "ServiceAccount", "name": source}],
+                 "rules": [{"kind": "TCPRoute", "name": "app"}]}
+    })
+}
+
 /// What `testapp load` reported.
 #[derive(Debug, Default)]
 pub struct LoadReport {

@@ -46,6 +46,11 @@ pub fn install_with(sets: &[&str]) -> anyhow::Result<()> {
         args.extend(["--set", set]);
     }
     run("helm", &args)?;
+    wait_control_plane()
+}
+
+/// Waits until every control-plane Deployment has rolled out.
+pub fn wait_control_plane() -> anyhow::Result<()> {
     for d in ["weft-identity", "weft-controller", "weft-injector"] {
         run(
             "kubectl",

@@ -6,13 +6,13 @@
 //! Event; deleting the grant revokes it.
 
 use k8s_openapi::api::core::v1::Event;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
+use kube::api::{Api, DeleteParams, DynamicObject};
 use serde_json::json;
 use weft_api::contract::annotations as a;
 use weft_controller::{index::reason, watches::read_resource};
 use weft_e2e::{
-    apply, client, eventually,
-    pods::{mesh_namespace, run_to_end, server_pod, service, wait_ready},
+    apply, client, event_on,
+    pods::{app_tcp_route, mesh_namespace, run_to_end, server_pod, service, wait_ready},
     release::{install, uninstall},
     with_temp_ns,
 };
@@ -49,26 +49,6 @@ async fn call(
     })
 }
 
-/// Waits for an Event with `reason` on the object called `name`.
-async fn event_on(client: &kube::Client, ns: &str, name: &str, reason: &str) -> anyhow::Result<()> {
-    let events: Api<Event> = Api::namespaced(client.clone(), ns);
-    eventually(&format!("a {reason} Event on {ns}/{name}"), || {
-        let events = events.clone();
-        let selector = format!("involvedObject.name={name}");
-        async move {
-            let list = events
-                .list(&ListParams::default().fields(&selector))
-                .await?;
-            Ok(list
-                .items
-                .into_iter()
-                .find(|e| e.reason.as_deref() == Some(reason))
-                .map(|e| eprintln!("event: {}", e.message.unwrap_or_default())))
-        }
-    })
-    .await
-}
-
 #[tokio::test]
 async fn traffic_targets_grant_across_namespaces_and_only_in_their_own() -> anyhow::Result<()> {
     let client = client().await?;
@@ -92,15 +72,7 @@ async fn traffic_targets_grant_across_namespaces_and_only_in_their_own() -> anyh
             )
             .await?;
             service(&client, &srv, "server", json!({"app": "server"})).await?;
-            apply(
-                &client,
-                &srv,
-                json!({
-                    "apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "TCPRoute",
-                    "metadata": {"name": "app"}, "spec": {"matches": {"ports": [8080]}}
-                }),
-            )
-            .await?;
+            app_tcp_route(&client, &srv).await?;
             apply(&client, &srv, grant("from-other-ns", None, "client", &cli)).await?;
             wait_ready(&client, &srv, &["server-0"]).await?;
             let url = format!("http://server.{srv}/");
@@ -132,8 +104,7 @@ async fn traffic_targets_grant_across_namespaces_and_only_in_their_own() -> anyh
             )
             .await?;
             event_on(
-                &client,
-                &cli,
+                &Api::<Event>::namespaced(client.clone(), &cli),
                 "reach-over",
                 reason::CROSS_NAMESPACE_DESTINATION,
             )

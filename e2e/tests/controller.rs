@@ -8,7 +8,7 @@
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, ServiceAccount};
 use kube::{
     Api, Client,
-    api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
 use std::{
@@ -28,7 +28,7 @@ use weft_controller::{
     sync::SyncTracker,
     watches::{self, KINDS, read_resource},
 };
-use weft_e2e::{CONVERGENCE, apply, client, eventually, with_temp_ns};
+use weft_e2e::{CONVERGENCE, apply, client, event_on, eventually, with_temp_ns};
 use weft_k8s_api::access;
 use weft_runtime::{grpc::ChannelConfig, readiness::Readiness, shutdown};
 use weft_tls::{
@@ -338,23 +338,4 @@ async fn the_trust_anchor_config_map_is_kept_in_injected_namespaces() -> anyhow:
     .await;
     ctl.stop.trigger();
     res
-}
-
-/// Waits for an Event with `reason` on the object called `name`.
-async fn event_on(events: &Api<Event>, name: &str, reason: &str) -> anyhow::Result<()> {
-    eventually(&format!("a {reason} Event on {name}"), || {
-        let events = events.clone();
-        let selector = format!("involvedObject.name={name}");
-        async move {
-            let list = events
-                .list(&ListParams::default().fields(&selector))
-                .await?;
-            Ok(list
-                .items
-                .into_iter()
-                .find(|e| e.reason.as_deref() == Some(reason))
-                .map(|e| eprintln!("event: {}", e.message.unwrap_or_default())))
-        }
-    })
-    .await
 }

@@ -8,13 +8,14 @@
 //! same helpers' settings and removes it at the end.
 
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service, ServiceAccount};
-use kube::api::{Api, LogParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::time::Duration;
 use tokio::time::Instant;
 use weft_api::contract::annotations as a;
 use weft_e2e::{
     apply, client,
+    pods::run_to_end,
     release::{install, uninstall},
     with_temp_ns,
 };
@@ -62,62 +63,17 @@ fn get(path: &str) -> weft_cli::explain::Traffic {
 }
 
 /// Runs a client pod that GETs the server once; its phase and app log.
-async fn call(pods: &Api<Pod>, name: &str) -> anyhow::Result<(String, String)> {
-    call_url(pods, name, "http://server/").await
+async fn call(client: &kube::Client, ns: &str, name: &str) -> anyhow::Result<(String, String)> {
+    call_url(client, ns, name, "http://server/").await
 }
 
-async fn call_url(pods: &Api<Pod>, name: &str, url: &str) -> anyhow::Result<(String, String)> {
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": name},
-        "spec": {"serviceAccountName": "client", "restartPolicy": "Never",
-                 "containers": [{"name": "app", "image": "weft/testapp:e2e", "imagePullPolicy": "Never",
-                                 "args": ["get", url]}]}
-    }))?;
-    pods.create(&PostParams::default(), &pod).await?;
-    let t0 = Instant::now();
-    let phase = loop {
-        let phase = pods
-            .get(name)
-            .await?
-            .status
-            .and_then(|s| s.phase)
-            .unwrap_or_default();
-        if phase == "Succeeded" || phase == "Failed" {
-            break phase;
-        }
-        anyhow::ensure!(
-            t0.elapsed() < POD_DONE,
-            "{name} still {phase:?} after {POD_DONE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let log = pods
-        .logs(
-            name,
-            &LogParams {
-                container: Some("app".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_or_default();
-    let proxy = pods
-        .logs(
-            name,
-            &LogParams {
-                container: Some("weft-proxy".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_or_default();
-    eprintln!(
-        "{name}: {phase} after {:?}: {}\n  proxy: {}",
-        t0.elapsed(),
-        log.trim(),
-        proxy.lines().last().unwrap_or("")
-    );
-    Ok((phase, log))
+async fn call_url(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    url: &str,
+) -> anyhow::Result<(String, String)> {
+    run_to_end(client, ns, name, "client", &["get", url]).await
 }
 
 #[tokio::test]
@@ -159,7 +115,7 @@ async fn meshed_pods_talk_and_traffic_targets_decide_who_may() -> anyhow::Result
         }
         eprintln!("server-0 Ready (proxy certified, policy fetched) after {:?}", t0.elapsed());
 
-        let (phase, log) = call(&pods, "client-allowed").await?;
+        let (phase, log) = call(&client, &ns, "client-allowed").await?;
         assert_eq!(phase, "Succeeded", "{log}");
         assert!(log.contains("hello from server-0"), "{log}");
 
@@ -169,7 +125,7 @@ async fn meshed_pods_talk_and_traffic_targets_decide_who_may() -> anyhow::Result
         })).await?;
         apply(&client, &ns, traffic_target("someone-else")).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let (phase, log) = call(&pods, "client-refused").await?;
+        let (phase, log) = call(&client, &ns, "client-refused").await?;
         assert_eq!(phase, "Failed", "a source the TrafficTarget does not name got through: {log}");
         let why = explain(&ns, get("/")).await?;
         assert!(why.starts_with("DENY (no-traffic-target)"), "{why}");
@@ -179,7 +135,7 @@ async fn meshed_pods_talk_and_traffic_targets_decide_who_may() -> anyhow::Result
         // success proves the link was mesh mTLS with the client's identity.
         apply(&client, &ns, traffic_target("client")).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let (phase, log) = call(&pods, "client-named").await?;
+        let (phase, log) = call(&client, &ns, "client-named").await?;
         assert_eq!(phase, "Succeeded", "{log}");
         assert!(log.contains("hello from server-0"), "{log}");
         let why = explain(&ns, weft_cli::explain::Traffic::Tcp).await?;
@@ -200,9 +156,9 @@ async fn meshed_pods_talk_and_traffic_targets_decide_who_may() -> anyhow::Result
                      "rules": [{"kind": "HTTPRouteGroup", "name": "routes", "matches": ["ok"]}]}
         })).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let (phase, log) = call_url(&pods, "client-route-ok", "http://server/ok").await?;
+        let (phase, log) = call_url(&client, &ns, "client-route-ok", "http://server/ok").await?;
         assert_eq!(phase, "Succeeded", "{log}");
-        let (phase, log) = call_url(&pods, "client-route-refused", "http://server/secret").await?;
+        let (phase, log) = call_url(&client, &ns, "client-route-refused", "http://server/secret").await?;
         assert_eq!(phase, "Failed", "{log}");
         assert!(log.contains("403") && log.contains("route-not-matched"), "{log}");
         let why = explain(&ns, get("/secret")).await?;

@@ -10,7 +10,10 @@
 use serde_json::json;
 use weft_e2e::{
     apply, client,
-    pods::{LoadReport, mesh_namespace, server_pod, service, start_client, wait_ended, wait_ready},
+    pods::{
+        LoadReport, app_tcp_route, mesh_namespace, server_pod, service, start_client,
+        still_running, tcp_grant, wait_ended, wait_ready,
+    },
     release::{install_with, run, uninstall},
     with_temp_ns,
 };
@@ -30,27 +33,8 @@ async fn control_plane_restarts_fail_no_request_and_allow_no_intruder() -> anyho
             server_pod(&client, &ns, pod, "server", json!({"app": "server"})).await?;
         }
         service(&client, &ns, "server", json!({"app": "server"})).await?;
-        apply(
-            &client,
-            &ns,
-            json!({
-                "apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "TCPRoute",
-                "metadata": {"name": "app"}, "spec": {"matches": {"ports": [8080]}}
-            }),
-        )
-        .await?;
-        apply(
-            &client,
-            &ns,
-            json!({
-                "apiVersion": "access.smi-spec.io/v1alpha3", "kind": "TrafficTarget",
-                "metadata": {"name": "client-to-server"},
-                "spec": {"destination": {"kind": "ServiceAccount", "name": "server"},
-                         "sources": [{"kind": "ServiceAccount", "name": "client"}],
-                         "rules": [{"kind": "TCPRoute", "name": "app"}]}
-            }),
-        )
-        .await?;
+        app_tcp_route(&client, &ns).await?;
+        apply(&client, &ns, tcp_grant("client-to-server", "client")).await?;
         wait_ready(&client, &ns, &["server-0", "server-1"]).await?;
 
         start_client(
@@ -106,18 +90,7 @@ async fn control_plane_restarts_fail_no_request_and_allow_no_intruder() -> anyho
         }
 
         // Proof the load spanned every restart: it is still going.
-        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
-            kube::Api::namespaced(client.clone(), &ns);
-        let phase = pods
-            .get("steady")
-            .await?
-            .status
-            .and_then(|s| s.phase)
-            .unwrap_or_default();
-        anyhow::ensure!(
-            phase == "Running",
-            "the steady load ended ({phase}) before the last restart: raise REQUESTS"
-        );
+        still_running(&client, &ns, "steady", "the last restart").await?;
 
         let (phase, log) = wait_ended(&client, &ns, "steady").await?;
         assert_eq!(phase, "Succeeded", "{log}");

@@ -10,7 +10,10 @@ use serde_json::json;
 use weft_cli::uninstall::{self, CONTROLLER_MANAGED, CRDS, Options, PART_OF};
 use weft_e2e::{
     client, eventually,
-    pods::{LoadReport, mesh_namespace, server_pod, service, start_client, wait_ended, wait_ready},
+    pods::{
+        LoadReport, mesh_namespace, server_pod, service, start_client, still_running, wait_ended,
+        wait_ready,
+    },
     release::{install, uninstall as helm_uninstall},
     with_temp_ns,
 };
@@ -183,16 +186,7 @@ async fn uninstall_removes_everything_and_breaks_no_running_workload() -> anyhow
         );
 
         // The meshed pods kept serving each other throughout.
-        let phase = pods
-            .get("steady")
-            .await?
-            .status
-            .and_then(|s| s.phase)
-            .unwrap_or_default();
-        anyhow::ensure!(
-            phase == "Running",
-            "the steady load ended ({phase}) before uninstall did: lengthen it"
-        );
+        still_running(&client, &ns, "steady", "uninstall").await?;
         let (phase, log) = wait_ended(&client, &ns, "steady").await?;
         assert_eq!(phase, "Succeeded", "{log}");
         let r = LoadReport::parse(&log)?;

@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use weft_e2e::{
     apply, client,
     pods::{
-        LoadReport, mesh_namespace, run_to_end, server_pod, service, start_client, wait_ended,
-        wait_ready,
+        LoadReport, app_tcp_route, mesh_namespace, run_to_end, server_pod, service, start_client,
+        still_running, tcp_grant, wait_ended, wait_ready,
     },
-    release::{install, run, uninstall, wait_namespace_gone_if_terminating},
+    release::{install, run, uninstall, wait_control_plane, wait_namespace_gone_if_terminating},
     repo_root, with_temp_ns,
 };
 
@@ -40,16 +40,6 @@ fn previous_chart() -> anyhow::Result<PathBuf> {
         "the previous release is not built: run `make images-previous` (e2e/previous/build)"
     );
     Ok(chart)
-}
-
-fn grant(name: &str, source: &str) -> serde_json::Value {
-    json!({
-        "apiVersion": "access.smi-spec.io/v1alpha3", "kind": "TrafficTarget",
-        "metadata": {"name": name},
-        "spec": {"destination": {"kind": "ServiceAccount", "name": "server"},
-                 "sources": [{"kind": "ServiceAccount", "name": source}],
-                 "rules": [{"kind": "TCPRoute", "name": "app"}]}
-    })
 }
 
 /// The mesh PKI generated at first install: it must never change.
@@ -86,21 +76,6 @@ async fn proxy_image(pods: &Api<Pod>, pod: &str) -> anyhow::Result<String> {
         .unwrap_or_default())
 }
 
-fn rollout(deploy: &str) -> anyhow::Result<()> {
-    run(
-        "kubectl",
-        &[
-            "-n",
-            "weft-system",
-            "rollout",
-            "status",
-            &format!("deploy/{deploy}"),
-            "--timeout=180s",
-        ],
-    )?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn upgrading_from_the_previous_release_under_load_fails_no_request() -> anyhow::Result<()> {
     let client = client().await?;
@@ -122,9 +97,7 @@ async fn upgrading_from_the_previous_release_under_load_fails_no_request() -> an
             "image.tag=previous",
         ],
     )?;
-    for d in ["weft-identity", "weft-controller", "weft-injector"] {
-        rollout(d)?;
-    }
+    wait_control_plane()?;
     eprintln!("previous release installed from {}", previous.display());
     let res = with_temp_ns(&client, |client, ns| async move {
         mesh_namespace(&client, &ns, &[], &["server", "client", "late"]).await?;
@@ -132,16 +105,8 @@ async fn upgrading_from_the_previous_release_under_load_fails_no_request() -> an
             server_pod(&client, &ns, pod, "server", json!({"app": "server"})).await?;
         }
         service(&client, &ns, "server", json!({"app": "server"})).await?;
-        apply(
-            &client,
-            &ns,
-            json!({
-                "apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "TCPRoute",
-                "metadata": {"name": "app"}, "spec": {"matches": {"ports": [8080]}}
-            }),
-        )
-        .await?;
-        apply(&client, &ns, grant("client", "client")).await?;
+        app_tcp_route(&client, &ns).await?;
+        apply(&client, &ns, tcp_grant("client", "client")).await?;
         wait_ready(&client, &ns, &["server-0", "server-1"]).await?;
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
         let old = proxy_image(&pods, "server-0").await?;
@@ -179,16 +144,7 @@ async fn upgrading_from_the_previous_release_under_load_fails_no_request() -> an
             "upgraded to this tree's chart, control plane Ready, in {:?}",
             t0.elapsed()
         );
-        let phase = pods
-            .get("steady")
-            .await?
-            .status
-            .and_then(|s| s.phase)
-            .unwrap_or_default();
-        anyhow::ensure!(
-            phase == "Running",
-            "the steady load ended ({phase}) before the upgrade did: lengthen it"
-        );
+        still_running(&client, &ns, "steady", "the upgrade").await?;
         assert!(
             pki(&client).await? == before,
             "the upgrade changed the generated mesh PKI"
@@ -196,7 +152,7 @@ async fn upgrading_from_the_previous_release_under_load_fails_no_request() -> an
 
         // Skew: the old proxies take the new controller's policy, and a new
         // proxy reaches an old one.
-        apply(&client, &ns, grant("late", "late")).await?;
+        apply(&client, &ns, tcp_grant("late", "late")).await?;
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         let (phase, log) =
             run_to_end(&client, &ns, "late", "late", &["get", "http://server/"]).await?;
