@@ -4,8 +4,11 @@
 //! 1. The webhook configuration goes first, so no pod created from now on
 //!    is injected (and none waits on an injector that is going away).
 //! 2. The control-plane Deployments, waiting until their pods are gone, so
-//!    the controller cannot re-create what the next steps delete.
-//! 3. The rest of the chart's objects and Helm's record of the release.
+//!    the controller cannot re-create what the next steps delete, and the
+//!    metrics API's APIService (an APIService without a server behind it
+//!    breaks discovery and blocks namespace deletion).
+//! 3. The rest of the chart's objects (with the controller's RoleBinding in
+//!    kube-system) and Helm's record of the release.
 //! 4. What the controller wrote outside its namespace: the trust-anchor
 //!    ConfigMaps of injected namespaces.
 //! 5. The control-plane namespace, when nothing else runs in it.
@@ -129,6 +132,15 @@ const CLUSTER_RBAC: [Kind; 2] = [
         "clusterroles",
     ),
 ];
+/// The controller's RoleBinding in kube-system (the metrics API reads the
+/// API server's extension-apiserver-authentication ConfigMap).
+const ROLE_BINDINGS: Kind = kind(
+    "rbac.authorization.k8s.io",
+    "v1",
+    "RoleBinding",
+    "rolebindings",
+);
+const KUBE_SYSTEM: &str = "kube-system";
 const SECRETS: Kind = kind("", "v1", "Secret", "secrets");
 const CONFIG_MAPS: Kind = kind("", "v1", "ConfigMap", "configmaps");
 const CRD_KIND: Kind = kind(
@@ -211,6 +223,16 @@ pub async fn run(
     for k in &NAMESPACED {
         n += delete_matching(client, o, k, &Scope::Namespace(ns), PART_OF, verb, say).await?;
     }
+    n += delete_matching(
+        client,
+        o,
+        &ROLE_BINDINGS,
+        &Scope::Namespace(KUBE_SYSTEM),
+        PART_OF,
+        verb,
+        say,
+    )
+    .await?;
     for k in &CLUSTER_RBAC {
         n += delete_matching(client, o, k, &Scope::Cluster, PART_OF, verb, say).await?;
     }

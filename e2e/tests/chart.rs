@@ -5,8 +5,9 @@
 //! through Certify (the control plane's mTLS wiring end to end), the injector
 //! serving — whose real webhook injects an annotated namespace's pod and
 //! whose controller publishes the trust anchors there. A second upgrade keeps
-//! the generated PKI and the webhook's CA; a forced rotation re-signs only the
-//! serving certificate.
+//! the generated PKI and the CAs of the webhook and the metrics API (each
+//! the caBundle its API server registration trusts); a forced rotation
+//! re-signs only the serving certificate asked for.
 //!
 //! Every test touching the shared `weft-system` release holds [`RELEASE`];
 //! the release is uninstalled at the end so other suites start clean.
@@ -19,6 +20,7 @@ use k8s_openapi::{
         apps::v1::Deployment,
         core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount},
     },
+    kube_aggregator::pkg::apis::apiregistration::v1::APIService,
 };
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -293,6 +295,11 @@ struct Pki {
     webhook_ca: Vec<u8>,
     webhook_cert: Vec<u8>,
     ca_bundle: Vec<u8>,
+    /// The metrics API's serving certificate, its CA and the APIService's
+    /// caBundle: the same mechanism as the webhook's.
+    metrics_api_ca: Vec<u8>,
+    metrics_api_cert: Vec<u8>,
+    metrics_api_ca_bundle: Vec<u8>,
 }
 
 async fn pki(client: &kube::Client) -> anyhow::Result<Pki> {
@@ -300,6 +307,7 @@ async fn pki(client: &kube::Client) -> anyhow::Result<Pki> {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
     let issuer = secrets.get("weft-identity-issuer").await?;
     let webhook = secrets.get("weft-injector-tls").await?;
+    let metrics_api = secrets.get("weft-metrics-api-tls").await?;
     let anchors = cms
         .get("weft-mesh-trust-anchors")
         .await?
@@ -317,6 +325,13 @@ async fn pki(client: &kube::Client) -> anyhow::Result<Pki> {
         .and_then(|w| w.client_config.ca_bundle)
         .map(|ByteString(b)| b)
         .unwrap_or_default();
+    let metrics_api_ca_bundle = Api::<APIService>::all(client.clone())
+        .get("v1alpha1.metrics.smi-spec.io")
+        .await?
+        .spec
+        .and_then(|s| s.ca_bundle)
+        .map(|ByteString(b)| b)
+        .unwrap_or_default();
     let p = Pki {
         issuer_cert: secret_key(&issuer, "tls.crt"),
         issuer_key: secret_key(&issuer, "tls.key"),
@@ -324,9 +339,15 @@ async fn pki(client: &kube::Client) -> anyhow::Result<Pki> {
         webhook_ca: secret_key(&webhook, "ca.crt"),
         webhook_cert: secret_key(&webhook, "tls.crt"),
         ca_bundle,
+        metrics_api_ca: secret_key(&metrics_api, "ca.crt"),
+        metrics_api_cert: secret_key(&metrics_api, "tls.crt"),
+        metrics_api_ca_bundle,
     };
     anyhow::ensure!(
-        !p.issuer_cert.is_empty() && !p.anchors.is_empty() && !p.webhook_cert.is_empty(),
+        !p.issuer_cert.is_empty()
+            && !p.anchors.is_empty()
+            && !p.webhook_cert.is_empty()
+            && !p.metrics_api_cert.is_empty(),
         "incomplete PKI: {p:?}"
     );
     Ok(p)
@@ -530,6 +551,10 @@ async fn install_and_prove(client: &kube::Client) -> anyhow::Result<()> {
         before.ca_bundle, before.webhook_ca,
         "the webhook's caBundle is the CA in weft-injector-tls"
     );
+    assert_eq!(
+        before.metrics_api_ca_bundle, before.metrics_api_ca,
+        "the metrics APIService's caBundle is the CA in weft-metrics-api-tls"
+    );
 
     // A forced rotation re-signs the serving certificate with the same CA:
     // the caBundle does not change, so the webhook never fails meanwhile.
@@ -540,6 +565,16 @@ async fn install_and_prove(client: &kube::Client) -> anyhow::Result<()> {
     assert_eq!(rotated.ca_bundle, before.ca_bundle);
     assert_eq!(rotated.issuer_cert, before.issuer_cert);
     assert_eq!(rotated.anchors, before.anchors);
+    assert_eq!(
+        rotated.metrics_api_cert, before.metrics_api_cert,
+        "only the webhook's certificate was asked to rotate"
+    );
+    // The metrics API's certificate rotates the same way.
+    install(&["controller.metricsApi.rotateCertificate=true"])?;
+    let rotated = pki(client).await?;
+    assert_ne!(rotated.metrics_api_cert, before.metrics_api_cert);
+    assert_eq!(rotated.metrics_api_ca, before.metrics_api_ca);
+    assert_eq!(rotated.metrics_api_ca_bundle, before.metrics_api_ca_bundle);
     wait_ready(client).await?;
     injection_and_anchors(client, &before.anchors).await?;
     Ok(())

@@ -9,11 +9,18 @@ use weft_e2e::{
     release::{install, uninstall},
 };
 
+/// The control-plane namespace the suite installs into.
+const NS: &str = weft_api::contract::control_plane::NAMESPACE;
+
 /// What one ServiceAccount of `weft-system` may or must not do.
 struct Case {
     sa: &'static str,
     verb: &'static str,
+    /// `kind[.group]`, or `kind[.group]/name` for one object.
     resource: &'static str,
+    /// The namespace asked about; `None` asks across all namespaces (what a
+    /// ClusterRole grants).
+    ns: Option<&'static str>,
     allowed: bool,
 }
 
@@ -22,6 +29,7 @@ const fn may(sa: &'static str, verb: &'static str, resource: &'static str) -> Ca
         sa,
         verb,
         resource,
+        ns: None,
         allowed: true,
     }
 }
@@ -31,7 +39,16 @@ const fn must_not(sa: &'static str, verb: &'static str, resource: &'static str) 
         sa,
         verb,
         resource,
+        ns: None,
         allowed: false,
+    }
+}
+
+impl Case {
+    /// Asked in one namespace: what a Role or RoleBinding there grants.
+    const fn in_ns(mut self, ns: &'static str) -> Self {
+        self.ns = Some(ns);
+        self
     }
 }
 
@@ -82,11 +99,61 @@ const CASES: &[Case] = &[
         "delete",
         "traffictargets.access.smi-spec.io",
     ),
-    must_not(
+    // controller, for the SMI metrics API: delegated authentication and
+    // authorization (it used to be refused TokenReviews; the aggregated API
+    // now checks bearer tokens with them), the scraper's Lease and no other,
+    // and the API server's authentication ConfigMap in kube-system.
+    may(
         "weft-controller",
         "create",
         "tokenreviews.authentication.k8s.io",
     ),
+    may(
+        "weft-controller",
+        "create",
+        "subjectaccessreviews.authorization.k8s.io",
+    ),
+    may("weft-controller", "create", "leases.coordination.k8s.io").in_ns(NS),
+    may(
+        "weft-controller",
+        "get",
+        "leases.coordination.k8s.io/weft-metrics-leader",
+    )
+    .in_ns(NS),
+    may(
+        "weft-controller",
+        "update",
+        "leases.coordination.k8s.io/weft-metrics-leader",
+    )
+    .in_ns(NS),
+    may(
+        "weft-controller",
+        "get",
+        "configmaps/extension-apiserver-authentication",
+    )
+    .in_ns("kube-system"),
+    must_not(
+        "weft-controller",
+        "update",
+        "leases.coordination.k8s.io/another-lease",
+    )
+    .in_ns(NS),
+    must_not(
+        "weft-controller",
+        "get",
+        "leases.coordination.k8s.io/kube-controller-manager",
+    )
+    .in_ns("kube-system"),
+    must_not("weft-controller", "create", "leases.coordination.k8s.io").in_ns("kube-system"),
+    // Not `get` another ConfigMap in kube-system: the ClusterRole's
+    // trust-anchor rule (get/list/watch/create/patch/update configmaps
+    // everywhere) already allows that. It never allows deleting one.
+    must_not(
+        "weft-controller",
+        "delete",
+        "configmaps/extension-apiserver-authentication",
+    )
+    .in_ns("kube-system"),
     // injector: read namespace annotations.
     may("weft-injector", "get", "namespaces"),
     may("weft-injector", "watch", "namespaces"),
@@ -100,10 +167,13 @@ const CASES: &[Case] = &[
 fn can_i(c: &Case) -> anyhow::Result<bool> {
     let mut cmd = Command::new("kubectl");
     cmd.args(["auth", "can-i", c.verb, c.resource])
-        .arg(format!("--as=system:serviceaccount:weft-system:{}", c.sa))
-        // Every grant is a ClusterRole: ask across all namespaces.
-        .arg("--all-namespaces")
+        .arg(format!("--as=system:serviceaccount:{NS}:{}", c.sa))
         .stdin(Stdio::null());
+    match c.ns {
+        Some(ns) => cmd.args(["-n", ns]),
+        // A ClusterRole's grant: ask across all namespaces.
+        None => cmd.arg("--all-namespaces"),
+    };
     let out = cmd.output().map_err(|e| {
         anyhow::anyhow!("running kubectl (is `eval \"$(e2e/cluster/env)\"` in effect?): {e}")
     })?;
@@ -112,9 +182,10 @@ fn can_i(c: &Case) -> anyhow::Result<bool> {
         (Some(0), "yes") => Ok(true),
         (Some(1), "no") => Ok(false),
         _ => anyhow::bail!(
-            "kubectl auth can-i {} {} as {}: {:?} {answer:?} {}",
+            "kubectl auth can-i {} {} -n {:?} as {}: {:?} {answer:?} {}",
             c.verb,
             c.resource,
+            c.ns,
             c.sa,
             out.status,
             String::from_utf8_lossy(&out.stderr)
@@ -131,16 +202,18 @@ async fn each_component_may_do_what_the_design_lists_and_nothing_next_to_it() ->
         let mut wrong = Vec::new();
         for c in CASES {
             let got = can_i(c)?;
+            let ns = c.ns.unwrap_or("*");
             eprintln!(
-                "{:<16} {:<7} {:<40} {}",
+                "{:<16} {:<7} {:<50} {:<12} {}",
                 c.sa,
                 c.verb,
                 c.resource,
+                ns,
                 if got { "yes" } else { "no" }
             );
             if got != c.allowed {
                 wrong.push(format!(
-                    "{} {} {}: expected {}",
+                    "{} {} {} in {ns}: expected {}",
                     c.sa,
                     c.verb,
                     c.resource,

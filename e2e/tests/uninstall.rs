@@ -26,6 +26,7 @@ const LEFTOVER_KINDS: &[(&str, &str, &str, &str)] = &[
         "MutatingWebhookConfiguration",
         "mutatingwebhookconfigurations",
     ),
+    ("apiregistration.k8s.io", "v1", "APIService", "apiservices"),
     ("apps", "v1", "Deployment", "deployments"),
     ("", "v1", "Service", "services"),
     ("", "v1", "Secret", "secrets"),
@@ -42,6 +43,14 @@ const LEFTOVER_KINDS: &[(&str, &str, &str, &str)] = &[
         "v1",
         "ClusterRoleBinding",
         "clusterrolebindings",
+    ),
+    // In the release namespace and kube-system (the metrics API's).
+    ("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
     ),
 ];
 

@@ -114,3 +114,87 @@ spec:
       {{- include "weft.selector" (list (index . 0) (index . 1)) | nindent 6 }}
 {{- end }}
 {{- end }}
+
+{{/*
+A TLS serving certificate for a control-plane Service, signed by a CA the
+chart generates and keeps: the webhook's (injector.yaml) and the metrics
+API's (metrics-api.yaml) come from this one mechanism.
+
+- At first install: a CA (settings.caValidityDays) and a serving
+  certificate for <service>.<ns>.svc and <service>.<ns>.svc.<clusterDomain>
+  that it signs (settings.certificateValidityDays).
+- On every upgrade the Secret is looked up and its CA kept, unless fewer
+  than settings.renewBeforeDays remain on it (then a new CA and certificate).
+- The serving certificate is re-signed by the same CA when fewer than
+  settings.renewBeforeDays remain on it or settings.rotateCertificate is
+  true; the caBundle does not change, and the component reloads its files.
+
+Call with (dict "root" $ "secret" "<Secret>" "service" "<Service>"
+"component" "<component>" "settings" <dict> ["caName" "<CA common name>"]).
+It emits the kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt, ca.key),
+whose data."ca.crt" is the caBundle. It generates keys, so include it ONCE
+into a variable, print that, and read the CA from it:
+  {{- $tls := include "weft.servingCert" (dict ...) }}
+  {{ $tls }}
+  caBundle: {{ index (fromYaml $tls).data "ca.crt" }}
+*/}}
+{{- define "weft.servingCert" -}}
+{{- $root := .root }}
+{{- $s := .settings }}
+{{- $ns := $root.Release.Namespace }}
+{{- $now := now | unixEpoch | int64 }}
+{{- $day := 86400 }}
+{{- $renewBefore := mul $day (int $s.renewBeforeDays) }}
+{{- $old := lookup "v1" "Secret" $ns .secret }}
+{{- $oldAnn := dig "metadata" "annotations" (dict) $old }}
+{{- $caCrt := "" }}
+{{- $caKey := "" }}
+{{- $caNotAfter := 0 }}
+{{- $crt := "" }}
+{{- $key := "" }}
+{{- $notAfter := 0 }}
+{{- if and $old (index $old.data "ca.crt") (index $old.data "ca.key") (gt (int64 (index $oldAnn "weft.io/ca-not-after" | default "0")) (add $now $renewBefore)) }}
+{{- $caCrt = index $old.data "ca.crt" }}
+{{- $caKey = index $old.data "ca.key" }}
+{{- $caNotAfter = int64 (index $oldAnn "weft.io/ca-not-after") }}
+{{- $crt = index $old.data "tls.crt" }}
+{{- $key = index $old.data "tls.key" }}
+{{- $notAfter = int64 (index $oldAnn "weft.io/not-after" | default "0") }}
+{{- else }}
+{{- $ca := genCA (.caName | default (printf "%s CA" .service)) (int $s.caValidityDays) }}
+{{- $caCrt = $ca.Cert | b64enc }}
+{{- $caKey = $ca.Key | b64enc }}
+{{- $caNotAfter = add $now (mul $day (int $s.caValidityDays)) }}
+{{- end }}
+{{- if or (not $crt) $s.rotateCertificate (lt $notAfter (add $now $renewBefore)) }}
+{{- $ca := buildCustomCert $caCrt $caKey }}
+{{- $dns := list (printf "%s.%s.svc" .service $ns) (printf "%s.%s.svc.%s" .service $ns $root.Values.mesh.clusterDomain) }}
+{{- $leaf := genSignedCert (printf "%s.%s.svc" .service $ns) nil $dns (int $s.certificateValidityDays) $ca }}
+{{- $crt = $leaf.Cert | b64enc }}
+{{- $key = $leaf.Key | b64enc }}
+{{- $notAfter = add $now (mul $day (int $s.certificateValidityDays)) }}
+{{- end -}}
+apiVersion: v1
+kind: Secret
+type: kubernetes.io/tls
+metadata:
+  name: {{ .secret }}
+  namespace: {{ $ns }}
+  labels:
+    {{- include "weft.componentLabels" (list $root .component) | nindent 4 }}
+  annotations:
+    # Unix times; the chart re-signs the serving certificate on the upgrade
+    # after not-after - renewBeforeDays.
+    weft.io/not-after: {{ $notAfter | quote }}
+    weft.io/ca-not-after: {{ $caNotAfter | quote }}
+data:
+  tls.crt: {{ $crt }}
+  tls.key: {{ $key }}
+  ca.crt: {{ $caCrt }}
+  ca.key: {{ $caKey }}
+{{- end }}
+
+{{/* The Lease whose holder scrapes the proxies for the metrics API. */}}
+{{- define "weft.metricsLease" -}}
+weft-metrics-leader
+{{- end }}

@@ -220,8 +220,11 @@ async fn webhook(client: &Client, namespace: &str) -> Line {
     }
 }
 
-/// Every certificate the control plane holds: the trust anchors, the
-/// identity issuer and the webhook's serving certificate.
+/// Every certificate the control plane holds: the trust anchors, and the
+/// `tls.crt` of every `kubernetes.io/tls` Secret in its namespace — the
+/// identity issuer, the webhook's serving certificate (`weft-injector-tls`)
+/// and the metrics API's (`weft-metrics-api-tls`), each reported as
+/// `secret <name>: <n> days left`.
 async fn certificates(client: &Client, namespace: &str) -> Vec<Line> {
     let mut lines = Vec::new();
     let now = std::time::SystemTime::now()
