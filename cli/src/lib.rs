@@ -5,4 +5,5 @@ pub mod check;
 pub mod cluster;
 pub mod explain;
 pub mod inject;
+pub mod stat;
 pub mod uninstall;

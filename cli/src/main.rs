@@ -82,8 +82,58 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Show live traffic metrics: success rate, requests per second, latency.
+    ///
+    /// Reads weft's SMI TrafficMetrics API (metrics.smi-spec.io/v1alpha1),
+    /// which the controller serves from its proxies' metrics over a recent
+    /// window. RESOURCE is KIND/NAME for one object or KIND for every object
+    /// of that kind in the namespace. Kinds: pods (po), deployments (deploy),
+    /// statefulsets (sts), daemonsets (ds), namespaces (ns) and trafficsplits
+    /// (ts: one row per backend).
+    ///
+    /// Columns: SUCCESS (share of requests that succeeded, `-` without
+    /// traffic), RPS (requests per second), P50/P90/P99 (response latency),
+    /// SUCCEEDED and FAILED (request counts over the window).
+    ///
+    /// Examples: weft stat deploy/web -n shop; weft stat deployments -l app=web;
+    /// weft stat ns/shop; weft stat namespaces; weft stat ts/canary -o json
+    Stat {
+        /// KIND/NAME (deploy/web) or KIND (deployments).
+        resource: String,
+        #[command(flatten)]
+        scope: StatScope,
+        /// Only objects with these labels (a list only), e.g. `app=web,tier!=db`.
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
+    },
+    /// Show the traffic between one resource and its peers, as measured by the proxies.
+    ///
+    /// One row per peer, direction and side: DIRECTION is `to` (the resource
+    /// called the peer) or `from` (the peer called it); MEASURED-BY says
+    /// whose proxy counted (`client` or `server`); the metric columns are
+    /// those of `weft stat`. Read from weft's SMI TrafficMetrics API.
+    ///
+    /// Example: weft edges deploy/web -n shop
+    Edges {
+        /// KIND/NAME: po/, deploy/, sts/, ds/ or ns/ and the object's name.
+        resource: String,
+        #[command(flatten)]
+        scope: StatScope,
+    },
     /// Print the CLI's version and the Kubernetes API version it targets.
     Version,
+}
+
+/// What `weft stat` and `weft edges` share.
+#[derive(Debug, clap::Args)]
+struct StatScope {
+    /// The namespace; the kubeconfig context's namespace when not given.
+    /// Ignored for namespaces, which are cluster-scoped.
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// Output format: a table, or a JSON array of rows.
+    #[arg(short = 'o', long, value_parser = ["text", "json"], default_value = "text")]
+    output: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -292,6 +342,12 @@ fn main() -> anyhow::Result<()> {
                 .block_on(weft_cli::cluster::explain(&settings, &q))?;
             print!("{text}");
         }
+        Command::Stat {
+            resource,
+            scope,
+            selector,
+        } => stat(&resource, scope, selector, false)?,
+        Command::Edges { resource, scope } => stat(&resource, scope, None, true)?,
         Command::Version => {
             println!("weft {}", env!("CARGO_PKG_VERSION"));
             println!("kubernetes api {}", weft_k8s_api::KUBERNETES_API);
@@ -300,6 +356,48 @@ fn main() -> anyhow::Result<()> {
                 String::from_utf8_lossy(weft_api::contract::alpn::MESH)
             );
         }
+    }
+    Ok(())
+}
+
+/// `weft stat` and `weft edges`: one request, then a table or JSON.
+fn stat(
+    resource: &str,
+    scope: StatScope,
+    selector: Option<String>,
+    edges: bool,
+) -> anyhow::Result<()> {
+    use weft_cli::stat;
+    let target = stat::parse_target(resource).map_err(anyhow::Error::msg)?;
+    let (query, rows) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?
+        .block_on(async {
+            let mut config = kube::Config::infer()
+                .await
+                .context("connecting to the cluster (kubeconfig or in-cluster config)")?;
+            // kube retries a 503 with backoff for minutes; a metrics API
+            // that is not up yet should be said at once, not waited out.
+            config.default_retry = false;
+            let ns = scope
+                .namespace
+                .unwrap_or_else(|| config.default_namespace.clone());
+            let client = kube::Client::try_from(config).context("building the API client")?;
+            let query =
+                stat::Query::new(target, ns, selector, edges).map_err(anyhow::Error::msg)?;
+            let rows = stat::fetch(&client, &query).await?;
+            anyhow::Ok((query, rows))
+        })?;
+    if scope.output == "json" {
+        println!("{}", stat::render::json(&rows));
+    } else if rows.is_empty() {
+        // Like kubectl: the empty answer on stderr, so stdout stays a table.
+        eprintln!("no traffic metrics for {}", query.describe());
+    } else if edges {
+        print!("{}", stat::render::edges_table(&rows));
+    } else {
+        print!("{}", stat::render::stat_table(&rows, query.target.kind));
     }
     Ok(())
 }
