@@ -20,6 +20,8 @@ pub fn meta(m: ObjectMeta) -> ObjectMeta {
         resource_version: m.resource_version,
         creation_timestamp: m.creation_timestamp,
         labels: m.labels,
+        // TrafficMetrics name a pod's Deployment, StatefulSet or DaemonSet.
+        owner_references: m.owner_references,
         annotations: m.annotations.map(|a| {
             a.into_iter()
                 .filter(|(k, _)| k.starts_with(WEFT_PREFIX))

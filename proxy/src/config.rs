@@ -121,6 +121,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "admin listener: /live, /ready, /metrics",
     ),
     (
+        env::METRICS_ADDR,
+        "0.0.0.0:4192",
+        "metrics for weft-controller alone (mTLS; TrafficMetrics)",
+    ),
+    (
         env::WORKER_THREADS,
         "1",
         "tokio worker threads (the injector derives it from the CPU limit)",
@@ -176,6 +181,7 @@ pub struct Config {
     /// The app's TCP ports, whose policy readiness waits for.
     pub inbound_ports: Vec<u16>,
     pub admin_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
     pub worker_threads: usize,
     pub log_level: String,
     pub log_format: LogFormat,
@@ -235,6 +241,11 @@ pub fn parse(s: &dyn Strings) -> Result<Config, EnvError> {
             s,
             env::ADMIN_ADDR,
             SocketAddr::from(([0, 0, 0, 0], ports::ADMIN)),
+        )?,
+        metrics_addr: parse_or(
+            s,
+            env::METRICS_ADDR,
+            SocketAddr::from(([0, 0, 0, 0], ports::PROXY_METRICS)),
         )?,
         worker_threads: parse_with(s, env::WORKER_THREADS, 1, |v| match v.parse::<usize>() {
             Ok(n) if (1..=64).contains(&n) => Ok(n),

@@ -8,7 +8,8 @@
 //! per connection: [`outbound`] (the app's connections, redirected to the
 //! loopback listener) and [`inbound`] (connections to the pod), kept apart.
 //! [`resolve`] answers where an outbound connection goes; [`sniff`] tells
-//! mesh mTLS from everything else by the ClientHello's ALPN.
+//! mesh mTLS from everything else by the ClientHello's ALPN. [`scrape`]
+//! serves the metrics to weft-controller alone, over mTLS.
 //!
 //! [`init`] is `weft-proxy init`, the `weft-init` init container that writes
 //! the pod's iptables rules.
@@ -27,5 +28,6 @@ pub mod outbound;
 pub mod policy;
 pub mod prefixed;
 pub mod resolve;
+pub mod scrape;
 pub mod sniff;
 pub mod tracker;

@@ -13,6 +13,7 @@ use weft_proxy::{
     metrics::Metrics,
     outbound::Outbound,
     policy::Policies,
+    scrape::{self, ScrapeServer},
     tracker::Tracker,
 };
 use weft_runtime::{grpc::ChannelConfig, process};
@@ -127,7 +128,8 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
     let metrics = Metrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
-    let proc = process::Process::start(&settings, registry).await?;
+    let registry = Arc::new(registry);
+    let proc = process::Process::start(&settings, registry.clone()).await?;
     let w = &cfg.workload;
     let td: TrustDomain = w.trust_domain.parse()?;
     let own_id = SpiffeId::new(&td, &w.namespace, &w.service_account)?;
@@ -141,10 +143,20 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         },
         proc.readiness.register("certificate"),
     )?;
+    let controller_id: SpiffeId = cfg.controller.id.parse()?;
+    let scrape_listener = scrape::bind(cfg.metrics_addr).await?;
+    tokio::spawn(
+        Arc::new(ScrapeServer {
+            tls: tls.clone(),
+            scraper: controller_id.clone(),
+            registry,
+        })
+        .serve(scrape_listener, proc.stop.clone()),
+    );
     let channels = ChannelConfig::default();
     let controller = weft_tls::tls_channel(
         &cfg.controller.addr,
-        tls.control_plane_client_config(&cfg.controller.id.parse()?),
+        tls.control_plane_client_config(&controller_id),
         &channels,
     )?;
     let resolver = Discovery::new(

@@ -39,13 +39,16 @@ pub enum Error {
 impl Process {
     /// Installs tracing, binds and serves the admin port with `metrics`, and
     /// starts shutdown on SIGTERM/SIGINT or `POST /shutdown` from loopback.
-    pub async fn start(settings: &Settings, metrics: Registry) -> Result<Self, Error> {
+    pub async fn start(
+        settings: &Settings,
+        metrics: impl Into<Arc<Registry>>,
+    ) -> Result<Self, Error> {
         let log_level = telemetry::init(&settings.log_level, settings.log_format)?;
         let (trigger, stop) = shutdown::channel();
         let readiness = Readiness::new();
         let state = admin::State {
             readiness: readiness.clone(),
-            metrics: Arc::new(metrics),
+            metrics: metrics.into(),
             log_level: Some(log_level),
             shutdown: Some(trigger.clone()),
         };

@@ -12,6 +12,9 @@ pub mod ports {
     pub const INBOUND: u16 = 4143;
     /// Admin listener: `/live`, `/ready`, `/metrics`; mutating endpoints answer only on loopback.
     pub const ADMIN: u16 = 4191;
+    /// The proxy's metrics for weft-controller alone: mTLS, the client must be
+    /// the controller's SPIFFE id (TrafficMetrics are scraped from here).
+    pub const PROXY_METRICS: u16 = 4192;
     /// Control-plane gRPC: weft-identity's Certify service.
     pub const IDENTITY_GRPC: u16 = 8080;
     /// Control-plane gRPC: weft-controller's policy and discovery services.
@@ -20,6 +23,9 @@ pub mod ports {
     pub const INJECTOR_HTTPS: u16 = 8443;
     /// Admin port of the control-plane components (`/live`, `/ready`, `/metrics`).
     pub const CONTROL_PLANE_ADMIN: u16 = 9990;
+    /// weft-controller's SMI metrics API (`metrics.smi-spec.io`), HTTPS for
+    /// the kube-apiserver's aggregation layer.
+    pub const METRICS_API: u16 = 6443;
 }
 
 /// The user and group the proxy runs as. Its own traffic is exempt from
@@ -152,6 +158,8 @@ pub mod env {
     pub const INBOUND_ADDR: &str = "WEFT_INBOUND_ADDR";
     pub const OUTBOUND_ADDR: &str = "WEFT_OUTBOUND_ADDR";
     pub const ADMIN_ADDR: &str = "WEFT_ADMIN_ADDR";
+    /// The mTLS listener only weft-controller may scrape.
+    pub const METRICS_ADDR: &str = "WEFT_METRICS_ADDR";
     /// Tokio worker threads; the injector derives it from the CPU limit.
     pub const WORKER_THREADS: &str = "WEFT_WORKER_THREADS";
     pub const OPAQUE_PORTS: &str = "WEFT_OPAQUE_PORTS";

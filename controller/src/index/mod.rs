@@ -14,6 +14,8 @@
 //! Index::outbound(Target, source_ns)           -> Result<watch::Receiver<Arc<Outbound>>, OutboundError>
 //! Index::findings()                            -> Vec<Finding>   (sorted, for Events)
 //! Index::injected_namespaces()                 -> BTreeSet<String>
+//! Index::meshed_pods()                         -> Vec<MeshedPod>  (for TrafficMetrics)
+//! Index::split_backends(ns, name)              -> Option<Vec<(String, Vec<String>)>>
 //! Index::subscriptions()                       -> Subscriptions  (live counts)
 //! ```
 //!
@@ -50,12 +52,14 @@ mod split;
 mod store;
 mod subscriptions;
 mod targets;
+mod workloads;
 
 #[cfg(test)]
 mod tests;
 
 pub use findings::{Finding, reason};
 pub use outbound::{Outbound, OutboundError, Target};
+pub use workloads::{MeshedPod, Owner};
 
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service, ServiceAccount};
@@ -308,6 +312,17 @@ impl Index {
             })
             .map(|(k, _)| k.name.clone())
             .collect()
+    }
+
+    /// Running meshed pods with an address, and the workload owning each:
+    /// what the TrafficMetrics scraper reads and aggregates by.
+    pub fn meshed_pods(&self) -> Vec<MeshedPod> {
+        workloads::meshed_pods(&self.store)
+    }
+
+    /// A TrafficSplit's backends and the pods behind each, by name.
+    pub fn split_backends(&self, ns: &str, name: &str) -> Option<Vec<(String, Vec<String>)>> {
+        workloads::split_backends(&self.store, ns, name)
     }
 
     /// How many subscriptions have live senders.

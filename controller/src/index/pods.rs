@@ -87,7 +87,7 @@ pub(crate) fn app_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
         .filter(|c| c.name != PROXY_CONTAINER)
 }
 
-/// Whether the pod's proxy intercepts `port`: not its admin port, and not a
+/// Whether the pod's proxy intercepts `port`: not its admin or metrics port, and not a
 /// port its `skip-inbound-ports` leaves alone. Mesh TLS sent to a port that
 /// is not intercepted would reach the app (or the admin server) raw.
 pub(crate) fn intercepts(
@@ -97,7 +97,8 @@ pub(crate) fn intercepts(
     port: u16,
 ) -> bool {
     use super::{Kind, annotations};
-    if port == weft_api::contract::ports::ADMIN {
+    use weft_api::contract::ports::{ADMIN, PROXY_METRICS};
+    if port == ADMIN || port == PROXY_METRICS {
         return false;
     }
     let layers = annotations::layers(store, Kind::Pod, key, pod.metadata.annotations.as_ref());

@@ -23,6 +23,9 @@ pub struct InitArgs {
     /// The proxy's admin port: inbound TCP to it is never redirected (probes, metrics).
     #[arg(long, value_name = "PORT", default_value_t = ports::ADMIN, value_parser = clap::value_parser!(u16).range(1..))]
     pub admin_port: u16,
+    /// The proxy's mTLS metrics port (weft-controller scrapes it): never redirected.
+    #[arg(long, value_name = "PORT", default_value_t = ports::PROXY_METRICS, value_parser = clap::value_parser!(u16).range(1..))]
+    pub metrics_port: u16,
     /// The UID the proxy runs as: its traffic is never redirected.
     #[arg(long, value_name = "UID", default_value_t = proxy_user::UID)]
     pub proxy_uid: u32,
@@ -84,6 +87,7 @@ impl InitArgs {
             inbound_port: self.inbound_port,
             outbound_port: self.outbound_port,
             admin_port: self.admin_port,
+            metrics_port: self.metrics_port,
             proxy_uid: self.proxy_uid,
             proxy_gid: self.proxy_gid,
             skip_inbound_ports: parse_ports(&self.skip_inbound_ports).map_err(|source| {

@@ -12,6 +12,8 @@ pub struct InitConfig {
     pub inbound_port: u16,
     pub outbound_port: u16,
     pub admin_port: u16,
+    /// The mTLS metrics listener weft-controller scrapes.
+    pub metrics_port: u16,
     pub proxy_uid: u32,
     pub proxy_gid: u32,
     /// Inbound destination ports that reach the app without the proxy.
@@ -33,6 +35,7 @@ impl Default for InitConfig {
             inbound_port: ports::INBOUND,
             outbound_port: ports::OUTBOUND,
             admin_port: ports::ADMIN,
+            metrics_port: ports::PROXY_METRICS,
             proxy_uid: proxy_user::UID,
             proxy_gid: proxy_user::GID,
             skip_inbound_ports: Vec::new(),

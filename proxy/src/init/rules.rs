@@ -270,6 +270,15 @@ fn inbound_exemptions(cfg: &InitConfig, chain: &'static str, verb: &str) -> Vec<
             ),
             "RETURN",
         ),
+        Rule::new(
+            chain,
+            dport(PortRange::single(cfg.metrics_port)),
+            format!(
+                "the proxy metrics port {} (mTLS, for weft-controller) is not {verb}",
+                cfg.metrics_port
+            ),
+            "RETURN",
+        ),
     ];
     rules.extend(cfg.skip_inbound_ports.iter().map(|&p| {
         Rule::new(

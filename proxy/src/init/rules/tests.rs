@@ -172,6 +172,7 @@ fn configured_ports_and_ids_are_used() {
         inbound_port: 15006,
         outbound_port: 15001,
         admin_port: 15020,
+        metrics_port: 15021,
         proxy_uid: 1337,
         proxy_gid: 1338,
         ..InitConfig::default()
@@ -181,6 +182,7 @@ fn configured_ports_and_ids_are_used() {
         "--dport 15006 ",
         "--dport 15001 ",
         "--dport 15020 ",
+        "--dport 15021 ",
         "REDIRECT --to-ports 15006",
         "REDIRECT --to-ports 15001",
         "--uid-owner 1337 ",

@@ -1,0 +1,138 @@
+//! The index seen as workloads, for TrafficMetrics: which meshed pods to
+//! scrape, and which Deployment, StatefulSet or DaemonSet each belongs to.
+
+use super::pods;
+use super::store::{ObjKey, Store, slice_pods};
+use k8s_openapi::api::core::v1::Pod;
+use std::{collections::BTreeMap, net::IpAddr};
+
+/// A running meshed pod with an address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeshedPod {
+    pub namespace: String,
+    pub name: String,
+    pub ip: IpAddr,
+    pub service_account: String,
+    pub labels: BTreeMap<String, String>,
+    pub owner: Option<Owner>,
+}
+
+/// The workload a pod belongs to (`Deployment`, `StatefulSet`, `DaemonSet`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Owner {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+pub(crate) fn meshed_pods(store: &Store) -> Vec<MeshedPod> {
+    store
+        .pods
+        .iter()
+        .filter(|(_, p)| pods::is_meshed(p) && pods::routable(p))
+        .filter_map(|(key, p)| {
+            Some(MeshedPod {
+                namespace: key.ns.clone(),
+                name: key.name.clone(),
+                ip: pods::ips(p).into_iter().next()?,
+                service_account: pods::service_account(p).to_string(),
+                labels: p.metadata.labels.clone().unwrap_or_default(),
+                owner: owner(p),
+            })
+        })
+        .collect()
+}
+
+/// The controlling owner, seen through a Deployment's ReplicaSet: its name
+/// is the Deployment's plus `-<pod-template-hash>`, so no ReplicaSet watch
+/// is needed.
+pub(crate) fn owner(pod: &Pod) -> Option<Owner> {
+    let r = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|r| r.controller == Some(true))?;
+    match r.kind.as_str() {
+        "StatefulSet" => Some(Owner {
+            kind: "StatefulSet",
+            name: r.name.clone(),
+        }),
+        "DaemonSet" => Some(Owner {
+            kind: "DaemonSet",
+            name: r.name.clone(),
+        }),
+        "ReplicaSet" => {
+            let hash = pod.metadata.labels.as_ref()?.get("pod-template-hash")?;
+            let name = r.name.strip_suffix(hash.as_str())?.strip_suffix('-')?;
+            Some(Owner {
+                kind: "Deployment",
+                name: name.to_string(),
+            })
+        }
+        _ => None,
+    }
+}
+
+pub(crate) fn split_backends(
+    store: &Store,
+    ns: &str,
+    name: &str,
+) -> Option<Vec<(String, Vec<String>)>> {
+    let split = store.splits.get(&ObjKey::new(ns, name))?;
+    Some(
+        split
+            .spec
+            .backends
+            .iter()
+            .map(|b| {
+                let svc = ObjKey::new(ns, &b.service);
+                let mut names: Vec<String> = store
+                    .slices_of(&svc)
+                    .flat_map(slice_pods)
+                    .map(|k| k.name)
+                    .collect();
+                names.sort();
+                names.dedup();
+                (b.service.clone(), names)
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod_owned_by(kind: &str, name: &str, hash: Option<&str>) -> Pod {
+        let mut labels = serde_json::Map::new();
+        if let Some(h) = hash {
+            labels.insert("pod-template-hash".into(), json!(h));
+        }
+        serde_json::from_value(json!({
+            "metadata": {"name": "p", "namespace": "shop", "labels": labels,
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": kind, "name": name,
+                    "uid": "u", "controller": true}]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_replicaset_pod_belongs_to_its_deployment() {
+        let p = pod_owned_by("ReplicaSet", "web-5d9f8c7b4", Some("5d9f8c7b4"));
+        assert_eq!(
+            owner(&p),
+            Some(Owner {
+                kind: "Deployment",
+                name: "web".into()
+            })
+        );
+        // A bare ReplicaSet (no template hash) is no Deployment.
+        assert_eq!(owner(&pod_owned_by("ReplicaSet", "web-x", None)), None);
+        assert_eq!(
+            owner(&pod_owned_by("StatefulSet", "db", None)).map(|o| o.kind),
+            Some("StatefulSet")
+        );
+        assert_eq!(owner(&pod_owned_by("Job", "once", None)), None);
+    }
+}

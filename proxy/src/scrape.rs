@@ -1,0 +1,109 @@
+//! The metrics listener for weft-controller alone: the same Prometheus text
+//! as the admin port's `/metrics`, over mTLS (HTTP/2), answered only when
+//! the client's certificate names the controller. The admin port stays
+//! plaintext for the kubelet and local tools; this one crosses the network
+//! carrying who talks to whom, so it is authenticated like the mesh.
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use prometheus_client::registry::Registry;
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tracing::{Instrument, debug, info_span};
+use weft_runtime::shutdown;
+use weft_tls::{ClientAuth, MeshTls, SpiffeId};
+
+/// A client that has not finished its handshake by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct ScrapeServer {
+    pub tls: MeshTls,
+    /// The only client answered: weft-controller's id.
+    pub scraper: SpiffeId,
+    pub registry: Arc<Registry>,
+}
+
+impl ScrapeServer {
+    /// Accepts until `stop`; one task per connection.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: shutdown::Signal) {
+        let acceptor = TlsAcceptor::from(self.tls.control_plane_server_config(ClientAuth::Required));
+        let stop = stop.wait();
+        tokio::pin!(stop);
+        loop {
+            let (sock, peer) = tokio::select! {
+                () = &mut stop => return,
+                res = listener.accept() => match res {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "metrics listener: accept failed");
+                        continue;
+                    }
+                },
+            };
+            let this = self.clone();
+            let acceptor = acceptor.clone();
+            tokio::spawn(
+                async move { this.serve_conn(sock, acceptor).await }
+                    .instrument(info_span!("scrape", %peer)),
+            );
+        }
+    }
+
+    async fn serve_conn(self: Arc<Self>, sock: TcpStream, acceptor: TlsAcceptor) {
+        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return debug!(error = %e, "handshake failed"),
+            Err(_) => return debug!("handshake timed out"),
+        };
+        let client = weft_tls::peer_id(tls.get_ref().1);
+        if client.as_ref() != Some(&self.scraper) {
+            // Same trust domain but not the controller: a workload asking
+            // for another's traffic. Close without answering.
+            return debug!(client = ?client.map(|c| c.to_string()), "refused: not the controller");
+        }
+        let registry = self.registry.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let registry = registry.clone();
+            async move { Ok::<_, Infallible>(answer(&req, &registry)) }
+        });
+        if let Err(e) = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(tls), service)
+            .await
+        {
+            debug!(error = %e, "connection ended");
+        }
+    }
+}
+
+fn answer(req: &Request<Incoming>, registry: &Registry) -> Response<Full<Bytes>> {
+    let reply = |status: StatusCode, body: String| {
+        Response::builder()
+            .status(status)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )
+            .body(Full::new(Bytes::from(body)))
+            .expect("static headers are valid")
+    };
+    if req.method() != Method::GET || req.uri().path() != "/metrics" {
+        return reply(StatusCode::NOT_FOUND, "only GET /metrics\n".into());
+    }
+    let mut out = String::new();
+    match prometheus_client::encoding::text::encode(&mut out, registry) {
+        Ok(()) => reply(StatusCode::OK, out),
+        Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    }
+}
+
+/// Binds the listener (so a taken port fails the proxy at start).
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    use anyhow::Context as _;
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the metrics listener {addr}"))
+}
