@@ -3,9 +3,17 @@ use clap::{Parser, ValueEnum};
 use ipnet::IpNet;
 use prometheus_client::registry::Registry;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use tokio::sync::watch;
 use weft_api::{
     contract::{control_plane, ports},
     policy::DefaultPolicy,
+};
+use weft_controller::metrics_api::{
+    self,
+    aggregate::Scraped,
+    lease::{self, LeaseConfig},
+    scraper::Scraper,
+    server::{self, ApiServer},
 };
 use weft_controller::{
     anchors,
@@ -16,7 +24,9 @@ use weft_controller::{
     watches::{self, KINDS},
 };
 use weft_runtime::process::{CommonArgs, Process};
-use weft_tls::{CertState, ClientAuth, SpiffeId, TrustDomain, workload::Workload};
+use weft_tls::{
+    CertState, ClientAuth, MeshTls, ServingCert, SpiffeId, TrustDomain, workload::Workload,
+};
 
 /// weft's controller: turns SMI objects, Services and endpoints into the
 /// inbound policy and discovery it streams to every sidecar over mTLS.
@@ -65,9 +75,37 @@ struct Args {
     /// Messages a stream may have queued before its client is cut off.
     #[arg(long, env = "WEFT_STREAM_QUEUE", default_value_t = grpc::DEFAULT_QUEUE)]
     stream_queue: usize,
-    /// This pod's name, naming the reporter of the Events it writes.
+    /// This pod's name, naming the reporter of the Events it writes and
+    /// the holder of the metrics Lease.
     #[arg(long, env = "WEFT_POD_NAME", default_value = "weft-controller")]
     pod_name: String,
+    /// The SMI metrics API listener (HTTPS, for the kube-apiserver). The
+    /// API is served only when its certificate and key are given.
+    #[arg(long, env = "WEFT_METRICS_API_ADDR", default_value_t = SocketAddr::from(([0, 0, 0, 0], ports::METRICS_API)))]
+    metrics_api_addr: SocketAddr,
+    /// The metrics API's serving certificate (PEM), watched for rotation.
+    #[arg(long, env = "WEFT_METRICS_API_CERT", requires = "metrics_api_key")]
+    metrics_api_cert: Option<PathBuf>,
+    /// The metrics API's private key (PEM).
+    #[arg(long, env = "WEFT_METRICS_API_KEY", requires = "metrics_api_cert")]
+    metrics_api_key: Option<PathBuf>,
+    /// How far back TrafficMetrics look (`30s`, `1m`).
+    #[arg(long, env = "WEFT_METRICS_WINDOW", default_value = "30s", value_parser = metrics_api::parse_duration)]
+    metrics_window: Duration,
+    /// How often the Lease holder scrapes every proxy.
+    #[arg(long, env = "WEFT_METRICS_SCRAPE_INTERVAL", default_value = "10s", value_parser = metrics_api::parse_duration)]
+    metrics_scrape_interval: Duration,
+    /// The Lease (in the control-plane namespace) electing the replica
+    /// that scrapes.
+    #[arg(
+        long,
+        env = "WEFT_METRICS_LEASE",
+        default_value = "weft-metrics-leader"
+    )]
+    metrics_lease: String,
+    /// The proxies' metrics listener port.
+    #[arg(long, env = "WEFT_PROXY_METRICS_PORT", default_value_t = ports::PROXY_METRICS)]
+    proxy_metrics_port: u16,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -79,6 +117,14 @@ enum Policy {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.metrics_scrape_interval.is_zero() || args.metrics_window < args.metrics_scrape_interval
+    {
+        anyhow::bail!(
+            "--metrics-window ({:?}) must be at least one --metrics-scrape-interval ({:?}), which must not be zero",
+            args.metrics_window,
+            args.metrics_scrape_interval
+        );
+    }
     let mut registry = Registry::default();
     let watch_metrics = watches::Metrics::default();
     watch_metrics.register(&mut registry);
@@ -135,6 +181,14 @@ async fn main() -> anyhow::Result<()> {
         proc.stop.clone(),
     ));
 
+    let metrics = match (&args.metrics_api_cert, &args.metrics_api_key) {
+        (Some(cert), Some(key)) => Some(MetricsApi::load(cert, key)?),
+        _ => {
+            tracing::info!("SMI metrics API off: no WEFT_METRICS_API_CERT/KEY");
+            None
+        }
+    };
+    let grace = args.common.grace();
     let stop = proc.stop.clone();
     let serving = tokio::spawn(async move {
         tokio::select! {
@@ -155,6 +209,9 @@ async fn main() -> anyhow::Result<()> {
         tokio::select! {
             r = certificate.wait_for(|s| matches!(s, CertState::Available(_))) => { r?; }
             () = stop.clone().wait() => return Ok(()),
+        }
+        if let Some(metrics) = &metrics {
+            metrics.start(&client, &index, &tls, &args, &stop).await?;
         }
         grpc::Server {
             index,
@@ -177,9 +234,85 @@ async fn main() -> anyhow::Result<()> {
         }
         () = stop.wait() => {}
     }
-    proc.wait(args.common.grace(), async {
+    proc.wait(grace, async {
         let _ = serving.await;
     })
     .await;
     Ok(())
+}
+
+/// The SMI metrics API's parts, started once the controller has its
+/// certificate (scraping proxies needs it).
+struct MetricsApi {
+    serving: Arc<ServingCert>,
+}
+
+impl MetricsApi {
+    fn load(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<Self> {
+        let serving =
+            ServingCert::load(cert, key).context("loading the metrics API certificate")?;
+        tokio::spawn(weft_tls::watch_serving_cert(
+            cert.to_path_buf(),
+            key.to_path_buf(),
+            Duration::from_secs(10),
+            serving.clone(),
+        ));
+        Ok(Self { serving })
+    }
+
+    async fn start(
+        &self,
+        client: &kube::Client,
+        index: &SharedIndex,
+        tls: &MeshTls,
+        args: &Args,
+        stop: &weft_runtime::shutdown::Signal,
+    ) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(args.metrics_api_addr)
+            .await
+            .with_context(|| {
+                format!("binding the metrics API listener {}", args.metrics_api_addr)
+            })?;
+        let (leader_tx, leader_rx) = watch::channel(false);
+        tokio::spawn(lease::run(
+            client.clone(),
+            LeaseConfig::new(
+                args.control_plane_namespace.clone(),
+                args.metrics_lease.clone(),
+                args.pod_name.clone(),
+            ),
+            leader_tx,
+            stop.clone(),
+        ));
+        let (scraped_tx, scraped_rx) = watch::channel(Arc::new(Scraped::default()));
+        tokio::spawn(
+            Scraper {
+                index: index.clone(),
+                tls: tls.clone(),
+                port: args.proxy_metrics_port,
+                interval: args.metrics_scrape_interval,
+                window: args.metrics_window,
+            }
+            .run(leader_rx, scraped_tx, stop.clone()),
+        );
+        let (trust_tx, trust_rx) = watch::channel(None);
+        tokio::spawn(server::keep_trust(
+            client.clone(),
+            self.serving.clone(),
+            trust_tx,
+            stop.clone(),
+        ));
+        tracing::info!(addr = %args.metrics_api_addr, lease = %args.metrics_lease, "serving the SMI metrics API");
+        tokio::spawn(
+            Arc::new(ApiServer {
+                client: client.clone(),
+                index: index.clone(),
+                scraped: scraped_rx,
+                trust: trust_rx,
+                lease: args.metrics_lease.clone(),
+            })
+            .serve(listener, stop.clone()),
+        );
+        Ok(())
+    }
 }

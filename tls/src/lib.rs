@@ -62,7 +62,7 @@ pub use grpc::{GrpcCertifier, peer_of, tls_channel, tls_incoming};
 pub use id::{IdError, SpiffeId, TrustDomain};
 pub use leaf::{LeafError, LeafInfo, inspect_leaf, leaf_id};
 pub use manager::{CertManager, CertState, ManagerConfig, RenewError, refresh_in};
-pub use serving::{ServingCert, ServingError, watch_serving_cert};
+pub use serving::{ServingCert, ServingError, common_name, watch_serving_cert};
 pub use verify::{PeerIdError, peer_id, peer_id_from_certs};
 
 /// The crypto provider every weft TLS config is built with.

@@ -20,6 +20,8 @@ use std::{
 pub enum ServingError {
     #[error("reading certificates from {path}: {reason}")]
     Certs { path: PathBuf, reason: String },
+    #[error("the client CA bundle: {reason}")]
+    ClientCa { reason: String },
     #[error("{path} holds no certificate")]
     NoCert { path: PathBuf },
     #[error("reading the private key from {path}: {reason}")]
@@ -57,6 +59,40 @@ impl ServingCert {
             .with_cert_resolver(self.clone());
         cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         cfg
+    }
+
+    /// The same, but every client must present a certificate chaining to
+    /// `client_ca` (a PEM bundle): for an extension API server, the
+    /// kube-apiserver's front-proxy CA. Read the client's name with
+    /// [`common_name`].
+    pub fn server_config_verifying_clients(
+        self: &Arc<Self>,
+        client_ca: &[u8],
+        alpn: &[&[u8]],
+    ) -> Result<ServerConfig, ServingError> {
+        let bad = |reason: String| ServingError::ClientCa { reason };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(client_ca) {
+            roots
+                .add(cert.map_err(|e| bad(e.to_string()))?)
+                .map_err(|e| bad(e.to_string()))?;
+        }
+        if roots.is_empty() {
+            return Err(bad("no certificate in the bundle".into()));
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            crate::provider(),
+        )
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+        let mut cfg = ServerConfig::builder_with_provider(crate::provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .with_client_cert_verifier(verifier)
+            .with_cert_resolver(self.clone());
+        cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(cfg)
     }
 
     fn replace(&self, ck: CertifiedKey) {
@@ -98,6 +134,13 @@ fn load(cert: &Path, key: &Path) -> Result<CertifiedKey, ServingError> {
         reason: e.to_string(),
     })?;
     Ok(ck)
+}
+
+/// The subject's common name of a (verified) client certificate.
+pub fn common_name(der: &CertificateDer<'_>) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let cn = cert.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_string)
 }
 
 /// Polls the files and swaps the certificate when they change; a bad or

@@ -320,9 +320,14 @@ impl Index {
         workloads::meshed_pods(&self.store)
     }
 
-    /// A TrafficSplit's backends and the pods behind each, by name.
-    pub fn split_backends(&self, ns: &str, name: &str) -> Option<Vec<(String, Vec<String>)>> {
-        workloads::split_backends(&self.store, ns, name)
+    /// Every TrafficSplit's backends and the pods behind each, by name.
+    pub fn split_backends(&self) -> BTreeMap<(String, String), Vec<(String, Vec<String>)>> {
+        workloads::split_backends(&self.store)
+    }
+
+    /// Every namespace's labels.
+    pub fn namespace_labels(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        workloads::namespace_labels(&self.store)
     }
 
     /// How many subscriptions have live senders.

@@ -75,28 +75,43 @@ pub(crate) fn owner(pod: &Pod) -> Option<Owner> {
 
 pub(crate) fn split_backends(
     store: &Store,
-    ns: &str,
-    name: &str,
-) -> Option<Vec<(String, Vec<String>)>> {
-    let split = store.splits.get(&ObjKey::new(ns, name))?;
-    Some(
-        split
-            .spec
-            .backends
-            .iter()
-            .map(|b| {
-                let svc = ObjKey::new(ns, &b.service);
-                let mut names: Vec<String> = store
-                    .slices_of(&svc)
-                    .flat_map(slice_pods)
-                    .map(|k| k.name)
-                    .collect();
-                names.sort();
-                names.dedup();
-                (b.service.clone(), names)
-            })
-            .collect(),
-    )
+) -> BTreeMap<(String, String), Vec<(String, Vec<String>)>> {
+    store
+        .splits
+        .iter()
+        .map(|(key, split)| {
+            let backends = split
+                .spec
+                .backends
+                .iter()
+                .map(|b| {
+                    let svc = ObjKey::new(&key.ns, &b.service);
+                    let mut names: Vec<String> = store
+                        .slices_of(&svc)
+                        .flat_map(slice_pods)
+                        .map(|k| k.name)
+                        .collect();
+                    names.sort();
+                    names.dedup();
+                    (b.service.clone(), names)
+                })
+                .collect();
+            ((key.ns.clone(), key.name.clone()), backends)
+        })
+        .collect()
+}
+
+pub(crate) fn namespace_labels(store: &Store) -> BTreeMap<String, BTreeMap<String, String>> {
+    store
+        .namespaces
+        .iter()
+        .map(|(key, ns)| {
+            (
+                key.name.clone(),
+                ns.metadata.labels.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

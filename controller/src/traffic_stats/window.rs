@@ -33,6 +33,14 @@ impl Series {
         }
     }
 
+    /// The seconds between the first and the last scrape kept.
+    pub fn seconds(&self) -> f64 {
+        match (self.points.front(), self.points.back()) {
+            (Some((first, _)), Some((last, _))) => last - first,
+            _ => 0.0,
+        }
+    }
+
     /// What happened per edge between the first and the last scrape kept.
     /// A counter that went down means the proxy restarted: what it counts
     /// since is added, nothing is subtracted.

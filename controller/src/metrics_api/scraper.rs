@@ -1,0 +1,196 @@
+//! The Lease holder's loop: every interval, read each meshed proxy's
+//! metrics listener over mTLS (the proxy answers only the controller's
+//! id; we accept only the pod's own id) and publish what each pod's
+//! window holds.
+
+use super::aggregate::Scraped;
+use crate::grpc::SharedIndex;
+use crate::index::MeshedPod;
+use crate::traffic_stats::{self, Series};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use http_body_util::{BodyExt as _, Empty, Limited};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use rustls::pki_types::ServerName;
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{net::TcpStream, sync::watch, time::Instant};
+use tokio_rustls::TlsConnector;
+use weft_runtime::shutdown;
+use weft_tls::{MeshTls, SpiffeId};
+
+/// One scrape's time limit, connection included.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Scrapes in flight at once.
+const CONCURRENCY: usize = 32;
+/// A proxy's metrics text past this is refused (thousands of edges).
+const MAX_BODY: usize = 8 << 20;
+
+pub struct Scraper {
+    pub index: SharedIndex,
+    pub tls: MeshTls,
+    pub port: u16,
+    pub interval: Duration,
+    pub window: Duration,
+}
+
+type PodKey = (String, String);
+
+struct PodSeries {
+    series: Series,
+    last_ok: Instant,
+}
+
+impl Scraper {
+    /// Scrapes while `leader` is true and publishes each round to `out`;
+    /// a replica that loses the Lease forgets its windows (the next holder
+    /// starts its own) and publishes an empty round.
+    pub async fn run(
+        self,
+        mut leader: watch::Receiver<bool>,
+        out: watch::Sender<Arc<Scraped>>,
+        stop: shutdown::Signal,
+    ) {
+        let origin = Instant::now();
+        let mut pods: BTreeMap<PodKey, PodSeries> = BTreeMap::new();
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stopped = stop.wait();
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                () = &mut stopped => return,
+                _ = ticker.tick() => {}
+                r = leader.changed() => if r.is_err() { return },
+            }
+            if !*leader.borrow_and_update() {
+                if !pods.is_empty() {
+                    pods.clear();
+                    out.send_replace(Arc::new(Scraped::default()));
+                }
+                continue;
+            }
+            let targets = self.index.lock().expect("index lock").meshed_pods();
+            let round = self.round(&targets).await;
+            let now = Instant::now();
+            let t = (now - origin).as_secs_f64();
+            let (mut ok, mut failed) = (0usize, 0usize);
+            for (key, result) in round {
+                match result {
+                    Ok(scrape) => {
+                        ok += 1;
+                        let entry = pods.entry(key).or_insert_with(|| PodSeries {
+                            series: Series::new(self.window.as_secs_f64()),
+                            last_ok: now,
+                        });
+                        entry.series.push(t, scrape);
+                        entry.last_ok = now;
+                    }
+                    Err(error) => {
+                        failed += 1;
+                        tracing::debug!(pod = %format!("{}/{}", key.0, key.1), %error, "scrape failed");
+                    }
+                }
+            }
+            // Gone pods, and pods silent for a whole window, leave it.
+            let live: std::collections::BTreeSet<PodKey> = targets
+                .iter()
+                .map(|p| (p.namespace.clone(), p.name.clone()))
+                .collect();
+            pods.retain(|k, p| live.contains(k) && now - p.last_ok < self.window);
+            tracing::debug!(ok, failed, pods = pods.len(), "scrape round");
+            out.send_replace(Arc::new(Scraped {
+                at: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+                seconds: pods
+                    .values()
+                    .map(|p| p.series.seconds())
+                    .fold(0.0, f64::max),
+                pods: pods
+                    .iter()
+                    .map(|(k, p)| (k.clone(), p.series.delta()))
+                    .collect(),
+            }));
+        }
+    }
+
+    async fn round(
+        &self,
+        targets: &[MeshedPod],
+    ) -> Vec<(PodKey, anyhow::Result<traffic_stats::Scrape>)> {
+        // Owned jobs: the futures then borrow nothing from the loop.
+        let jobs: Vec<_> = targets
+            .iter()
+            .map(|p| {
+                let key = (p.namespace.clone(), p.name.clone());
+                let target =
+                    SpiffeId::new(self.tls.trust_domain(), &p.namespace, &p.service_account).map(
+                        |id| {
+                            (
+                                self.tls.control_plane_client_config(&id),
+                                SocketAddr::new(p.ip, self.port),
+                            )
+                        },
+                    );
+                (key, target)
+            })
+            .collect();
+        futures::stream::iter(jobs)
+            .map(|(key, target)| async move {
+                let result = match target {
+                    Ok((tls, addr)) => tokio::time::timeout(SCRAPE_TIMEOUT, scrape(tls, addr))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(anyhow::anyhow!("timed out after {SCRAPE_TIMEOUT:?}"))
+                        }),
+                    Err(e) => Err(e.into()),
+                };
+                (key, result)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await
+    }
+}
+
+async fn scrape(
+    tls: Arc<rustls::ClientConfig>,
+    addr: SocketAddr,
+) -> anyhow::Result<traffic_stats::Scrape> {
+    use anyhow::Context as _;
+    let text = fetch(tls, addr, "/metrics").await?;
+    traffic_stats::parse(&text).context("reading the proxy's metrics")
+}
+
+/// `GET path` over HTTP/2 on a fresh mTLS connection.
+pub async fn fetch(
+    tls: Arc<rustls::ClientConfig>,
+    addr: SocketAddr,
+    path: &str,
+) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let tcp = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    let stream = TlsConnector::from(tls)
+        .connect(ServerName::IpAddress(addr.ip().into()), tcp)
+        .await
+        .with_context(|| format!("TLS with {addr}"))?;
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .context("HTTP/2 handshake")?;
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("https://{addr}{path}")).body(Empty::<Bytes>::new())?;
+    let resp = send
+        .send_request(req)
+        .await
+        .context("sending the request")?;
+    let status = resp.status();
+    let body = Limited::new(resp.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?
+        .to_bytes();
+    anyhow::ensure!(status.is_success(), "answered {status}");
+    Ok(String::from_utf8(body.to_vec())?)
+}
