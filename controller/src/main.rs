@@ -13,7 +13,7 @@ use weft_controller::metrics_api::{
     aggregate::Scraped,
     lease::{self, LeaseConfig},
     scraper::Scraper,
-    server::{self, ApiServer},
+    server::{self, ApiServer, Peers},
 };
 use weft_controller::{
     anchors,
@@ -103,6 +103,13 @@ struct Args {
         default_value = "weft-metrics-leader"
     )]
     metrics_lease: String,
+    /// Where replicas forward metrics queries to the Lease holder (mTLS,
+    /// the controller's id only).
+    #[arg(long, env = "WEFT_METRICS_PEER_ADDR", default_value_t = SocketAddr::from(([0, 0, 0, 0], ports::METRICS_PEER)))]
+    metrics_peer_addr: SocketAddr,
+    /// This pod's IP: other replicas reach its peer listener there.
+    #[arg(long, env = "WEFT_POD_IP")]
+    pod_ip: Option<std::net::IpAddr>,
     /// The proxies' metrics listener port.
     #[arg(long, env = "WEFT_PROXY_METRICS_PORT", default_value_t = ports::PROXY_METRICS)]
     proxy_metrics_port: u16,
@@ -211,7 +218,7 @@ async fn main() -> anyhow::Result<()> {
             () = stop.clone().wait() => return Ok(()),
         }
         if let Some(metrics) = &metrics {
-            metrics.start(&client, &index, &tls, &args, &stop).await?;
+            metrics.start(&client, &index, &tls, &own_id, &args, &stop).await?;
         }
         grpc::Server {
             index,
@@ -265,6 +272,7 @@ impl MetricsApi {
         client: &kube::Client,
         index: &SharedIndex,
         tls: &MeshTls,
+        own_id: &SpiffeId,
         args: &Args,
         stop: &weft_runtime::shutdown::Signal,
     ) -> anyhow::Result<()> {
@@ -273,15 +281,24 @@ impl MetricsApi {
             .with_context(|| {
                 format!("binding the metrics API listener {}", args.metrics_api_addr)
             })?;
+        let peer_listener = tokio::net::TcpListener::bind(args.metrics_peer_addr)
+            .await
+            .with_context(|| format!("binding the metrics peer listener {}", args.metrics_peer_addr))?;
+        let advertise = args
+            .pod_ip
+            .map(|ip| SocketAddr::new(ip, args.metrics_peer_addr.port()).to_string());
         let (leader_tx, leader_rx) = watch::channel(false);
+        let (holder_tx, holder_rx) = watch::channel(None);
         tokio::spawn(lease::run(
             client.clone(),
             LeaseConfig::new(
                 args.control_plane_namespace.clone(),
                 args.metrics_lease.clone(),
                 args.pod_name.clone(),
+                advertise,
             ),
             leader_tx,
+            holder_tx,
             stop.clone(),
         ));
         let (scraped_tx, scraped_rx) = watch::channel(Arc::new(Scraped::default()));
@@ -303,16 +320,20 @@ impl MetricsApi {
             stop.clone(),
         ));
         tracing::info!(addr = %args.metrics_api_addr, lease = %args.metrics_lease, "serving the SMI metrics API");
-        tokio::spawn(
-            Arc::new(ApiServer {
-                client: client.clone(),
-                index: index.clone(),
-                scraped: scraped_rx,
-                trust: trust_rx,
-                lease: args.metrics_lease.clone(),
-            })
-            .serve(listener, stop.clone()),
-        );
+        let api = Arc::new(ApiServer {
+            client: client.clone(),
+            index: index.clone(),
+            scraped: scraped_rx,
+            trust: trust_rx,
+            lease: args.metrics_lease.clone(),
+            peers: Peers {
+                tls: tls.clone(),
+                id: own_id.clone(),
+                holder: holder_rx,
+            },
+        });
+        tokio::spawn(api.clone().serve_peers(peer_listener, stop.clone()));
+        tokio::spawn(api.serve(listener, stop.clone()));
         Ok(())
     }
 }

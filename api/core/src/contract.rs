@@ -26,6 +26,9 @@ pub mod ports {
     /// weft-controller's SMI metrics API (`metrics.smi-spec.io`), HTTPS for
     /// the kube-apiserver's aggregation layer.
     pub const METRICS_API: u16 = 6443;
+    /// weft-controller replicas ask the metrics Lease holder for answers
+    /// here (mTLS, controller id only).
+    pub const METRICS_PEER: u16 = 6444;
 }
 
 /// The user and group the proxy runs as. Its own traffic is exempt from

@@ -17,15 +17,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use weft_k8s_api::metrics::{self as smi, ObjectReference, TrafficMetrics, TrafficMetricsList};
 use weft_tls::SpiffeId;
 
-/// One scrape round's result: per pod (`namespace/name`), what happened on
-/// each edge during the window.
+/// One scrape round's result, per pod (namespace, name).
 #[derive(Clone, Debug, Default)]
 pub struct Scraped {
-    /// When the round ended.
+    /// When the round ended; `None` before the first.
     pub at: Option<Time>,
-    /// The longest window any pod's scrapes cover, in seconds.
+    pub pods: BTreeMap<(String, String), PodWindow>,
+}
+
+/// What one pod's proxy reported over the window.
+#[derive(Clone, Debug, Default)]
+pub struct PodWindow {
+    /// The seconds its scrapes cover: 0 until it has been scraped twice.
     pub seconds: f64,
-    pub pods: BTreeMap<(String, String), BTreeMap<Edge, Delta>>,
+    pub edges: BTreeMap<Edge, Delta>,
 }
 
 /// What the query is answered from.
@@ -157,15 +162,30 @@ fn resource_name(kind: Kind, p: &MeshedPod) -> Option<String> {
 }
 
 fn deltas<'a>(p: &MeshedPod, inputs: &Inputs<'a>) -> Option<&'a BTreeMap<Edge, Delta>> {
+    window(p, inputs).map(|w| &w.edges)
+}
+
+fn window<'a>(p: &MeshedPod, inputs: &Inputs<'a>) -> Option<&'a PodWindow> {
     inputs
         .scraped
         .pods
         .get(&(p.namespace.clone(), p.name.clone()))
 }
 
+/// The longest window the pods' scrapes cover.
+fn covered(pods: &[&MeshedPod], inputs: &Inputs<'_>) -> f64 {
+    pods.iter()
+        .filter_map(|p| window(p, inputs))
+        .map(|w| w.seconds)
+        .fold(0.0, f64::max)
+}
+
 /// Everything the pods served, from any peer.
 fn inbound(pods: &[&MeshedPod], inputs: &Inputs<'_>) -> Delta {
-    let mut total = Delta::default();
+    let mut total = Delta {
+        seconds: covered(pods, inputs),
+        ..Default::default()
+    };
     for p in pods {
         for (edge, d) in deltas(p, inputs).into_iter().flatten() {
             if edge.direction == Direction::Inbound {
@@ -186,6 +206,7 @@ fn edge_items(
     // ServiceAccounts that resolve to the same peer.
     let mut merged: BTreeMap<(Direction, String, Option<String>, Option<String>), Delta> =
         BTreeMap::new();
+    let seconds = covered(pods, inputs);
     for p in pods {
         for (edge, d) in deltas(p, inputs).into_iter().flatten() {
             let Some(peer) = peer_ref(kind, &edge.peer, inputs.pods) else {
@@ -213,6 +234,7 @@ fn edge_items(
                     name,
                 },
             };
+            let d = Delta { seconds, ..d };
             item(resource.clone(), Some(edge), &d, inputs)
         })
         .collect()
@@ -310,20 +332,10 @@ fn item(
             ..Default::default()
         },
         timestamp: inputs.scraped.at.clone().unwrap_or_else(epoch),
-        window: go_duration(window_of(d, inputs)),
+        window: go_duration(d.seconds),
         resource,
         edge,
         metrics: d.smi_metrics(),
-    }
-}
-
-/// The window covered: the delta's own, or (for a resource with no
-/// traffic, whose delta is empty) the longest any pod covered.
-fn window_of(d: &Delta, inputs: &Inputs<'_>) -> f64 {
-    if d.seconds > 0.0 {
-        d.seconds
-    } else {
-        inputs.scraped.seconds
     }
 }
 

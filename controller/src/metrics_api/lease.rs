@@ -18,17 +18,21 @@ pub struct LeaseConfig {
     pub name: String,
     /// This replica (its pod name).
     pub holder: String,
+    /// Where other replicas reach this one's peer listener (`ip:port`),
+    /// published on the Lease while it holds it.
+    pub advertise: Option<String>,
     /// How long an unrenewed Lease stays its holder's.
     pub duration: Duration,
     pub renew_every: Duration,
 }
 
 impl LeaseConfig {
-    pub fn new(namespace: String, name: String, holder: String) -> Self {
+    pub fn new(namespace: String, name: String, holder: String, advertise: Option<String>) -> Self {
         Self {
             namespace,
             name,
             holder,
+            advertise,
             duration: Duration::from_secs(15),
             renew_every: Duration::from_secs(5),
         }
@@ -68,12 +72,18 @@ pub fn decide(spec: &LeaseSpec, me: &str, now: Timestamp) -> Decision {
     }
 }
 
-/// Keeps `leader` true while this replica holds the Lease; releases it on
-/// shutdown so a successor need not wait for it to expire.
+/// The Lease annotation naming the holder's peer listener.
+pub const PEER_ANNOTATION: &str = "weft.io/metrics-peer";
+
+/// Keeps `leader` true while this replica holds the Lease, and `holder_peer`
+/// naming the current holder's peer listener when another replica holds
+/// it; releases the Lease on shutdown so a successor need not wait for it
+/// to expire.
 pub async fn run(
     client: kube::Client,
     cfg: LeaseConfig,
     leader: watch::Sender<bool>,
+    holder_peer: watch::Sender<Option<String>>,
     stop: shutdown::Signal,
 ) {
     let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
@@ -88,7 +98,12 @@ pub async fn run(
             _ = ticker.tick() => {}
         }
         match step(&api, &cfg).await {
-            Ok(held) => {
+            Ok((held, peer)) => {
+                holder_peer.send_if_modified(|p| {
+                    let changed = *p != peer;
+                    *p = peer;
+                    changed
+                });
                 if held {
                     last_renewed = Some(tokio::time::Instant::now());
                 }
@@ -105,6 +120,7 @@ pub async fn run(
                 if expired && *leader.borrow() {
                     tracing::warn!(lease = %cfg.name, "giving up the metrics scraper role");
                     leader.send_replace(false);
+                    holder_peer.send_replace(None);
                 }
             }
         }
@@ -117,14 +133,21 @@ pub async fn run(
     }
 }
 
-/// One round: `Ok(true)` when the Lease is ours after it.
-async fn step(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<bool, kube::Error> {
+/// One round: whether the Lease is ours after it, and else where its
+/// live holder's peer listener is.
+async fn step(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<(bool, Option<String>), kube::Error> {
     let now = Timestamp::now();
+    let annotations = || {
+        cfg.advertise
+            .as_ref()
+            .map(|a| [(PEER_ANNOTATION.to_string(), a.clone())].into())
+    };
     let Some(mut lease) = api.get_opt(&cfg.name).await? else {
         let lease = Lease {
             metadata: ObjectMeta {
                 name: Some(cfg.name.clone()),
                 namespace: Some(cfg.namespace.clone()),
+                annotations: annotations(),
                 ..Default::default()
             },
             spec: Some(LeaseSpec {
@@ -138,9 +161,15 @@ async fn step(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<bool, kube::Error> 
         };
         return conflict_is_false(api.create(&PostParams::default(), &lease).await);
     };
+    let peer = lease
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PEER_ANNOTATION))
+        .cloned();
     let spec = lease.spec.get_or_insert_with(Default::default);
     match decide(spec, &cfg.holder, now) {
-        Decision::Follow { .. } => return Ok(false),
+        Decision::Follow { .. } => return Ok((false, peer)),
         Decision::Take => {
             spec.holder_identity = Some(cfg.holder.clone());
             spec.acquire_time = Some(MicroTime(now));
@@ -150,6 +179,7 @@ async fn step(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<bool, kube::Error> 
     }
     spec.renew_time = Some(MicroTime(now));
     spec.lease_duration_seconds = Some(cfg.duration.as_secs() as i32);
+    lease.metadata.annotations = annotations();
     // The resourceVersion read above makes this a compare-and-swap: of two
     // replicas taking an expired Lease, one gets a conflict.
     conflict_is_false(api.replace(&cfg.name, &PostParams::default(), &lease).await)
@@ -170,10 +200,10 @@ async fn release(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<(), kube::Error>
         .map(drop)
 }
 
-fn conflict_is_false(r: Result<Lease, kube::Error>) -> Result<bool, kube::Error> {
+fn conflict_is_false(r: Result<Lease, kube::Error>) -> Result<(bool, Option<String>), kube::Error> {
     match r {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+        Ok(_) => Ok((true, None)),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok((false, None)),
         Err(e) => Err(e),
     }
 }

@@ -3,7 +3,7 @@
 //! id; we accept only the pod's own id) and publish what each pod's
 //! window holds.
 
-use super::aggregate::Scraped;
+use super::aggregate::{PodWindow, Scraped};
 use crate::grpc::SharedIndex;
 use crate::index::MeshedPod;
 use crate::traffic_stats::{self, Series};
@@ -101,13 +101,15 @@ impl Scraper {
             tracing::debug!(ok, failed, pods = pods.len(), "scrape round");
             out.send_replace(Arc::new(Scraped {
                 at: Some(Time(k8s_openapi::jiff::Timestamp::now())),
-                seconds: pods
-                    .values()
-                    .map(|p| p.series.seconds())
-                    .fold(0.0, f64::max),
                 pods: pods
                     .iter()
-                    .map(|(k, p)| (k.clone(), p.series.delta()))
+                    .map(|(k, p)| {
+                        let window = PodWindow {
+                            seconds: p.series.seconds(),
+                            edges: p.series.delta(),
+                        };
+                        (k.clone(), window)
+                    })
                     .collect(),
             }));
         }
@@ -161,12 +163,23 @@ async fn scrape(
     traffic_stats::parse(&text).context("reading the proxy's metrics")
 }
 
-/// `GET path` over HTTP/2 on a fresh mTLS connection.
+/// `GET path` over HTTP/2 on a fresh mTLS connection; the answer's body.
 pub async fn fetch(
     tls: Arc<rustls::ClientConfig>,
     addr: SocketAddr,
     path: &str,
 ) -> anyhow::Result<String> {
+    let (status, body) = fetch_any(tls, addr, path).await?;
+    anyhow::ensure!(status.is_success(), "answered {status}");
+    Ok(String::from_utf8(body.to_vec())?)
+}
+
+/// `GET path` over HTTP/2 on a fresh mTLS connection, whatever the status.
+pub async fn fetch_any(
+    tls: Arc<rustls::ClientConfig>,
+    addr: SocketAddr,
+    path: &str,
+) -> anyhow::Result<(http::StatusCode, Bytes)> {
     use anyhow::Context as _;
     let tcp = TcpStream::connect(addr)
         .await
@@ -181,16 +194,12 @@ pub async fn fetch(
             .context("HTTP/2 handshake")?;
     tokio::spawn(conn);
     let req = http::Request::get(format!("https://{addr}{path}")).body(Empty::<Bytes>::new())?;
-    let resp = send
-        .send_request(req)
-        .await
-        .context("sending the request")?;
+    let resp = send.send_request(req).await.context("sending the request")?;
     let status = resp.status();
     let body = Limited::new(resp.into_body(), MAX_BODY)
         .collect()
         .await
         .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?
         .to_bytes();
-    anyhow::ensure!(status.is_success(), "answered {status}");
-    Ok(String::from_utf8(body.to_vec())?)
+    Ok((status, body))
 }

@@ -17,12 +17,13 @@ use k8s_openapi::api::authorization::v1::{
 };
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use super::scraper::fetch_any;
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument as _, debug, info_span, warn};
 use weft_runtime::shutdown;
-use weft_tls::ServingCert;
+use weft_tls::{ClientAuth, MeshTls, ServingCert, SpiffeId};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the front-proxy trust is re-read (the API server's CA can
@@ -42,6 +43,20 @@ pub struct ApiServer {
     pub trust: watch::Receiver<Option<Arc<Trust>>>,
     /// Named in 503s: the Lease whose holder scrapes.
     pub lease: String,
+    /// How a replica that does not scrape reaches the one that does.
+    pub peers: Peers,
+}
+
+/// Replicas talk to each other over mTLS with the controller's identity:
+/// a replica without figures forwards an authorised query to the Lease
+/// holder's peer listener, which answers it from its own.
+#[derive(Clone)]
+pub struct Peers {
+    pub tls: MeshTls,
+    /// The controller's id: the only client and server accepted.
+    pub id: SpiffeId,
+    /// The current holder's peer listener (`ip:port`), from the Lease.
+    pub holder: watch::Receiver<Option<String>>,
 }
 
 impl ApiServer {
@@ -152,11 +167,90 @@ impl ApiServer {
                 Route::GroupList => json(&discovery::group_list()),
                 Route::Group => json(&discovery::group()),
                 Route::ResourceList => json(&discovery::resource_list()),
-                Route::Metrics(q) => self.metrics(&q),
+                Route::Metrics(q) => {
+                    let pq = req.uri().path_and_query().map_or(path.as_str(), |p| p.as_str());
+                    self.metrics_or_forward(&q, pq).await
+                }
             }
         }
         .instrument(span)
         .await
+    }
+
+    /// Answers from this replica's figures, or forwards `path_and_query`
+    /// to the Lease holder when this replica has none.
+    async fn metrics_or_forward(&self, q: &routes::Query, path_and_query: &str) -> Response<Full<Bytes>> {
+        let have = self.scraped.borrow().at.is_some();
+        let holder = self.peers.holder.borrow().clone();
+        match holder.and_then(|h| h.parse::<SocketAddr>().ok()) {
+            Some(addr) if !have => self.forward(addr, path_and_query).await,
+            _ => self.metrics(q),
+        }
+    }
+
+    async fn forward(&self, addr: SocketAddr, path_and_query: &str) -> Response<Full<Bytes>> {
+        let tls = self.peers.tls.control_plane_client_config(&self.peers.id);
+        match fetch_any(tls, addr, path_and_query).await {
+            Ok((code, body)) => Response::builder()
+                .status(code)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(body))
+                .expect("static headers are valid"),
+            Err(e) => {
+                warn!(holder = %addr, error = format!("{e:#}"), "cannot reach the metrics Lease holder");
+                status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    &format!("the replica holding Lease {} ({addr}) does not answer: {e:#}", self.lease),
+                )
+            }
+        }
+    }
+
+    /// The peer listener: the same queries, already authorised by the
+    /// replica that forwards them, answered from this replica's figures.
+    pub async fn serve_peers(self: Arc<Self>, listener: TcpListener, stop: shutdown::Signal) {
+        let acceptor = TlsAcceptor::from(self.peers.tls.control_plane_server_config(ClientAuth::Required));
+        let stopped = stop.wait();
+        tokio::pin!(stopped);
+        loop {
+            let (sock, peer) = tokio::select! {
+                () = &mut stopped => return,
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => { warn!(error = %e, "metrics peer listener: accept failed"); continue; }
+                },
+            };
+            let (this, acceptor) = (self.clone(), acceptor.clone());
+            tokio::spawn(
+                async move {
+                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                        Ok(Ok(s)) => s,
+                        _ => return debug!("peer handshake failed"),
+                    };
+                    if weft_tls::peer_id(tls.get_ref().1).as_ref() != Some(&this.peers.id) {
+                        return warn!("metrics peer listener: refused a client that is not weft-controller");
+                    }
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let this = this.clone();
+                        async move {
+                            let answer = match routes::route(req.uri().path(), req.uri().query()) {
+                                Ok(Route::Metrics(q)) => this.metrics(&q),
+                                _ => status(StatusCode::NOT_FOUND, "NotFound", "peers ask for metrics only"),
+                            };
+                            Ok::<_, Infallible>(answer)
+                        }
+                    });
+                    if let Err(e) = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await
+                    {
+                        debug!(error = %e, "peer connection ended");
+                    }
+                }
+                .instrument(info_span!("metrics_peer", %peer)),
+            );
+        }
     }
 
     fn metrics(&self, q: &routes::Query) -> Response<Full<Bytes>> {

@@ -67,13 +67,14 @@ fn world() -> World {
         at: Some(Time(
             k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap(),
         )),
-        seconds: 30.0,
         pods: BTreeMap::new(),
     };
     let mut put = |ns: &str, name: &str, edges: Vec<(Edge, Delta)>| {
-        scraped
-            .pods
-            .insert((ns.into(), name.into()), edges.into_iter().collect());
+        let window = PodWindow {
+            seconds: 30.0,
+            edges: edges.into_iter().collect(),
+        };
+        scraped.pods.insert((ns.into(), name.into()), window);
     };
     put(
         "shop",
@@ -218,6 +219,13 @@ fn a_resource_reports_what_its_pods_served() {
     ));
     assert_eq!(counts(&m), ("0".into(), "0".into()));
     assert_eq!(metric(&m, "p50_response_latency"), None);
+    assert_eq!(m.window, "30s", "the window its scrapes cover");
+    // A pod not scraped twice yet covers no window.
+    let m = one(ask(
+        &w,
+        query(Kind::StatefulSet, Some("shop"), Some("db"), false),
+    ));
+    assert_eq!(m.window, "0s");
 }
 
 #[test]

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +39,16 @@ func serve(addr string) {
 	name := podName()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	// /status/503 answers 503: failures on demand, for the metrics suite.
+	mux.HandleFunc("/status/", func(w http.ResponseWriter, r *http.Request) {
+		code, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/"))
+		if err != nil || code < 200 || code > 599 {
+			http.Error(w, "usage: /status/<200-599>", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "status %d from %s\n", code, name)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s\n", name)
 		// The caller's verified identity, as the server's proxy passes it on.
