@@ -218,7 +218,9 @@ async fn main() -> anyhow::Result<()> {
             () = stop.clone().wait() => return Ok(()),
         }
         if let Some(metrics) = &metrics {
-            metrics.start(&client, &index, &tls, &own_id, &args, &stop).await?;
+            metrics
+                .start(&client, &index, &tls, &own_id, &args, &stop)
+                .await?;
         }
         grpc::Server {
             index,
@@ -283,7 +285,12 @@ impl MetricsApi {
             })?;
         let peer_listener = tokio::net::TcpListener::bind(args.metrics_peer_addr)
             .await
-            .with_context(|| format!("binding the metrics peer listener {}", args.metrics_peer_addr))?;
+            .with_context(|| {
+                format!(
+                    "binding the metrics peer listener {}",
+                    args.metrics_peer_addr
+                )
+            })?;
         let advertise = args
             .pod_ip
             .map(|ip| SocketAddr::new(ip, args.metrics_peer_addr.port()).to_string());

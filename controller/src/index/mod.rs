@@ -59,7 +59,7 @@ mod tests;
 
 pub use findings::{Finding, reason};
 pub use outbound::{Outbound, OutboundError, Target};
-pub use workloads::{MeshedPod, Owner};
+pub use workloads::{MeshedPod, Owner, SplitBackends};
 
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service, ServiceAccount};
@@ -321,7 +321,7 @@ impl Index {
     }
 
     /// Every TrafficSplit's backends and the pods behind each, by name.
-    pub fn split_backends(&self) -> BTreeMap<(String, String), Vec<(String, Vec<String>)>> {
+    pub fn split_backends(&self) -> SplitBackends {
         workloads::split_backends(&self.store)
     }
 

@@ -17,6 +17,10 @@ pub struct MeshedPod {
     pub owner: Option<Owner>,
 }
 
+/// Every TrafficSplit (namespace, name) → its backends: (Service, the
+/// names of the pods behind it).
+pub type SplitBackends = BTreeMap<(String, String), Vec<(String, Vec<String>)>>;
+
 /// The workload a pod belongs to (`Deployment`, `StatefulSet`, `DaemonSet`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Owner {
@@ -73,9 +77,7 @@ pub(crate) fn owner(pod: &Pod) -> Option<Owner> {
     }
 }
 
-pub(crate) fn split_backends(
-    store: &Store,
-) -> BTreeMap<(String, String), Vec<(String, Vec<String>)>> {
+pub(crate) fn split_backends(store: &Store) -> SplitBackends {
     store
         .splits
         .iter()

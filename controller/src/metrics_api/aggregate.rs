@@ -10,7 +10,7 @@
 //! counts in a resource's totals but is on no edge.
 
 use super::routes::{Kind, Query};
-use crate::index::MeshedPod;
+use crate::index::{MeshedPod, SplitBackends};
 use crate::traffic_stats::{Delta, Direction, Edge};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta, Time};
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,13 +40,13 @@ pub struct Inputs<'a> {
     /// Namespace labels, for `labelSelector` on namespaces.
     pub namespaces: &'a BTreeMap<String, BTreeMap<String, String>>,
     /// TrafficSplits: (namespace, name) → backends (Service, pod names).
-    pub splits: &'a BTreeMap<(String, String), Vec<(String, Vec<String>)>>,
+    pub splits: &'a SplitBackends,
 }
 
 #[derive(Debug)]
 pub enum Answer {
     One(Box<TrafficMetrics>),
-    List(TrafficMetricsList),
+    List(Box<TrafficMetricsList>),
     NotFound(String),
 }
 
@@ -339,14 +339,14 @@ fn item(
     }
 }
 
-fn list(resource: ObjectReference, items: Vec<TrafficMetrics>) -> TrafficMetricsList {
-    TrafficMetricsList {
+fn list(resource: ObjectReference, items: Vec<TrafficMetrics>) -> Box<TrafficMetricsList> {
+    Box::new(TrafficMetricsList {
         kind: "TrafficMetricsList".into(),
         api_version: smi::API_VERSION.into(),
         metadata: ListMeta::default(),
         resource,
         items,
-    }
+    })
 }
 
 fn epoch() -> Time {

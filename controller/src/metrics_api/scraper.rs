@@ -194,7 +194,10 @@ pub async fn fetch_any(
             .context("HTTP/2 handshake")?;
     tokio::spawn(conn);
     let req = http::Request::get(format!("https://{addr}{path}")).body(Empty::<Bytes>::new())?;
-    let resp = send.send_request(req).await.context("sending the request")?;
+    let resp = send
+        .send_request(req)
+        .await
+        .context("sending the request")?;
     let status = resp.status();
     let body = Limited::new(resp.into_body(), MAX_BODY)
         .collect()

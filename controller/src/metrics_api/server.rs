@@ -6,6 +6,7 @@ use super::aggregate::{self, Answer, Inputs, Scraped};
 use super::authn::{self, FrontProxy, User};
 use super::discovery;
 use super::routes::{self, Route, RouteError};
+use super::scraper::fetch_any;
 use crate::grpc::SharedIndex;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -17,7 +18,6 @@ use k8s_openapi::api::authorization::v1::{
 };
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
-use super::scraper::fetch_any;
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch};
 use tokio_rustls::TlsAcceptor;
@@ -168,7 +168,10 @@ impl ApiServer {
                 Route::Group => json(&discovery::group()),
                 Route::ResourceList => json(&discovery::resource_list()),
                 Route::Metrics(q) => {
-                    let pq = req.uri().path_and_query().map_or(path.as_str(), |p| p.as_str());
+                    let pq = req
+                        .uri()
+                        .path_and_query()
+                        .map_or(path.as_str(), |p| p.as_str());
                     self.metrics_or_forward(&q, pq).await
                 }
             }
@@ -179,7 +182,11 @@ impl ApiServer {
 
     /// Answers from this replica's figures, or forwards `path_and_query`
     /// to the Lease holder when this replica has none.
-    async fn metrics_or_forward(&self, q: &routes::Query, path_and_query: &str) -> Response<Full<Bytes>> {
+    async fn metrics_or_forward(
+        &self,
+        q: &routes::Query,
+        path_and_query: &str,
+    ) -> Response<Full<Bytes>> {
         let have = self.scraped.borrow().at.is_some();
         let holder = self.peers.holder.borrow().clone();
         match holder.and_then(|h| h.parse::<SocketAddr>().ok()) {
@@ -201,7 +208,10 @@ impl ApiServer {
                 status(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ServiceUnavailable",
-                    &format!("the replica holding Lease {} ({addr}) does not answer: {e:#}", self.lease),
+                    &format!(
+                        "the replica holding Lease {} ({addr}) does not answer: {e:#}",
+                        self.lease
+                    ),
                 )
             }
         }
@@ -210,7 +220,11 @@ impl ApiServer {
     /// The peer listener: the same queries, already authorised by the
     /// replica that forwards them, answered from this replica's figures.
     pub async fn serve_peers(self: Arc<Self>, listener: TcpListener, stop: shutdown::Signal) {
-        let acceptor = TlsAcceptor::from(self.peers.tls.control_plane_server_config(ClientAuth::Required));
+        let acceptor = TlsAcceptor::from(
+            self.peers
+                .tls
+                .control_plane_server_config(ClientAuth::Required),
+        );
         let stopped = stop.wait();
         tokio::pin!(stopped);
         loop {
@@ -224,19 +238,27 @@ impl ApiServer {
             let (this, acceptor) = (self.clone(), acceptor.clone());
             tokio::spawn(
                 async move {
-                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock))
+                        .await
+                    {
                         Ok(Ok(s)) => s,
                         _ => return debug!("peer handshake failed"),
                     };
                     if weft_tls::peer_id(tls.get_ref().1).as_ref() != Some(&this.peers.id) {
-                        return warn!("metrics peer listener: refused a client that is not weft-controller");
+                        return warn!(
+                            "metrics peer listener: refused a client that is not weft-controller"
+                        );
                     }
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let this = this.clone();
                         async move {
                             let answer = match routes::route(req.uri().path(), req.uri().query()) {
                                 Ok(Route::Metrics(q)) => this.metrics(&q),
-                                _ => status(StatusCode::NOT_FOUND, "NotFound", "peers ask for metrics only"),
+                                _ => status(
+                                    StatusCode::NOT_FOUND,
+                                    "NotFound",
+                                    "peers ask for metrics only",
+                                ),
                             };
                             Ok::<_, Infallible>(answer)
                         }

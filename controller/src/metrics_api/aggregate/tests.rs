@@ -48,7 +48,7 @@ struct World {
     pods: Vec<MeshedPod>,
     scraped: Scraped,
     namespaces: BTreeMap<String, BTreeMap<String, String>>,
-    splits: BTreeMap<(String, String), Vec<(String, Vec<String>)>>,
+    splits: SplitBackends,
 }
 
 /// `client` (two pods of Deployment client) calls `server` (Deployment
