@@ -5,19 +5,20 @@
 //! whose RBAC grants the metrics but not their edges is refused the
 //! edges; `weft stat` and `weft edges` print the same numbers.
 //!
-//! The release is installed with a 2 s scrape interval and a 2 min window
-//! so the counts stay in the window for the whole test.
+//! The release is installed with two controller replicas (only the Lease
+//! holder scrapes; the other forwards), a 2 s scrape interval and a 2 min
+//! window so the counts stay in the window for the whole test.
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
 use std::time::Duration;
+use weft_cli::stat::{Kind, Query, fetch, parse_target, render};
 use weft_e2e::{
     apply, client,
     pods::{mesh_namespace, service},
     release::{install_with, run},
     with_temp_ns,
 };
-use weft_cli::stat::{Kind, Query, fetch, parse_target, render};
 
 const SUCCESSES: u32 = 40;
 const FAILURES: u32 = 7;
@@ -25,7 +26,12 @@ const API: &str = "/apis/metrics.smi-spec.io/v1alpha1";
 
 /// A one-replica Deployment of testapp with `args`, no probes (a probe's
 /// requests would count on the server too).
-async fn deployment(client: &kube::Client, ns: &str, name: &str, args: &[&str]) -> anyhow::Result<()> {
+async fn deployment(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    args: &[&str],
+) -> anyhow::Result<()> {
     apply(client, ns, json!({
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
@@ -64,7 +70,9 @@ fn metric(m: &Value, name: &str) -> Option<String> {
 }
 
 fn count(m: &Value, name: &str) -> u64 {
-    metric(m, name).and_then(|v| v.parse().ok()).unwrap_or(u64::MAX)
+    metric(m, name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX)
 }
 
 /// A quantity such as `3`, `1500m` or `2.5` in milliseconds.
@@ -81,11 +89,19 @@ fn percentiles(m: &Value) -> anyhow::Result<[f64; 3]> {
             .map(|v| ms(&v))
             .with_context(|| format!("{n} missing in {m}"))
     };
-    Ok([p("p50_response_latency")?, p("p90_response_latency")?, p("p99_response_latency")?])
+    Ok([
+        p("p50_response_latency")?,
+        p("p90_response_latency")?,
+        p("p99_response_latency")?,
+    ])
 }
 
 /// Polls `check` every second for up to `limit`.
-async fn until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> anyhow::Result<Option<T>>) -> anyhow::Result<T> {
+async fn until<T>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> anyhow::Result<Option<T>>,
+) -> anyhow::Result<T> {
     let t0 = tokio::time::Instant::now();
     let mut last_err = String::new();
     loop {
@@ -97,20 +113,36 @@ async fn until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> anyhow
             Ok(None) => {}
             Err(e) => last_err = format!("{e:#}"),
         }
-        anyhow::ensure!(t0.elapsed() < limit, "{what}: not within {limit:?} (last error: {last_err})");
+        anyhow::ensure!(
+            t0.elapsed() < limit,
+            "{what}: not within {limit:?} (last error: {last_err})"
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
 fn exec_load(ns: &str, url: &str, n: u32) -> anyhow::Result<String> {
     let n = n.to_string();
-    kubectl(&["-n", ns, "exec", "deploy/client", "-c", "app", "--", "/testapp", "load", url, &n])
+    kubectl(&[
+        "-n",
+        ns,
+        "exec",
+        "deploy/client",
+        "-c",
+        "app",
+        "--",
+        "/testapp",
+        "load",
+        url,
+        &n,
+    ])
 }
 
 #[tokio::test]
 async fn traffic_metrics_report_what_flowed() -> anyhow::Result<()> {
     let client = client().await?;
     install_with(&[
+        "controller.replicas=2",
         "controller.metricsApi.scrapeInterval=2s",
         "controller.metricsApi.window=2m",
     ])?;
@@ -138,6 +170,19 @@ async fn traffic_metrics_report_what_flowed() -> anyhow::Result<()> {
         anyhow::ensure!(ok.contains(&format!("ok {SUCCESSES}\n")), "{ok}");
         let bad = exec_load(&ns, "http://server/status/503", FAILURES)?;
         anyhow::ensure!(bad.contains(&format!("failed {FAILURES}\n")), "{bad}");
+
+        // Two controller replicas, one scraping: the API server spreads
+        // requests over both and every one gets the same answer.
+        let server_path = format!("{API}/namespaces/{ns}/deployments/server");
+        until("the counts in the window", Duration::from_secs(30), || {
+            let m = get_raw(&server_path, None)?;
+            Ok((count(&m, "success_count") == u64::from(SUCCESSES)).then_some(()))
+        })
+        .await?;
+        for i in 0..12 {
+            let m = get_raw(&server_path, None).with_context(|| format!("request {i}"))?;
+            assert_eq!(count(&m, "success_count"), u64::from(SUCCESSES), "request {i}: {m}");
+        }
 
         // The server's edges: what it served to Deployment client.
         let edges_path = format!("{API}/namespaces/{ns}/deployments/server/edges");
@@ -239,7 +284,14 @@ async fn traffic_metrics_report_what_flowed() -> anyhow::Result<()> {
     })
     .await;
     if res.is_err() {
-        let _ = kubectl(&["-n", "weft-system", "logs", "deploy/weft-controller", "--tail=60"]).map(|l| eprintln!("{l}"));
+        let _ = kubectl(&[
+            "-n",
+            "weft-system",
+            "logs",
+            "deploy/weft-controller",
+            "--tail=60",
+        ])
+        .map(|l| eprintln!("{l}"));
     }
     res
 }
