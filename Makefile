@@ -7,7 +7,7 @@ CARGO ?= cargo
 
 .PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci \
         cluster-build cluster-up cluster-down cluster-status images e2e demo bench-controller bench-identity bench-injector \
-        bench bench-smoke bench-build
+        bench bench-smoke bench-build bench-control-plane
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -103,6 +103,11 @@ bench-controller: cluster-up ## benchmark: the controller process with 10k pods,
 	$(CARGO) build --release -p weft-identity -p weft-controller
 	eval "$$(e2e/cluster/env)" && $(CARGO) run -q --release -p weft-controller --example scale -- \
 	  --bin-dir $(CARGO_TARGET_DIR)/release $(BENCH_CONTROLLER_ARGS)
+
+bench-control-plane: cluster-up ## benchmark the whole control plane in one command (~7 min): injector, identity with TokenReview on the e2e cluster, controller at scale
+	$(MAKE) bench-injector
+	eval "$$(e2e/cluster/env)" && $(MAKE) bench-identity
+	$(MAKE) bench-controller
 
 bench-injector: ## benchmark: AdmissionReviews/s and p99 over HTTPS vs a fixed-answer baseline (loopback, ~10 s)
 	$(CARGO) run -q --release -p weft-injector --example bench -- 5 8
