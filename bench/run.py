@@ -351,9 +351,33 @@ class Bench:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
+LOCK_PATH = "/run/lock/weft-bench.lock"
+
+
+def hold_lock():
+    """One run at a time: runs share the wbench-* namespace names, so a
+    second one would tear down the first one's network mid-measurement."""
+    import fcntl
+
+    os.makedirs(os.path.dirname(LOCK_PATH), exist_ok=True)
+    f = open(LOCK_PATH, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
+        sys.exit(f"make bench cannot run: another run holds {LOCK_PATH} (pid {holder}); wait for it to finish")
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("make bench creates network namespaces and must run as root")
+    lock = hold_lock()  # noqa: F841 (held until exit)
     # SIGTERM/SIGINT unwind through the cleanup below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
