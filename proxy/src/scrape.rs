@@ -30,7 +30,8 @@ pub struct ScrapeServer {
 impl ScrapeServer {
     /// Accepts until `stop`; one task per connection.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: shutdown::Signal) {
-        let acceptor = TlsAcceptor::from(self.tls.control_plane_server_config(ClientAuth::Required));
+        let acceptor =
+            TlsAcceptor::from(self.tls.control_plane_server_config(ClientAuth::Required));
         let stop = stop.wait();
         tokio::pin!(stop);
         loop {
