@@ -46,6 +46,7 @@ fn default_ipv4_rules_exactly() {
 -A WEFT_PREROUTING -p tcp -m tcp --dport 4143 -m comment --comment "weft: the proxy inbound port 4143 is not redirected" -j RETURN
 -A WEFT_PREROUTING -p tcp -m tcp --dport 4140 -m comment --comment "weft: the proxy outbound port 4140 is not redirected" -j RETURN
 -A WEFT_PREROUTING -p tcp -m tcp --dport 4191 -m comment --comment "weft: the proxy admin port 4191 (probes, metrics) is not redirected" -j RETURN
+-A WEFT_PREROUTING -p tcp -m tcp --dport 4192 -m comment --comment "weft: the proxy metrics port 4192 (mTLS, for weft-controller) is not redirected" -j RETURN
 -A WEFT_PREROUTING -p tcp -m comment --comment "weft: all other inbound TCP goes to the proxy" -j WEFT_INBOUND_REDIRECT
 -A WEFT_INBOUND_REDIRECT -p tcp -m comment --comment "weft: to the proxy inbound port 4143" -j REDIRECT --to-ports 4143
 -A WEFT_OUTPUT -m owner --uid-owner 2102 -m comment --comment "weft: traffic of the proxy user (uid 2102) is never redirected, so it cannot loop" -j RETURN
