@@ -162,7 +162,12 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async {
         let fixed = Router::new().route(
             "/inject",
-            post(|| async { axum::Json(serde_json::json!({"response": {"allowed": true}})) }),
+            // It reads the request body as the real handler does: an
+            // unread body makes HTTP/2 reset every stream, and h2 ends a
+            // connection after 1024 such resets.
+            post(|_body: axum::body::Bytes| async {
+                axum::Json(serde_json::json!({"response": {"allowed": true}}))
+            }),
         );
         let baseline = run_mode(fixed, seconds, conns).await?;
         let weft = run_mode(
