@@ -3,6 +3,7 @@
 //! trust comes from the `kube-system/extension-apiserver-authentication`
 //! ConfigMap, as for any extension API server.
 
+use super::routes::percent_decode;
 use http::HeaderMap;
 use std::collections::BTreeMap;
 
@@ -107,7 +108,8 @@ impl FrontProxy {
                 .find_map(|p| k.as_str().strip_prefix(p.to_ascii_lowercase().as_str()));
             if let (Some(key), Ok(v)) = (key, v.to_str()) {
                 extra
-                    .entry(unescape(key).to_ascii_lowercase())
+                    // Keys are percent-encoded in header names (`a%2fb` is `a/b`).
+                    .entry(percent_decode(key).to_ascii_lowercase())
                     .or_default()
                     .push(v.to_string());
             }
@@ -118,27 +120,6 @@ impl FrontProxy {
             extra,
         })
     }
-}
-
-/// Extra keys are percent-encoded in header names (`a%2fb` for `a/b`).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && let Some(v) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

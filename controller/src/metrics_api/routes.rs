@@ -152,17 +152,18 @@ pub fn route(path: &str, query: Option<&str>) -> Result<Route, RouteError> {
 fn param(query: &str, key: &str) -> Option<String> {
     query.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
-        (k == key).then(|| percent_decode(v))
+        // In a query string `+` is a space; `%2B` is a plus.
+        (k == key).then(|| percent_decode(&v.replace('+', " ")))
     })
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` escapes decoded; anything else, a malformed escape included, kept.
+pub(super) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'+' => out.push(b' '),
             b'%' if i + 2 < b.len()
                 && b[i + 1].is_ascii_hexdigit()
                 && b[i + 2].is_ascii_hexdigit() =>
