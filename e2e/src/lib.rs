@@ -8,7 +8,7 @@ pub mod pods;
 pub mod release;
 
 use anyhow::Context as _;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use std::{future::Future, path::PathBuf, time::Duration};
 
@@ -48,11 +48,25 @@ where
     api.create(&PostParams::default(), &ns)
         .await
         .with_context(|| format!("creating namespace {name}"))?;
-    let res = f(client.clone(), name.clone()).await;
+    let res = match default_service_account(client, &name).await {
+        Ok(()) => f(client.clone(), name.clone()).await,
+        Err(e) => Err(e),
+    };
     if let Err(e) = api.delete(&name, &DeleteParams::default()).await {
         tracing::warn!(%name, error = %e, "could not delete test namespace");
     }
     res
+}
+
+/// Waits for the ServiceAccount controller to create `default` in a new
+/// namespace: until then the API server refuses every pod that names no
+/// ServiceAccount ("serviceaccount \"default\" not found").
+async fn default_service_account(client: &kube::Client, ns: &str) -> anyhow::Result<()> {
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    eventually(&format!("ServiceAccount {ns}/default exists"), || async {
+        Ok(sas.get_opt("default").await?.map(|_| ()))
+    })
+    .await
 }
 
 /// Polls `check` until it returns `Some`, or fails after [`CONVERGENCE`].
