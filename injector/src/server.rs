@@ -16,17 +16,15 @@ use hyper_util::{
     server::conn::auto,
     service::TowerToHyperService,
 };
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument, debug, info_span};
-use weft_runtime::shutdown;
+use weft_runtime::{listen::Incoming, shutdown};
 
 /// Largest AdmissionReview accepted (a pod with many containers stays well
 /// below; the API server itself caps requests at 3 MiB).
 const MAX_BODY: usize = 4 * 1024 * 1024;
-/// A client that has not finished its TLS handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct AppState<N> {
     namespaces: N,
@@ -59,37 +57,17 @@ pub async fn serve_tls(
     stop: shutdown::Signal,
 ) {
     let acceptor = TlsAcceptor::from(Arc::new(tls));
-    let stop_fut = stop.wait();
-    tokio::pin!(stop_fut);
-    loop {
-        let (sock, peer) = tokio::select! {
-            _ = &mut stop_fut => return,
-            res = listener.accept() => match res {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-        };
+    let mut incoming = Incoming::new(listener, stop, "webhook");
+    while let Some((sock, peer)) = incoming.next().await {
         let acceptor = acceptor.clone();
         let router = router.clone();
-        tokio::spawn(
-            serve_conn(sock, peer, acceptor, router).instrument(info_span!("webhook", %peer)),
-        );
+        tokio::spawn(serve_conn(sock, acceptor, router).instrument(info_span!("webhook", %peer)));
     }
 }
 
-async fn serve_conn(
-    sock: tokio::net::TcpStream,
-    peer: SocketAddr,
-    acceptor: TlsAcceptor,
-    router: Router,
-) {
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return debug!(%peer, error = %e, "TLS handshake failed"),
-        Err(_) => return debug!(%peer, "TLS handshake timed out"),
+async fn serve_conn(sock: tokio::net::TcpStream, acceptor: TlsAcceptor, router: Router) {
+    let Some(tls) = weft_tls::handshake(&acceptor, sock).await else {
+        return;
     };
     let svc = TowerToHyperService::new(router);
     if let Err(e) = auto::Builder::new(TokioExecutor::new())

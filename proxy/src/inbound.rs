@@ -35,7 +35,7 @@ use weft_api::{
     contract::{alpn, deny_reason},
     policy::{InboundPolicyUpdate, Protocol},
 };
-use weft_runtime::shutdown;
+use weft_runtime::{listen::Incoming, shutdown};
 use weft_tls::MeshTls;
 
 pub struct Inbound {
@@ -72,20 +72,8 @@ impl Inbound {
     /// Accepts until `stop` (new connections stop; open ones continue).
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: shutdown::Signal) {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-        let stopped = stop.wait();
-        tokio::pin!(stopped);
-        loop {
-            let (sock, peer) = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok(c) => c,
-                    Err(error) => {
-                        tracing::warn!(%error, "inbound accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                },
-                () = &mut stopped => return,
-            };
+        let mut incoming = Incoming::new(listener, stop, "inbound");
+        while let Some((sock, peer)) = incoming.next().await {
             let this = self.clone();
             let guard = self.tracker.track();
             tokio::spawn(async move {

@@ -22,7 +22,7 @@ use std::{net::IpAddr, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::client::TlsStream;
 use tracing::Instrument as _;
-use weft_runtime::shutdown;
+use weft_runtime::{listen::Incoming, shutdown};
 use weft_tls::{MeshTls, SpiffeId};
 
 /// Endpoints tried for one connection before giving up.
@@ -44,20 +44,8 @@ impl<R: Resolve> Outbound<R> {
     /// Accepts until `stop`; each connection is served on its own task.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: shutdown::Signal) {
         let local = listener.local_addr().ok();
-        let stopped = stop.wait();
-        tokio::pin!(stopped);
-        loop {
-            let (sock, peer) = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok(c) => c,
-                    Err(error) => {
-                        tracing::warn!(%error, "outbound accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                },
-                () = &mut stopped => return,
-            };
+        let mut incoming = Incoming::new(listener, stop, "outbound");
+        while let Some((sock, peer)) = incoming.next().await {
             let this = self.clone();
             let guard = self.tracker.track();
             tokio::spawn(async move {

@@ -10,15 +10,12 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use prometheus_client::registry::Registry;
-use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument, debug, info_span};
-use weft_runtime::shutdown;
+use weft_runtime::{listen, shutdown};
 use weft_tls::{ClientAuth, MeshTls, SpiffeId};
-
-/// A client that has not finished its handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct ScrapeServer {
     pub tls: MeshTls,
@@ -32,19 +29,8 @@ impl ScrapeServer {
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: shutdown::Signal) {
         let acceptor =
             TlsAcceptor::from(self.tls.control_plane_server_config(ClientAuth::Required));
-        let stop = stop.wait();
-        tokio::pin!(stop);
-        loop {
-            let (sock, peer) = tokio::select! {
-                () = &mut stop => return,
-                res = listener.accept() => match res {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "metrics listener: accept failed");
-                        continue;
-                    }
-                },
-            };
+        let mut incoming = listen::Incoming::new(listener, stop, "metrics");
+        while let Some((sock, peer)) = incoming.next().await {
             let this = self.clone();
             let acceptor = acceptor.clone();
             tokio::spawn(
@@ -55,10 +41,8 @@ impl ScrapeServer {
     }
 
     async fn serve_conn(self: Arc<Self>, sock: TcpStream, acceptor: TlsAcceptor) {
-        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => return debug!(error = %e, "handshake failed"),
-            Err(_) => return debug!("handshake timed out"),
+        let Some(tls) = weft_tls::handshake(&acceptor, sock).await else {
+            return;
         };
         let client = weft_tls::peer_id(tls.get_ref().1);
         if client.as_ref() != Some(&self.scraper) {

@@ -14,7 +14,7 @@
 //! | PUT    | `/log-level` | loopback | replace the filter with the body |
 //! | POST   | `/shutdown`  | loopback | start a graceful shutdown |
 
-use crate::{readiness::Readiness, shutdown, telemetry::LogLevel};
+use crate::{listen::Incoming, readiness::Readiness, shutdown, telemetry::LogLevel};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
@@ -54,19 +54,8 @@ impl Admin {
 
     /// Serves until `stop` resolves.
     pub async fn serve(self, stop: shutdown::Signal) {
-        let stop = stop.wait();
-        tokio::pin!(stop);
-        loop {
-            let (sock, peer) = tokio::select! {
-                _ = &mut stop => return,
-                res = self.listener.accept() => match res {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "admin accept failed");
-                        continue;
-                    }
-                },
-            };
+        let mut incoming = Incoming::new(self.listener, stop, "admin");
+        while let Some((sock, peer)) = incoming.next().await {
             let state = self.state.clone();
             tokio::spawn(
                 async move {

@@ -10,12 +10,14 @@
 //! - [`readiness`]: readiness as the AND of registered conditions.
 //! - [`backoff`]: jittered exponential backoff.
 //! - [`grpc`]: gRPC channels that reconnect, and a retry loop using backoff.
+//! - [`listen`]: the accept loop every listener shares.
 //! - [`shutdown`]: SIGTERM/SIGINT handling and a drain with a deadline.
 //! - [`process`]: the start and stop every binary shares.
 
 pub mod admin;
 pub mod backoff;
 pub mod grpc;
+pub mod listen;
 pub mod process;
 pub mod readiness;
 pub mod shutdown;

@@ -10,6 +10,7 @@ use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tonic::transport::Channel;
+use tracing::Instrument as _;
 use weft_api::identity::{CertifyRequest, CertifyResponse, identity_client::IdentityClient};
 use weft_runtime::grpc::{self, ChannelConfig};
 
@@ -68,35 +69,48 @@ impl Certifier for GrpcCertifier {
     }
 }
 
-/// How long a client may take to complete the TLS handshake.
-pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Handshakes in progress at once; beyond that, accepting waits. Bounds
+/// what a flood of silent connections can hold.
+const MAX_PENDING_HANDSHAKES: usize = 1024;
 
 /// Accepted connections on `listener` after a TLS handshake with `tls`, for
 /// `tonic`'s `serve_with_incoming`: a failed or slow handshake is logged
-/// and skipped, never ends the stream. With tonic's `tls-connect-info`
-/// feature, handlers read the client's certificate from the request's
-/// `TlsConnectInfo` extension (see [`peer_of`]).
+/// and skipped, never ends the stream. Handshakes run concurrently, so a
+/// client that connects and stays silent delays nobody else. With tonic's
+/// `tls-connect-info` feature, handlers read the client's certificate from
+/// the request's `TlsConnectInfo` extension (see [`peer_of`]).
 pub fn tls_incoming(
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
 ) -> impl futures::Stream<Item = std::io::Result<tokio_rustls::server::TlsStream<TcpStream>>> + Send
 {
+    use futures::{StreamExt as _, stream::FuturesUnordered};
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     async_stream::stream! {
+        let mut pending = FuturesUnordered::new();
         loop {
-            let (sock, peer) = match listener.accept().await {
-                Ok(c) => c,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let handshaken = tokio::select! {
+                r = listener.accept(), if pending.len() < MAX_PENDING_HANDSHAKES => {
+                    match r {
+                        Ok((sock, peer)) => {
+                            let _ = sock.set_nodelay(true);
+                            let acceptor = acceptor.clone();
+                            pending.push(
+                                async move { crate::handshake(&acceptor, sock).await }
+                                    .instrument(tracing::debug_span!("grpc", %peer)),
+                            );
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "accept failed");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
+                    }
                     continue;
                 }
+                Some(tls) = pending.next(), if !pending.is_empty() => tls,
             };
-            let _ = sock.set_nodelay(true);
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
-                Ok(Ok(tls)) => yield Ok(tls),
-                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            if let Some(tls) = handshaken {
+                yield Ok(tls);
             }
         }
     }

@@ -11,6 +11,7 @@
 //!   real Certify client.
 //! - [`serving`]: plain serving certificates from files (webhook, metrics
 //!   API), rotated without a restart.
+//! - [`accept`]: the server side of a handshake, bounded in time.
 //! - `test_util` (feature `test-util`): a test CA for other crates' tests.
 //!
 //! Wiring, in a proxy (the controller does the same minus the mesh
@@ -36,6 +37,7 @@
 
 use std::sync::Arc;
 
+pub mod accept;
 pub mod anchors;
 pub mod certify;
 pub mod clock;
@@ -52,6 +54,7 @@ pub mod test_util;
 pub mod verify;
 pub mod workload;
 
+pub use accept::{HANDSHAKE_TIMEOUT, handshake};
 pub use anchors::{AnchorError, AnchorStore, TrustAnchors, watch_anchors};
 pub use certify::{Certifier, CertifyError, ResponseError, validate_response};
 pub use clock::WallClock;

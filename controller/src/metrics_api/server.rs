@@ -19,13 +19,15 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
-use tokio::{net::TcpListener, sync::watch};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
 use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument as _, debug, info_span, warn};
-use weft_runtime::shutdown;
+use weft_runtime::{listen, shutdown};
 use weft_tls::{ClientAuth, MeshTls, ServingCert, SpiffeId};
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the front-proxy trust is re-read (the API server's CA can
 /// rotate).
 const TRUST_REFRESH: Duration = Duration::from_secs(60);
@@ -61,16 +63,8 @@ pub struct Peers {
 
 impl ApiServer {
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: shutdown::Signal) {
-        let stopped = stop.wait();
-        tokio::pin!(stopped);
-        loop {
-            let (sock, peer) = tokio::select! {
-                () = &mut stopped => return,
-                r = listener.accept() => match r {
-                    Ok(c) => c,
-                    Err(e) => { warn!(error = %e, "metrics API: accept failed"); continue; }
-                },
-            };
+        let mut incoming = listen::Incoming::new(listener, stop, "metrics API");
+        while let Some((sock, peer)) = incoming.next().await {
             let Some(trust) = self.trust.borrow().clone() else {
                 warn!(%peer, "metrics API: refusing a connection before the front-proxy CA is known");
                 continue;
@@ -83,12 +77,10 @@ impl ApiServer {
         }
     }
 
-    async fn serve_conn(self: Arc<Self>, sock: tokio::net::TcpStream, trust: Arc<Trust>) {
+    async fn serve_conn(self: Arc<Self>, sock: TcpStream, trust: Arc<Trust>) {
         let acceptor = TlsAcceptor::from(trust.tls.clone());
-        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return debug!(error = %e, "TLS handshake failed"),
-            Err(_) => return debug!("TLS handshake timed out"),
+        let Some(tls) = weft_tls::handshake(&acceptor, sock).await else {
+            return;
         };
         let cn = tls
             .get_ref()
@@ -225,53 +217,42 @@ impl ApiServer {
                 .tls
                 .control_plane_server_config(ClientAuth::Required),
         );
-        let stopped = stop.wait();
-        tokio::pin!(stopped);
-        loop {
-            let (sock, peer) = tokio::select! {
-                () = &mut stopped => return,
-                r = listener.accept() => match r {
-                    Ok(c) => c,
-                    Err(e) => { warn!(error = %e, "metrics peer listener: accept failed"); continue; }
-                },
-            };
+        let mut incoming = listen::Incoming::new(listener, stop, "metrics peer");
+        while let Some((sock, peer)) = incoming.next().await {
             let (this, acceptor) = (self.clone(), acceptor.clone());
             tokio::spawn(
-                async move {
-                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock))
-                        .await
-                    {
-                        Ok(Ok(s)) => s,
-                        _ => return debug!("peer handshake failed"),
-                    };
-                    if weft_tls::peer_id(tls.get_ref().1).as_ref() != Some(&this.peers.id) {
-                        return warn!(
-                            "metrics peer listener: refused a client that is not weft-controller"
-                        );
-                    }
-                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let this = this.clone();
-                        async move {
-                            let answer = match routes::route(req.uri().path(), req.uri().query()) {
-                                Ok(Route::Metrics(q)) => this.metrics(&q),
-                                _ => status(
-                                    StatusCode::NOT_FOUND,
-                                    "NotFound",
-                                    "peers ask for metrics only",
-                                ),
-                            };
-                            Ok::<_, Infallible>(answer)
-                        }
-                    });
-                    if let Err(e) = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await
-                    {
-                        debug!(error = %e, "peer connection ended");
-                    }
-                }
-                .instrument(info_span!("metrics_peer", %peer)),
+                async move { this.serve_peer_conn(sock, acceptor).await }
+                    .instrument(info_span!("metrics_peer", %peer)),
             );
+        }
+    }
+
+    async fn serve_peer_conn(self: Arc<Self>, sock: TcpStream, acceptor: TlsAcceptor) {
+        let Some(tls) = weft_tls::handshake(&acceptor, sock).await else {
+            return;
+        };
+        if weft_tls::peer_id(tls.get_ref().1).as_ref() != Some(&self.peers.id) {
+            return warn!("metrics peer listener: refused a client that is not weft-controller");
+        }
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let this = self.clone();
+            async move {
+                let answer = match routes::route(req.uri().path(), req.uri().query()) {
+                    Ok(Route::Metrics(q)) => this.metrics(&q),
+                    _ => status(
+                        StatusCode::NOT_FOUND,
+                        "NotFound",
+                        "peers ask for metrics only",
+                    ),
+                };
+                Ok::<_, Infallible>(answer)
+            }
+        });
+        if let Err(e) = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(tls), service)
+            .await
+        {
+            debug!(error = %e, "peer connection ended");
         }
     }
 
