@@ -9,7 +9,6 @@ use weft_api::{
     policy::DefaultPolicy,
 };
 use weft_controller::metrics_api::{
-    self,
     aggregate::Scraped,
     lease::{self, LeaseConfig},
     scraper::Scraper,
@@ -90,10 +89,10 @@ struct Args {
     #[arg(long, env = "WEFT_METRICS_API_KEY", requires = "metrics_api_cert")]
     metrics_api_key: Option<PathBuf>,
     /// How far back TrafficMetrics look (`30s`, `1m`).
-    #[arg(long, env = "WEFT_METRICS_WINDOW", default_value = "30s", value_parser = metrics_api::parse_duration)]
+    #[arg(long, env = "WEFT_METRICS_WINDOW", default_value = "30s", value_parser = weft_api::duration::parse)]
     metrics_window: Duration,
     /// How often the Lease holder scrapes every proxy.
-    #[arg(long, env = "WEFT_METRICS_SCRAPE_INTERVAL", default_value = "10s", value_parser = metrics_api::parse_duration)]
+    #[arg(long, env = "WEFT_METRICS_SCRAPE_INTERVAL", default_value = "10s", value_parser = weft_api::duration::parse)]
     metrics_scrape_interval: Duration,
     /// The Lease (in the control-plane namespace) electing the replica
     /// that scrapes.

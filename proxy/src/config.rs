@@ -267,19 +267,11 @@ pub fn parse(s: &dyn Strings) -> Result<Config, EnvError> {
     })
 }
 
-/// `250ms`, `10s`, `2m` (a bare number is seconds).
+/// A Go duration (`250ms`, `10s`, `2m`); a bare number is seconds.
 fn parse_duration(v: &str) -> Result<Duration, String> {
-    let v = v.trim();
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let (n, unit) = v.split_at(split);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| "expected a duration such as 500ms, 10s or 2m".to_string())?;
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err("expected a duration such as 500ms, 10s or 2m".into()),
+    match v.trim().parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => weft_api::duration::parse(v).map_err(|e| e.to_string()),
     }
 }
 
@@ -448,7 +440,7 @@ mod tests {
             (env::POD_IPS, "10.0.0.5,nope"),
             (env::OPAQUE_PORTS, "9-1"),
             (env::REQUEST_TIMEOUT, "soon"),
-            (env::REQUEST_TIMEOUT, "5h"),
+            (env::REQUEST_TIMEOUT, "5d"),
         ] {
             let mut e = base();
             e.insert(k, v);

@@ -8,8 +8,10 @@
 //!   `server` features. The generated code is checked in (`make gen`), so no
 //!   build needs `protoc`.
 //! - [`contract`] names everything two components must agree on.
+//! - [`duration`]: durations as Go writes them, parsed and printed alike.
 
 pub mod contract;
+pub mod duration;
 
 /// The generated code, nested as the protobuf packages are, so that
 /// cross-package references (`discovery` uses `policy` routes) resolve.

@@ -8,6 +8,71 @@ pub const GROUP: &str = "metrics.smi-spec.io";
 pub const VERSION: &str = "v1alpha1";
 pub const API_VERSION: &str = "metrics.smi-spec.io/v1alpha1";
 
+/// The kinds TrafficMetrics are served for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Pod,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    Namespace,
+    TrafficSplit,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Pod,
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::Namespace,
+        Kind::TrafficSplit,
+    ];
+
+    /// The resource name in API paths.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Pod => "pods",
+            Kind::Deployment => "deployments",
+            Kind::StatefulSet => "statefulsets",
+            Kind::DaemonSet => "daemonsets",
+            Kind::Namespace => "namespaces",
+            Kind::TrafficSplit => "trafficsplits",
+        }
+    }
+
+    /// The `kind` the API gives this resource's objects.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Pod => "Pod",
+            Kind::Deployment => "Deployment",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::Namespace => "Namespace",
+            Kind::TrafficSplit => "TrafficSplit",
+        }
+    }
+
+    /// The kind whose API path segment is `s` (exactly, as in a URL).
+    pub fn from_plural(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.plural() == s)
+    }
+
+    /// Every spelling kubectl users reach for: short name, singular,
+    /// plural, and the Kind itself in any case.
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "po" | "pod" | "pods" => Kind::Pod,
+            "deploy" | "deployment" | "deployments" => Kind::Deployment,
+            "sts" | "statefulset" | "statefulsets" => Kind::StatefulSet,
+            "ds" | "daemonset" | "daemonsets" => Kind::DaemonSet,
+            "ns" | "namespace" | "namespaces" => Kind::Namespace,
+            "ts" | "trafficsplit" | "trafficsplits" => Kind::TrafficSplit,
+            _ => return None,
+        })
+    }
+}
+
 /// Traffic metrics of one resource (or of one edge between two resources)
 /// over a window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,6 +137,18 @@ pub struct Metric {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_is_found_by_its_path_segment_and_its_own_names() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_plural(k.plural()), Some(k));
+            assert_eq!(Kind::parse(k.name()), Some(k));
+            assert_eq!(Kind::parse(k.plural()), Some(k));
+        }
+        // Paths are exact; only the CLI forgives case.
+        assert_eq!(Kind::from_plural("Pods"), None);
+        assert_eq!(Kind::parse("replicasets"), None);
+    }
 
     #[test]
     fn round_trips_the_smi_example_shape() {

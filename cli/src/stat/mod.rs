@@ -12,59 +12,9 @@ pub mod rows;
 
 use kube::Client;
 use weft_k8s_api::metrics::API_VERSION;
+pub use weft_k8s_api::metrics::Kind;
 
 pub use rows::Row;
-
-/// The kinds the metrics API serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Pod,
-    Deployment,
-    StatefulSet,
-    DaemonSet,
-    Namespace,
-    TrafficSplit,
-}
-
-impl Kind {
-    /// Every spelling kubectl users reach for: short name, singular,
-    /// plural, and the Kind itself in any case.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "po" | "pod" | "pods" => Self::Pod,
-            "deploy" | "deployment" | "deployments" => Self::Deployment,
-            "sts" | "statefulset" | "statefulsets" => Self::StatefulSet,
-            "ds" | "daemonset" | "daemonsets" => Self::DaemonSet,
-            "ns" | "namespace" | "namespaces" => Self::Namespace,
-            "ts" | "trafficsplit" | "trafficsplits" => Self::TrafficSplit,
-            _ => return None,
-        })
-    }
-
-    /// The `kind` the API gives this resource's objects.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Pod => "Pod",
-            Self::Deployment => "Deployment",
-            Self::StatefulSet => "StatefulSet",
-            Self::DaemonSet => "DaemonSet",
-            Self::Namespace => "Namespace",
-            Self::TrafficSplit => "TrafficSplit",
-        }
-    }
-
-    /// The resource name in API paths.
-    pub fn plural(self) -> &'static str {
-        match self {
-            Self::Pod => "pods",
-            Self::Deployment => "deployments",
-            Self::StatefulSet => "statefulsets",
-            Self::DaemonSet => "daemonsets",
-            Self::Namespace => "namespaces",
-            Self::TrafficSplit => "trafficsplits",
-        }
-    }
-}
 
 /// What to read: one object, or every object of a kind.
 #[derive(Clone, Debug, PartialEq, Eq)]

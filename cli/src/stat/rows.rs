@@ -74,7 +74,9 @@ fn peer_key(p: &ObjectReference) -> (Option<String>, String, Option<String>) {
 /// One TrafficMetrics as a row; metrics weft does not know are skipped, so a
 /// newer server's additions do not break an older CLI.
 pub fn row(m: &TrafficMetrics) -> Result<Row, String> {
-    let window = go_duration(&m.window).map_err(|e| format!("window {:?}: {e}", m.window))?;
+    let window = weft_api::duration::parse(&m.window)
+        .map_err(|e| format!("window: {e}"))?
+        .as_secs_f64();
     let (mut ok, mut failed) = (0u64, 0u64);
     let (mut p50, mut p90, mut p99) = (None, None, None);
     for metric in &m.metrics {
@@ -174,43 +176,4 @@ pub fn quantity(s: &str) -> Result<f64, String> {
         _ => return Err(format!("{s:?} is not a quantity")),
     };
     Ok(n * mult)
-}
-
-/// A Go duration (`30s`, `1m0s`, `1m30s`, `500ms`, `1h`) in seconds.
-pub fn go_duration(s: &str) -> Result<f64, String> {
-    let bad = || format!("{s:?} is not a duration");
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    // Go writes a zero duration as a bare "0".
-    if rest == "0" {
-        return Ok(0.0);
-    }
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total = 0.0;
-    while !rest.is_empty() {
-        let n_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let n: f64 = rest[..n_end].parse().map_err(|_| bad())?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u_end] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += n * unit;
-        rest = &rest[u_end..];
-    }
-    Ok(if neg { -total } else { total })
 }

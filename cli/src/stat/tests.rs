@@ -1,4 +1,4 @@
-use super::rows::{from_json, go_duration, quantity};
+use super::rows::{from_json, quantity};
 use super::*;
 use serde_json::json;
 
@@ -156,20 +156,6 @@ fn parses_quantities() {
     assert!(quantity("").is_err());
     assert!(quantity("12ms").is_err());
     assert!(quantity("abc").is_err());
-}
-
-#[test]
-fn parses_go_durations() {
-    assert_eq!(go_duration("30s").unwrap(), 30.0);
-    assert_eq!(go_duration("1m0s").unwrap(), 60.0);
-    assert_eq!(go_duration("1m30s").unwrap(), 90.0);
-    assert_eq!(go_duration("500ms").unwrap(), 0.5);
-    assert_eq!(go_duration("1h0m0s").unwrap(), 3600.0);
-    assert_eq!(go_duration("1.5s").unwrap(), 1.5);
-    assert_eq!(go_duration("0").unwrap(), 0.0);
-    for bad in ["", "30", "1x", "s", "1m30"] {
-        assert!(go_duration(bad).is_err(), "{bad}");
-    }
 }
 
 fn metrics(name: &str, ok: &str, failed: &str, latencies: &[(&str, &str)]) -> serde_json::Value {

@@ -14,6 +14,8 @@ use crate::index::{MeshedPod, SplitBackends};
 use crate::traffic_stats::{Delta, Direction, Edge};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta, Time};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use weft_api::duration;
 use weft_k8s_api::metrics::{self as smi, ObjectReference, TrafficMetrics, TrafficMetricsList};
 use weft_tls::SpiffeId;
 
@@ -332,7 +334,7 @@ fn item(
             ..Default::default()
         },
         timestamp: inputs.scraped.at.clone().unwrap_or_else(epoch),
-        window: go_duration(d.seconds),
+        window: duration::format(Duration::from_secs(d.seconds.round() as u64)),
         resource,
         edge,
         metrics: d.smi_metrics(),
@@ -351,16 +353,6 @@ fn list(resource: ObjectReference, items: Vec<TrafficMetrics>) -> Box<TrafficMet
 
 fn epoch() -> Time {
     Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
-}
-
-/// Whole seconds as Go prints a duration (`30s`, `1m0s`, `1h2m3s`).
-pub fn go_duration(seconds: f64) -> String {
-    let s = seconds.round() as u64;
-    match (s / 3600, s / 60 % 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m{s}s"),
-        (h, m, s) => format!("{h}h{m}m{s}s"),
-    }
 }
 
 #[cfg(test)]

@@ -6,53 +6,7 @@ use super::selector::{LabelSelector, SelectorError};
 
 pub const PREFIX: &str = "/apis/metrics.smi-spec.io/v1alpha1";
 
-/// The kinds TrafficMetrics are served for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    Pod,
-    Deployment,
-    StatefulSet,
-    DaemonSet,
-    Namespace,
-    TrafficSplit,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 6] = [
-        Kind::Pod,
-        Kind::Deployment,
-        Kind::StatefulSet,
-        Kind::DaemonSet,
-        Kind::Namespace,
-        Kind::TrafficSplit,
-    ];
-
-    pub fn plural(self) -> &'static str {
-        match self {
-            Kind::Pod => "pods",
-            Kind::Deployment => "deployments",
-            Kind::StatefulSet => "statefulsets",
-            Kind::DaemonSet => "daemonsets",
-            Kind::Namespace => "namespaces",
-            Kind::TrafficSplit => "trafficsplits",
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Pod => "Pod",
-            Kind::Deployment => "Deployment",
-            Kind::StatefulSet => "StatefulSet",
-            Kind::DaemonSet => "DaemonSet",
-            Kind::Namespace => "Namespace",
-            Kind::TrafficSplit => "TrafficSplit",
-        }
-    }
-
-    fn from_plural(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.plural() == s)
-    }
-}
+pub use weft_k8s_api::metrics::Kind;
 
 /// A TrafficMetrics read.
 #[derive(Clone, Debug)]

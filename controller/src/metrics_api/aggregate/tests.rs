@@ -380,10 +380,3 @@ fn a_trafficsplit_reports_each_backend() {
         "server-1's three authenticated edges: {edges:?}"
     );
 }
-
-#[test]
-fn windows_print_as_go_durations() {
-    assert_eq!(go_duration(30.2), "30s");
-    assert_eq!(go_duration(60.0), "1m0s");
-    assert_eq!(go_duration(3723.0), "1h2m3s");
-}
