@@ -31,6 +31,11 @@ IDS = {
 }
 
 
+# Every load, in the order run; BENCH_LOADS picks some.
+LOADS = ["h1_max", "h1_pingpong", "rate_desync", "rate_burst", "h2_max", "h2_rate", "grpc",
+         "tcp_1", "tcp_4", "churn", "body_1m", "idle"]
+
+
 def env_int(name, default):
     v = os.environ.get(name, "")
     try:
@@ -45,6 +50,15 @@ class Bench:
         self.secs = env_int("BENCH_SECONDS", 5)
         self.idle_conns = env_int("BENCH_IDLE_CONNECTIONS", 10000)
         self.modes = os.environ.get("BENCH_MODES", "direct splice haproxy weft").split()
+        self.loads = os.environ.get("BENCH_LOADS", " ".join(LOADS)).split()
+        for name in self.loads:
+            if name not in LOADS:
+                raise BenchError(f"BENCH_LOADS: unknown load {name!r}; the loads are {' '.join(LOADS)}")
+        # perf record of every proxy under every load, for finding where a
+        # proxy spends its CPU (cpu-clock: these machines have no PMU).
+        self.profile = os.environ.get("BENCH_PROFILE", "")
+        if self.profile and not shutil.which("perf"):
+            raise BenchError("BENCH_PROFILE needs perf (Debian package linux-perf)")
         for m in self.modes:
             if m != "direct" and not os.access(f"{HERE}/slots/{m}", os.X_OK):
                 raise BenchError(f"mode {m!r}: no executable slot script bench/slots/{m}")
@@ -239,6 +253,9 @@ class Bench:
 
         def proxied(name, fn):
             """Runs a load, recording the proxies' CPU and largest RSS."""
+            if name not in self.loads:
+                return
+            perfs = self.perf_start(mode, rnd, name, pids)
             cpu0 = {side: proc_cpu_seconds(pid) for side, pid in pids.items()}
             peak = {side: 0 for side in pids}
             stop = threading.Event()
@@ -257,6 +274,7 @@ class Bench:
             finally:
                 stop.set()
                 t.join()
+                self.perf_stop(perfs)
             for side, (p, _) in slots.items():
                 if p.poll() is not None:
                     log = self.log(f"{mode}-{side}-{rnd}")
@@ -282,7 +300,8 @@ class Bench:
         proxied("tcp_4", lambda: loads.iperf(4, s))
         proxied("churn", lambda: loads.wrk(f"{url}/1k", 16, s, headers=["Connection: close"]))
         proxied("body_1m", lambda: loads.wrk(f"{url}/1m", 4, s))
-        self.idle(mode, rnd, pids, r)
+        if "idle" in self.loads:
+            self.idle(mode, rnd, pids, r)
         for side, pid in pids.items():
             r[f"rss_peak_mib_{side}"] = proc_mem_kib(pid)[1] / 1024
         for p, _ in slots.values():
@@ -290,6 +309,28 @@ class Bench:
             if p.returncode not in (0, -signal.SIGTERM, 128 + signal.SIGTERM):
                 print(f"  note: {mode} slot exited with {p.returncode}", file=sys.stderr)
         return r
+
+    def perf_start(self, mode, rnd, load, pids):
+        if not self.profile:
+            return []
+        os.makedirs(self.profile, exist_ok=True)
+        out = []
+        for side, pid in pids.items():
+            data = os.path.join(self.profile, f"{mode}-{load}-{side}-{rnd}.data")
+            argv = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g", "-p", str(pid), "-o", data]
+            out.append((self.procs.start(f"perf-{side}", argv, self.log(f"perf-{mode}-{load}-{side}-{rnd}")), data))
+        time.sleep(0.2)  # attached before the load starts
+        return out
+
+    def perf_stop(self, perfs):
+        for p, data in perfs:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            self.procs.stop(p)
+            print(f"   profile: perf report -i {data}", flush=True)
 
     def idle(self, mode, rnd, pids, r):
         """Holds idle keep-alive connections and reads each proxy's RSS."""

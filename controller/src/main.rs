@@ -132,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let mut registry = Registry::default();
+    weft_runtime::process_metrics::register(&mut registry);
     let watch_metrics = watches::Metrics::default();
     watch_metrics.register(&mut registry);
     let grpc_metrics = grpc::Metrics::default();

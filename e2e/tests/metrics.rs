@@ -1,7 +1,8 @@
 //! SMI TrafficMetrics on the real cluster: after N successes and M
-//! failures from Deployment `client` to Deployment `server`, the API the
-//! kube-apiserver proxies to the controller reports N and M on both ends
-//! of the edge and on the server, with ordered latency percentiles; a user
+//! failures (503s from the app, and 403s the server's proxy answers for a
+//! route no TrafficTarget grants) from Deployment `client` to Deployment
+//! `server`, the API the kube-apiserver proxies to the controller reports
+//! N and M on both ends of the edge and on the server, with ordered latency percentiles; a user
 //! whose RBAC grants the metrics but not their edges is refused the
 //! edges; `weft stat` and `weft edges` print the same numbers.
 //!
@@ -21,7 +22,11 @@ use weft_e2e::{
 };
 
 const SUCCESSES: u32 = 40;
-const FAILURES: u32 = 7;
+/// 503s from the app.
+const APP_ERRORS: u32 = 4;
+/// 403s from the server's proxy: failures on both sides of the edge.
+const DENIALS: u32 = 3;
+const FAILURES: u32 = APP_ERRORS + DENIALS;
 const API: &str = "/apis/metrics.smi-spec.io/v1alpha1";
 
 /// A one-replica Deployment of testapp with `args`, no probes (a probe's
@@ -148,6 +153,19 @@ async fn traffic_metrics_report_what_flowed() -> anyhow::Result<()> {
     ])?;
     let res = with_temp_ns(&client, |client, ns| async move {
         mesh_namespace(&client, &ns, &[], &["server", "client"]).await?;
+        // `/` and `/status/…` granted; `/denied` matches no route.
+        apply(&client, &ns, json!({
+            "apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "HTTPRouteGroup",
+            "metadata": {"name": "routes"},
+            "spec": {"matches": [{"name": "root", "pathRegex": "/$"}, {"name": "status", "pathRegex": "/status/"}]}
+        })).await?;
+        apply(&client, &ns, json!({
+            "apiVersion": "access.smi-spec.io/v1alpha3", "kind": "TrafficTarget",
+            "metadata": {"name": "to-server"},
+            "spec": {"destination": {"kind": "ServiceAccount", "name": "server"},
+                     "sources": [{"kind": "ServiceAccount", "name": "client"}],
+                     "rules": [{"kind": "HTTPRouteGroup", "name": "routes", "matches": ["root", "status"]}]}
+        })).await?;
         deployment(&client, &ns, "server", &["serve"]).await?;
         deployment(&client, &ns, "client", &["sleep"]).await?;
         service(&client, &ns, "server", json!({"app": "server"})).await?;
@@ -168,8 +186,13 @@ async fn traffic_metrics_report_what_flowed() -> anyhow::Result<()> {
 
         let ok = exec_load(&ns, "http://server/", SUCCESSES)?;
         anyhow::ensure!(ok.contains(&format!("ok {SUCCESSES}\n")), "{ok}");
-        let bad = exec_load(&ns, "http://server/status/503", FAILURES)?;
-        anyhow::ensure!(bad.contains(&format!("failed {FAILURES}\n")), "{bad}");
+        let bad = exec_load(&ns, "http://server/status/503", APP_ERRORS)?;
+        anyhow::ensure!(bad.contains(&format!("failed {APP_ERRORS}\n")), "{bad}");
+        let denied = exec_load(&ns, "http://server/denied", DENIALS)?;
+        anyhow::ensure!(
+            denied.contains(&format!("failed {DENIALS}\n")) && denied.contains("route-not-matched"),
+            "{denied}"
+        );
 
         // Two controller replicas, one scraping: the API server spreads
         // requests over both and every one gets the same answer.

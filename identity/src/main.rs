@@ -59,6 +59,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut registry = Registry::default();
+    weft_runtime::process_metrics::register(&mut registry);
     let remaining = Gauge::default();
     registry.register(
         "weft_identity_issuer_remaining_seconds",

@@ -61,7 +61,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let proc = Process::start(&args.common.settings("weft-injector"), Registry::default()).await?;
+    let mut registry = Registry::default();
+    weft_runtime::process_metrics::register(&mut registry);
+    let proc = Process::start(&args.common.settings("weft-injector"), registry).await?;
     let ready = proc.readiness.register("namespaces-synced");
 
     let client = kube::Client::try_default()

@@ -127,6 +127,7 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
     };
     let metrics = Metrics::default();
     let mut registry = Registry::default();
+    weft_runtime::process_metrics::register(&mut registry);
     metrics.register(&mut registry);
     let registry = Arc::new(registry);
     let proc = process::Process::start(&settings, registry.clone()).await?;

@@ -63,6 +63,9 @@ pub struct ResponseLabels {
     pub status_class: String,
     /// The gRPC status code, empty for plain HTTP.
     pub grpc_status: String,
+    /// A weft denial's reason code (inbound: this proxy's; outbound: the
+    /// destination proxy's, from its `weft-deny-reason`); empty otherwise.
+    pub deny_reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -278,6 +281,17 @@ impl Drop for TcpGuard {
         self.metrics.tcp_closed.get_or_create(&self.labels).inc();
         self.metrics.tcp_open.get_or_create(&self.labels).dec();
     }
+}
+
+/// The reason code of a weft denial carried by a response's headers; empty
+/// for any other response. Only the known codes count, so a label's values
+/// stay bounded whatever a peer sends.
+pub fn deny_reason(headers: &http::HeaderMap) -> &'static str {
+    headers
+        .get(weft_api::contract::headers::DENY_REASON)
+        .and_then(|v| v.to_str().ok())
+        .and_then(weft_api::contract::deny_reason::known)
+        .unwrap_or_default()
 }
 
 /// `2xx`, `4xx`, …

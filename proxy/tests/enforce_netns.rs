@@ -529,9 +529,16 @@ fn metrics_count_exactly_the_traffic_sent() {
     let app_port = HTTP_PORT.to_string();
     let tcp_port = TCP_PORT.to_string();
 
+    // A denial is counted with its reason on both sides of the edge.
     let response = |dir: &str, peer: &str, service: &str, port: &str, by: &str, class: &str| {
+        let deny = if class == "4xx" {
+            deny_reason::ROUTE_NOT_MATCHED
+        } else {
+            ""
+        };
         labels(&[
             ("authorization", by),
+            ("deny_reason", deny),
             ("direction", dir),
             ("grpc_status", ""),
             ("peer", peer),

@@ -49,6 +49,11 @@ async fn only_the_controller_reads_a_proxys_metrics() {
                 authorization: authorization.into(),
                 status_class: status_class.into(),
                 grpc_status: String::new(),
+                deny_reason: if authorization.is_empty() {
+                    "no-traffic-target"
+                } else {
+                    ""
+                },
             },
             Duration::from_millis(3),
         );

@@ -13,12 +13,14 @@
 //! - [`listen`]: the accept loop every listener shares.
 //! - [`shutdown`]: SIGTERM/SIGINT handling and a drain with a deadline.
 //! - [`process`]: the start and stop every binary shares.
+//! - [`process_metrics`]: `process_*` metrics from `/proc/self`.
 
 pub mod admin;
 pub mod backoff;
 pub mod grpc;
 pub mod listen;
 pub mod process;
+pub mod process_metrics;
 pub mod readiness;
 pub mod shutdown;
 pub mod telemetry;

@@ -203,6 +203,19 @@ pub mod deny_reason {
     pub const UNAUTHENTICATED: &str = "unauthenticated";
     /// Policy for the port is not known yet (the proxy fails closed).
     pub const POLICY_UNAVAILABLE: &str = "policy-unavailable";
+
+    pub const ALL: [&str; 4] = [
+        NO_TRAFFIC_TARGET,
+        ROUTE_NOT_MATCHED,
+        UNAUTHENTICATED,
+        POLICY_UNAVAILABLE,
+    ];
+
+    /// `s` as one of the codes above, or `None`: a value read off the wire
+    /// becomes a metrics label only when it is one of these.
+    pub fn known(s: &str) -> Option<&'static str> {
+        ALL.into_iter().find(|c| *c == s)
+    }
 }
 
 #[cfg(test)]

@@ -77,11 +77,20 @@ impl Scraper {
             let (mut ok, mut failed) = (0usize, 0usize);
             for (key, result) in round {
                 match result {
-                    Ok(scrape) => {
+                    Ok((scrape, started)) => {
                         ok += 1;
-                        let entry = pods.entry(key).or_insert_with(|| PodSeries {
-                            series: Series::new(self.window.as_secs_f64()),
-                            last_ok: now,
+                        let entry = pods.entry(key).or_insert_with(|| {
+                            let mut series = Series::new(self.window.as_secs_f64());
+                            // A proxy that started within the window counted
+                            // from zero: its traffic before this first scrape
+                            // belongs in the window too.
+                            if let Some(age) = age_if_young(started, unix_now(), self.window) {
+                                series.push(t - age, traffic_stats::Scrape::new());
+                            }
+                            PodSeries {
+                                series,
+                                last_ok: now,
+                            }
                         });
                         entry.series.push(t, scrape);
                         entry.last_ok = now;
@@ -118,7 +127,7 @@ impl Scraper {
     async fn round(
         &self,
         targets: &[MeshedPod],
-    ) -> Vec<(PodKey, anyhow::Result<traffic_stats::Scrape>)> {
+    ) -> Vec<(PodKey, anyhow::Result<(traffic_stats::Scrape, Option<f64>)>)> {
         // Owned jobs: the futures then borrow nothing from the loop.
         let jobs: Vec<_> = targets
             .iter()
@@ -154,13 +163,30 @@ impl Scraper {
     }
 }
 
+/// A proxy's counters, and its start time when it gives one.
 async fn scrape(
     tls: Arc<rustls::ClientConfig>,
     addr: SocketAddr,
-) -> anyhow::Result<traffic_stats::Scrape> {
+) -> anyhow::Result<(traffic_stats::Scrape, Option<f64>)> {
     use anyhow::Context as _;
     let text = fetch(tls, addr, "/metrics").await?;
-    traffic_stats::parse(&text).context("reading the proxy's metrics")
+    let scrape = traffic_stats::parse(&text).context("reading the proxy's metrics")?;
+    Ok((scrape, traffic_stats::start_time(&text)))
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// How long ago a proxy started (Unix seconds `started`, by its node's
+/// clock), when that lies within `window`: its counters then began at zero
+/// inside the window. `None` for an older proxy, and for a start time in
+/// the future (a node clock ahead of ours), where no age can be trusted.
+fn age_if_young(started: Option<f64>, now: f64, window: Duration) -> Option<f64> {
+    let age = now - started?;
+    (age > 0.0 && age <= window.as_secs_f64()).then_some(age)
 }
 
 /// `GET path` over HTTP/2 on a fresh mTLS connection; the answer's body.
@@ -205,4 +231,19 @@ pub async fn fetch_any(
         .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?
         .to_bytes();
     Ok((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_proxy_started_within_the_window_counts_from_zero() {
+        let w = Duration::from_secs(30);
+        assert_eq!(age_if_young(Some(990.0), 1000.0, w), Some(10.0));
+        assert_eq!(age_if_young(Some(970.0), 1000.0, w), Some(30.0));
+        assert_eq!(age_if_young(Some(969.0), 1000.0, w), None);
+        assert_eq!(age_if_young(Some(1001.0), 1000.0, w), None);
+        assert_eq!(age_if_young(None, 1000.0, w), None);
+    }
 }

@@ -9,12 +9,12 @@
 //!
 //! Definitions (docs/metrics.md): a success is an HTTP response that is not
 //! 5xx and, for gRPC, has status OK; a failure is every other response,
-//! including the proxy's own denials (403 with no authorization).
+//! including weft's denials (a `deny_reason`, on either side of an edge).
 
 mod parse;
 mod window;
 
-pub use parse::{ParseError, parse};
+pub use parse::{ParseError, parse, start_time};
 pub use window::Series;
 
 use std::collections::BTreeMap;

@@ -4,6 +4,14 @@
 
 use super::{Counts, Direction, Edge, Scrape};
 
+/// The proxy's `process_start_time_seconds` (Unix seconds), if it has one.
+pub fn start_time(text: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("process_start_time_seconds "))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .filter(|t: &f64| t.is_finite())
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ParseError {
     #[error("line {line}: {reason}")]
@@ -67,6 +75,7 @@ pub fn parse(text: &str) -> Result<Scrape, ParseError> {
                 get("status_class"),
                 get("grpc_status"),
                 get("authorization"),
+                get("deny_reason"),
             ) {
                 counts.success += n;
             } else {
@@ -83,10 +92,18 @@ pub fn parse(text: &str) -> Result<Scrape, ParseError> {
     Ok(scrape)
 }
 
-/// Not 5xx, gRPC OK (or not gRPC), and not the proxy's own denial (an
-/// inbound response no authorization allowed).
-fn is_success(direction: Direction, class: &str, grpc: &str, authorization: &str) -> bool {
-    let denied = direction == Direction::Inbound && authorization.is_empty();
+/// Not 5xx, gRPC OK (or not gRPC), and not a weft denial: on either side
+/// one carries its reason code, and inbound one is also a response no
+/// authorization allowed (as proxies before `deny_reason` recorded it).
+fn is_success(
+    direction: Direction,
+    class: &str,
+    grpc: &str,
+    authorization: &str,
+    deny_reason: &str,
+) -> bool {
+    let denied =
+        !deny_reason.is_empty() || (direction == Direction::Inbound && authorization.is_empty());
     class != "5xx" && (grpc.is_empty() || grpc == "0") && !denied
 }
 

@@ -34,6 +34,8 @@ weft_proxy_responses_total{{direction="inbound",peer="{A}",service="",port="8080
 weft_proxy_responses_total{{direction="inbound",peer="{B}",service="",port="9090",authorization="tt",status_class="2xx",grpc_status="0"}} 7
 weft_proxy_responses_total{{direction="inbound",peer="{B}",service="",port="9090",authorization="tt",status_class="2xx",grpc_status="14"}} 1
 weft_proxy_responses_total{{direction="outbound",peer="{B}",service="api.shop.svc.cluster.local",port="80",authorization="",status_class="2xx",grpc_status=""}} 5
+weft_proxy_responses_total{{direction="outbound",peer="{B}",service="api.shop.svc.cluster.local",port="80",authorization="",status_class="4xx",grpc_status="",deny_reason=""}} 4
+weft_proxy_responses_total{{direction="outbound",peer="{B}",service="api.shop.svc.cluster.local",port="80",authorization="",status_class="4xx",grpc_status="",deny_reason="no-traffic-target"}} 2
 weft_proxy_response_latency_seconds_bucket{{direction="inbound",peer="{A}",status_class="2xx",le="0.001"}} 1
 weft_proxy_response_latency_seconds_bucket{{direction="inbound",peer="{A}",status_class="2xx",le="+Inf"}} 10
 weft_proxy_response_latency_seconds_bucket{{direction="inbound",peer="{A}",status_class="5xx",le="0.001"}} 0
@@ -52,8 +54,9 @@ weft_proxy_tcp_open{{direction="inbound",peer="{A}",service="",port="7000"}} 1
         direction: Direction::Outbound,
         peer: B.into(),
     };
-    // Outbound responses carry no authorization and are not denials.
-    assert_eq!(s[&out].success, 5);
+    // Outbound, a denial is known by the destination proxy's reason code:
+    // the client side counts it as a failure, as the server side does.
+    assert_eq!((s[&out].success, s[&out].failure), (9, 2));
     assert_eq!(s.len(), 3, "the TCP gauge is not an edge of responses");
 }
 
@@ -203,4 +206,25 @@ fn smi_metrics_name_counts_and_latencies_in_milliseconds() {
     );
     // Without traffic: counts of zero, no made-up latencies.
     assert_eq!(Delta::default().smi_metrics().len(), 2);
+}
+
+#[test]
+fn a_young_proxy_counts_from_an_empty_baseline_at_its_start() {
+    // The scraper puts an empty scrape at the proxy's start time before its
+    // first real one: everything it counted since is in the window.
+    let mut s = Series::new(30.0);
+    s.push(92.0, Scrape::new());
+    s.push(100.0, scrape(&[(inbound(A), counts(12, 1, &[]))]));
+    let d = &s.delta()[&inbound(A)];
+    assert_eq!((d.success, d.failure, d.seconds), (12, 1, 8.0));
+}
+
+#[test]
+fn the_start_time_is_read_when_the_proxy_gives_one() {
+    let text = "# TYPE process_start_time_seconds gauge\n\
+                process_start_time_seconds 1764680000.25\n\
+                process_start_time_seconds_other 3\n";
+    assert_eq!(start_time(text), Some(1_764_680_000.25));
+    assert_eq!(start_time("weft_proxy_responses_total 3\n"), None);
+    assert_eq!(start_time("process_start_time_seconds NaN\n"), None);
 }

@@ -11,7 +11,7 @@ use crate::{
     detect::Protocol,
     http::observe::observe,
     inbound::Client,
-    metrics::{Direction, Metrics, ResponseLabels, status_class},
+    metrics::{Direction, Metrics, ResponseLabels, deny_reason, status_class},
     policy::PortPolicy,
 };
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
@@ -108,6 +108,7 @@ impl HttpServer {
             authorization,
             status_class: status_class(parts.status),
             grpc_status: String::new(),
+            deny_reason: deny_reason(&parts.headers),
         };
         let body = observe(
             &parts.headers,
@@ -184,13 +185,16 @@ impl HttpServer {
             Client::Unauthenticated(_) => false,
         };
         let req = Request::from_parts(parts, body);
-        let resp = if is_upgrade(&req) {
+        let mut resp = if is_upgrade(&req) {
             self.upgrade(req, conn.dst).await
         } else if req.version() < Version::HTTP_2 || (mesh && marked_http1) {
             self.to_http1(req, conn.dst, grpc).await
         } else {
             self.to_http2(req, conn.dst, grpc).await
         };
+        // Only this proxy denies: an app's response cannot pass for a
+        // denial, in the client's metrics or to the client.
+        resp.headers_mut().remove(headers::DENY_REASON);
         (resp, by)
     }
 

@@ -9,7 +9,7 @@ use crate::{
     detect::Protocol,
     discovery::{Destination, Pick, state::Endpoint},
     http::observe::observe,
-    metrics::{Direction, Metrics, ResponseLabels, status_class},
+    metrics::{Direction, Metrics, ResponseLabels, deny_reason, status_class},
     outbound::{CONNECT_ATTEMPTS, mesh_connect},
 };
 use http::{Request, Response, StatusCode, Uri, Version, header, uri::Authority};
@@ -94,6 +94,7 @@ impl HttpClient {
             authorization: String::new(),
             status_class: status_class(parts.status),
             grpc_status: String::new(),
+            deny_reason: deny_reason(&parts.headers),
         };
         let body = observe(
             &parts.headers,
