@@ -59,11 +59,13 @@ class Bench:
         self.profile = os.environ.get("BENCH_PROFILE", "")
         if self.profile and not shutil.which("perf"):
             raise BenchError("BENCH_PROFILE needs perf (Debian package linux-perf)")
+        # A profiled run is slowed by perf: its table goes beside the
+        # profiles, never over the last full run's.
+        self.out_dir = os.environ.get("BENCH_OUT") or self.profile or os.path.join(self.target, "bench")
         for m in self.modes:
             if m != "direct" and not os.access(f"{HERE}/slots/{m}", os.X_OK):
                 raise BenchError(f"mode {m!r}: no executable slot script bench/slots/{m}")
         self.target = os.environ.get("CARGO_TARGET_DIR") or os.path.expanduser("~/.cache/weft/target")
-        self.out_dir = os.environ.get("BENCH_OUT", os.path.join(self.target, "bench"))
         self.procs = Procs()
         self.topo = T()
         # A directory the proxy UID can read: binaries, certificates, configs.
