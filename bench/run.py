@@ -54,6 +54,7 @@ class Bench:
         for name in self.loads:
             if name not in LOADS:
                 raise BenchError(f"BENCH_LOADS: unknown load {name!r}; the loads are {' '.join(LOADS)}")
+        self.target = os.environ.get("CARGO_TARGET_DIR") or os.path.expanduser("~/.cache/weft/target")
         # perf record of every proxy under every load, for finding where a
         # proxy spends its CPU (cpu-clock: these machines have no PMU).
         self.profile = os.environ.get("BENCH_PROFILE", "")
@@ -65,7 +66,6 @@ class Bench:
         for m in self.modes:
             if m != "direct" and not os.access(f"{HERE}/slots/{m}", os.X_OK):
                 raise BenchError(f"mode {m!r}: no executable slot script bench/slots/{m}")
-        self.target = os.environ.get("CARGO_TARGET_DIR") or os.path.expanduser("~/.cache/weft/target")
         self.procs = Procs()
         self.topo = T()
         # A directory the proxy UID can read: binaries, certificates, configs.
