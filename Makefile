@@ -18,7 +18,7 @@ setup: ## install Debian packages and tools (idempotent)
 build: ## build every crate and binary
 	$(CARGO) build --workspace --all-targets
 
-test: ## run every crate's tests (not the cluster suites: see `make e2e`)
+test: setup ## run every crate's tests (not the cluster suites: see `make e2e`)
 	$(CARGO) test --workspace --exclude weft-e2e
 	$(CARGO) test -p weft-e2e --lib
 
