@@ -110,8 +110,17 @@ start_daemon() {
   mkdir -p "$LOGS" "$RUN"
   printf '\n===== %s starting %s =====\n' "$(date -Is)" "$name" >>"$LOGS/$name.log"
   setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
-  echo $! >"$(pidfile "$name")"
-  info "$name started, pid $!, log $LOGS/$name.log"
+  local pid=$! i
+  echo "$pid" >"$(pidfile "$name")"
+  # Until the forked shell execs, /proc/PID/cmdline is this script's, and
+  # pid_of's reuse guard would report the daemon dead (seen once in CI, on
+  # coredns). Wait out that window, bounded, so the callers' checks are sound.
+  for ((i = 0; i < 100; i++)); do
+    pid_of "$name" >/dev/null && break
+    [[ -d /proc/$pid ]] || break
+    sleep 0.02
+  done
+  info "$name started, pid $pid, log $LOGS/$name.log"
 }
 
 # stop_daemon NAME [TIMEOUT]: SIGTERM the recorded pid, SIGKILL after TIMEOUT seconds.
