@@ -22,7 +22,6 @@ pub struct Overrides {
     pub skip_inbound_ports: Vec<String>,
     pub skip_outbound_ports: Vec<String>,
     pub skip_outbound_cidrs: Vec<IpNet>,
-    pub opaque_ports: Vec<String>,
     pub log_level: Option<String>,
     pub cpu_request: Option<String>,
     pub cpu_limit: Option<String>,
@@ -32,11 +31,12 @@ pub struct Overrides {
 
 /// Reads the overrides from a pod's annotations.
 pub fn overrides(ann: &BTreeMap<String, String>) -> Result<Overrides, AnnotationError> {
+    // Validated here, applied by the controller (it tells both proxies).
+    ports(ann, a::OPAQUE_PORTS)?;
     Ok(Overrides {
         skip_inbound_ports: ports(ann, a::SKIP_INBOUND_PORTS)?,
         skip_outbound_ports: ports(ann, a::SKIP_OUTBOUND_PORTS)?,
         skip_outbound_cidrs: cidrs(ann, a::SKIP_OUTBOUND_CIDRS)?,
-        opaque_ports: ports(ann, a::OPAQUE_PORTS)?,
         log_level: log_level(ann)?,
         cpu_request: quantity(ann, a::PROXY_CPU_REQUEST)?,
         cpu_limit: quantity(ann, a::PROXY_CPU_LIMIT)?,

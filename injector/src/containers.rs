@@ -95,7 +95,6 @@ pub fn proxy_container(cfg: &InjectConfig, o: &Overrides, inbound_ports: &[u16])
         ),
         (env::POD_IPS, None, Some(field("status.podIPs"))),
         (env::TRUST_DOMAIN, Some(cfg.trust_domain.clone()), None),
-        (env::CLUSTER_DOMAIN, Some(cfg.cluster_domain.clone()), None),
         (env::IDENTITY_ADDR, Some(cfg.identity_addr()), None),
         (
             env::IDENTITY_ID,
@@ -133,9 +132,6 @@ pub fn proxy_container(cfg: &InjectConfig, o: &Overrides, inbound_ports: &[u16])
             None,
         ),
     ];
-    if !o.opaque_ports.is_empty() {
-        vars.push((env::OPAQUE_PORTS, Some(o.opaque_ports.join(",")), None));
-    }
     if !inbound_ports.is_empty() {
         let list: Vec<String> = inbound_ports.iter().map(u16::to_string).collect();
         vars.push((env::INBOUND_PORTS, Some(list.join(",")), None));

@@ -175,7 +175,6 @@ fn annotation_overrides_reach_the_containers() {
         .collect();
     assert_eq!(envs[env::WORKER_THREADS], "2");
     assert_eq!(envs[env::LOG_LEVEL], "debug");
-    assert_eq!(envs[env::OPAQUE_PORTS], "3306");
     assert_eq!(proxy["resources"]["limits"]["memory"], "256Mi");
     golden("overrides", &doc);
 }
@@ -318,7 +317,6 @@ fn the_proxy_parses_what_the_injector_writes() {
     assert_eq!(cfg.workload.service_account, "web");
     assert_eq!(cfg.workload.pod_ips.len(), 2);
     assert_eq!(cfg.worker_threads, 2);
-    assert_eq!(cfg.opaque_ports, vec![(3306, 3306), (9000, 9010)]);
     assert_eq!(
         cfg.identity.id,
         "spiffe://cluster.local/ns/weft-system/sa/weft-identity"

@@ -8,10 +8,7 @@ use std::{
     path::PathBuf,
     time::Duration,
 };
-use weft_api::contract::{
-    control_plane::{DEFAULT_CLUSTER_DOMAIN, DEFAULT_TRUST_DOMAIN},
-    env, ports,
-};
+use weft_api::contract::{control_plane::DEFAULT_TRUST_DOMAIN, env, ports};
 use weft_runtime::telemetry::LogFormat;
 
 /// Reads one variable. [`Env`] reads the process environment; tests use a
@@ -53,7 +50,8 @@ pub struct EnvError {
     pub reason: String,
 }
 
-/// Every setting, with its variable and default, for `--help`.
+/// Every setting, with its variable and default, for `--help`. A test
+/// checks that these are exactly the variables [`parse`] reads.
 pub const VARIABLES: &[(&str, &str, &str)] = &[
     (env::POD_NAME, "required", "this pod's name (downward API)"),
     (
@@ -72,11 +70,6 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "this pod's addresses, comma-separated (downward API)",
     ),
     (env::TRUST_DOMAIN, "cluster.local", "SPIFFE trust domain"),
-    (
-        env::CLUSTER_DOMAIN,
-        "cluster.local",
-        "Kubernetes cluster domain, for short service names",
-    ),
     (env::IDENTITY_ADDR, "required", "weft-identity's host:port"),
     (
         env::IDENTITY_ID,
@@ -105,11 +98,6 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ),
     (env::INBOUND_ADDR, "0.0.0.0:4143", "inbound listener"),
     (env::OUTBOUND_ADDR, "127.0.0.1:4140", "outbound listener"),
-    (
-        env::OPAQUE_PORTS,
-        "",
-        "ports never inspected for a protocol, comma-separated (ranges allowed)",
-    ),
     (
         env::INBOUND_PORTS,
         "",
@@ -156,7 +144,6 @@ pub struct Workload {
     pub service_account: String,
     pub pod_ips: Vec<IpAddr>,
     pub trust_domain: String,
-    pub cluster_domain: String,
 }
 
 /// A control-plane service: where it is and which SPIFFE id it must present.
@@ -176,8 +163,6 @@ pub struct Config {
     pub trust_anchors_file: PathBuf,
     pub inbound_addr: SocketAddr,
     pub outbound_addr: SocketAddr,
-    /// Ports or ranges (`lo-hi`) never inspected.
-    pub opaque_ports: Vec<(u16, u16)>,
     /// The app's TCP ports, whose policy readiness waits for.
     pub inbound_ports: Vec<u16>,
     pub admin_addr: SocketAddr,
@@ -211,9 +196,6 @@ pub fn parse(s: &dyn Strings) -> Result<Config, EnvError> {
             trust_domain: s
                 .get(env::TRUST_DOMAIN)?
                 .unwrap_or_else(|| DEFAULT_TRUST_DOMAIN.into()),
-            cluster_domain: s
-                .get(env::CLUSTER_DOMAIN)?
-                .unwrap_or_else(|| DEFAULT_CLUSTER_DOMAIN.into()),
         },
         identity: ControlPlaneService {
             addr: required(s, env::IDENTITY_ADDR)?,
@@ -235,7 +217,6 @@ pub fn parse(s: &dyn Strings) -> Result<Config, EnvError> {
             env::OUTBOUND_ADDR,
             SocketAddr::from(([127, 0, 0, 1], ports::OUTBOUND)),
         )?,
-        opaque_ports: parse_with(s, env::OPAQUE_PORTS, Vec::new(), parse_port_ranges)?,
         inbound_ports: parse_with(s, env::INBOUND_PORTS, Vec::new(), parse_ports)?,
         admin_addr: parse_or(
             s,
@@ -295,21 +276,6 @@ fn parse_ports(v: &str) -> Result<Vec<u16>, String> {
                 .ok()
                 .filter(|p| *p != 0)
                 .ok_or_else(|| format!("{p:?} is not a port"))
-        })
-        .collect()
-}
-
-fn parse_port_ranges(v: &str) -> Result<Vec<(u16, u16)>, String> {
-    let port = |p: &str| p.trim().parse::<u16>().ok().filter(|p| *p != 0);
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|item| {
-            let range = match item.split_once('-') {
-                Some((lo, hi)) => port(lo).zip(port(hi)).filter(|(l, h)| l <= h),
-                None => port(item).map(|p| (p, p)),
-            };
-            range.ok_or_else(|| format!("{item:?} is not a port or a range like 8000-8010"))
         })
         .collect()
 }
@@ -375,6 +341,25 @@ mod tests {
         ])
     }
 
+    /// Remembers every variable asked for.
+    struct Recording(std::cell::RefCell<std::collections::BTreeSet<String>>);
+
+    impl Strings for Recording {
+        fn get(&self, key: &str) -> Result<Option<String>, EnvError> {
+            self.0.borrow_mut().insert(key.to_string());
+            Ok(base().get(key).map(|v| v.to_string()))
+        }
+    }
+
+    #[test]
+    fn the_help_lists_exactly_what_the_parser_reads() {
+        let asked = Recording(Default::default());
+        parse(&asked).unwrap();
+        let documented: std::collections::BTreeSet<String> =
+            VARIABLES.iter().map(|(n, _, _)| n.to_string()).collect();
+        assert_eq!(asked.0.into_inner(), documented);
+    }
+
     #[test]
     fn required_variables_are_named_when_missing() {
         for key in base().keys() {
@@ -408,7 +393,6 @@ mod tests {
             (env::WORKER_THREADS, "2"),
             (env::LOG_FORMAT, "json"),
             (env::SHUTDOWN_GRACE, "5"),
-            (env::OPAQUE_PORTS, "5432, 8000-8010"),
             (env::REQUEST_TIMEOUT, "1500ms"),
         ]);
         let c = parse(&e).unwrap();
@@ -416,7 +400,6 @@ mod tests {
         assert_eq!(c.worker_threads, 2);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.shutdown_grace, Duration::from_secs(5));
-        assert_eq!(c.opaque_ports, vec![(5432, 5432), (8000, 8010)]);
         assert_eq!(c.request_timeout, Some(Duration::from_millis(1500)));
         for (v, d) in [
             ("0", None),
@@ -438,7 +421,6 @@ mod tests {
             (env::LOG_FORMAT, "xml"),
             (env::SHUTDOWN_GRACE, "-1"),
             (env::POD_IPS, "10.0.0.5,nope"),
-            (env::OPAQUE_PORTS, "9-1"),
             (env::REQUEST_TIMEOUT, "soon"),
             (env::REQUEST_TIMEOUT, "5d"),
         ] {

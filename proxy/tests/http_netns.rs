@@ -113,8 +113,7 @@ impl Mesh {
         }
         let apps = ServerApps::start(&server);
 
-        let mut env = proxy_env(&server, "server-0", "server", &shared.0, &LISTENING);
-        env.push((env::OPAQUE_PORTS.into(), opaque));
+        let env = proxy_env(&server, "server-0", "server", &shared.0, &LISTENING);
         let server_proxy = Proxy::start(&server, &bin, &env, shared.0.join("server-0.log"));
         wait_ready(&server, &server_proxy);
 
