@@ -5,29 +5,39 @@
 //! environment.
 //!
 //! The data plane is plain structs with explicit accept loops and a function
-//! per connection: [`outbound`] (the app's connections, redirected to the
-//! loopback listener) and [`inbound`] (connections to the pod), kept apart.
-//! [`resolve`] answers where an outbound connection goes; [`sniff`] tells
-//! mesh mTLS from everything else by the ClientHello's ALPN. [`scrape`]
-//! serves the metrics to weft-controller alone, over mTLS.
+//! per connection, by direction first:
+//! - [`inbound`]: connections to the pod. Accept, mesh TLS termination,
+//!   authorization ([`inbound::authz`]) against the controller's policy
+//!   ([`inbound::policy`]), the HTTP server towards the app
+//!   ([`inbound::http`]).
+//! - [`outbound`]: the app's connections. Where they go
+//!   ([`outbound::resolve`], answered by [`outbound::discovery`]), which
+//!   endpoint ([`outbound::destination`], [`outbound::balance`]), reaching
+//!   it ([`outbound::connect`]), the HTTP client over the mesh link
+//!   ([`outbound::http`]).
+//!
+//! Neither direction imports the other; both build on the shared pieces
+//! below them: the mesh link ([`mesh`]), protocol detection ([`detect`],
+//! [`sniff`], [`prefixed`]), route matching ([`routes`]), HTTP plumbing
+//! ([`http`]), the one error type ([`error`]), [`metrics`] and sockets
+//! ([`net`], [`tracker`]). [`scrape`] serves the metrics to weft-controller
+//! alone, over mTLS.
 //!
 //! [`init`] is `weft-proxy init`, the `weft-init` init container that writes
 //! the pod's iptables rules.
 
-pub mod authz;
-pub mod balance;
 pub mod config;
 pub mod detect;
-pub mod discovery;
+pub mod error;
 pub mod http;
 pub mod inbound;
 pub mod init;
+pub mod mesh;
 pub mod metrics;
 pub mod net;
 pub mod outbound;
-pub mod policy;
 pub mod prefixed;
-pub mod resolve;
+pub mod routes;
 pub mod scrape;
 pub mod sniff;
 pub mod tracker;

@@ -6,13 +6,10 @@ use std::{sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use weft_proxy::{
     config,
-    discovery::Discovery,
-    http::{inbound::HttpServer, outbound::HttpClient},
-    inbound::Inbound,
+    inbound::{Inbound, http::HttpServer, policy::Policies},
     init,
     metrics::Metrics,
-    outbound::Outbound,
-    policy::Policies,
+    outbound::{Outbound, discovery::Discovery, http::HttpClient},
     scrape::{self, ScrapeServer},
     tracker::Tracker,
 };
@@ -54,8 +51,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // The variable list is built at run time from the config's table, so it
-    // cannot drift from what the parser reads.
+    // The variable list comes from the config's table, which a test keeps
+    // equal to what the parser reads.
     let matches = Cli::command()
         .after_long_help(environment_help())
         .after_help("Environment variables: see --help.")

@@ -76,6 +76,18 @@ pub struct LatencyLabels {
     pub status_class: String,
 }
 
+/// An inbound authorization decision as it is counted.
+#[derive(Clone, Copy, Debug)]
+pub enum Verdict<'a> {
+    /// Allowed by this authorization (`default-allow`, …).
+    Allow {
+        by: &'a str,
+    },
+    Deny {
+        reason: &'a str,
+    },
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AuthzLabels {
     pub port: u16,
@@ -206,11 +218,10 @@ impl Metrics {
         }
     }
 
-    pub fn authz(&self, port: u16, peer: &str, decision: &crate::authz::Decision) {
-        use crate::authz::Decision;
-        let (d, reason, by) = match decision {
-            Decision::Allow { by } => ("allow", "", by.as_str()),
-            Decision::Deny { reason } => ("deny", *reason, ""),
+    pub fn authz(&self, port: u16, peer: &str, verdict: Verdict<'_>) {
+        let (d, reason, by) = match verdict {
+            Verdict::Allow { by } => ("allow", "", by),
+            Verdict::Deny { reason } => ("deny", reason, ""),
         };
         self.authz
             .get_or_create(&AuthzLabels {

@@ -1,4 +1,7 @@
-//! Jittered exponential backoff for reconnects and retries.
+//! Jittered exponential backoff: the one retry schedule of every reconnect,
+//! resubscribe and renewal loop in weft. A loop holds an [`Attempts`]
+//! (from [`Backoff::start`]), waits on it after each failure and resets it
+//! after each success.
 
 use rand::Rng;
 use std::time::Duration;
@@ -58,9 +61,15 @@ pub struct Attempts {
 impl Attempts {
     /// Sleeps for the next delay and counts the attempt.
     pub async fn wait(&mut self) {
+        tokio::time::sleep(self.next_delay()).await;
+    }
+
+    /// Counts the attempt and returns how long to wait before the next one,
+    /// for loops that wait on something else as well.
+    pub fn next_delay(&mut self) -> Duration {
         let d = self.backoff.delay(self.attempt);
         self.attempt = self.attempt.saturating_add(1);
-        tokio::time::sleep(d).await;
+        d
     }
 
     pub fn reset(&mut self) {

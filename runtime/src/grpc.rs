@@ -1,11 +1,12 @@
-//! gRPC channels to the control plane, and retries with backoff.
+//! gRPC channels to the control plane, and following a server stream
+//! through failures with backoff.
 //!
 //! Channels are lazy: they connect on first use and reconnect on demand, so a
 //! control-plane restart never needs a process restart. The connector decides
 //! how bytes reach the server; weft passes one that does mesh TLS and checks
 //! the server's SPIFFE id (see weft-tls), so this module has no TLS of its own.
 
-use crate::{backoff::Backoff, shutdown};
+use crate::backoff::Backoff;
 use http::Uri;
 use std::{future::Future, time::Duration};
 use tonic::transport::{Channel, Endpoint};
@@ -58,72 +59,163 @@ where
         .connect_with_connector_lazy(connector))
 }
 
-/// Calls `attempt` until it succeeds or shutdown starts, waiting with
-/// jittered exponential backoff between failures. Returns `None` on shutdown.
-pub async fn retry<T, E, F, Fut>(
-    what: &str,
-    backoff: &Backoff,
-    stop: &shutdown::Signal,
-    mut attempt: F,
-) -> Option<T>
-where
+/// What a stream's follower does after a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Read the next message.
+    Continue,
+    /// The message cannot be applied: subscribe again (for a fresh snapshot).
+    Resubscribe,
+    /// Nobody needs the stream any more.
+    Stop,
+}
+
+/// A server stream's messages: tonic's `Streaming`, or a test's script.
+pub trait Messages<M> {
+    fn message(&mut self) -> impl Future<Output = Result<Option<M>, tonic::Status>> + Send;
+}
+
+impl<M: Send + 'static> Messages<M> for tonic::Streaming<M> {
+    fn message(&mut self) -> impl Future<Output = Result<Option<M>, tonic::Status>> + Send {
+        tonic::Streaming::message(self)
+    }
+}
+
+/// Follows a server stream for as long as it is needed: subscribes with
+/// `subscribe`, hands each message to `on_message`, and subscribes again
+/// after the stream ends or fails (or `on_message` asks), waiting with
+/// backoff between attempts; a message that is applied resets the backoff.
+/// Returns when `on_message` says [`Next::Stop`]; to stop it from outside,
+/// drop the future. Logs in the caller's span.
+pub async fn follow<M, S, F, Fut>(
+    backoff: Backoff,
+    mut subscribe: F,
+    mut on_message: impl FnMut(M) -> Next,
+) where
+    S: Messages<M>,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    E: std::fmt::Display,
+    Fut: Future<Output = Result<S, tonic::Status>>,
 {
     let mut attempts = backoff.start();
     loop {
-        if stop.is_triggered() {
-            return None;
-        }
-        match attempt().await {
-            Ok(v) => return Some(v),
-            Err(e) => {
-                tracing::warn!(%what, error = %e, attempt = attempts.attempt() + 1, "failed; retrying");
-                tokio::select! {
-                    _ = attempts.wait() => {}
-                    _ = stop.clone().wait() => return None,
+        match subscribe().await {
+            Ok(mut stream) => loop {
+                match stream.message().await {
+                    Ok(Some(msg)) => match on_message(msg) {
+                        Next::Continue => attempts.reset(),
+                        Next::Resubscribe => break,
+                        Next::Stop => return,
+                    },
+                    Ok(None) => {
+                        tracing::info!("the stream ended; subscribing again");
+                        break;
+                    }
+                    Err(status) => {
+                        tracing::info!(%status, "the stream failed; subscribing again");
+                        break;
+                    }
                 }
-            }
+            },
+            Err(status) => tracing::info!(%status, "cannot subscribe yet; retrying"),
         }
+        attempts.wait().await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
 
-    #[tokio::test(start_paused = true)]
-    async fn retry_backs_off_until_success() {
-        let (_t, stop) = shutdown::channel();
-        let calls = AtomicU32::new(0);
-        let b = Backoff {
+    use std::{collections::VecDeque, sync::Mutex};
+    use tonic::Status;
+
+    /// A scripted stream: its messages, then its end (`None`: closed).
+    struct Script(VecDeque<u32>, Option<Status>);
+
+    impl Messages<u32> for Script {
+        async fn message(&mut self) -> Result<Option<u32>, Status> {
+            match self.0.pop_front() {
+                Some(m) => Ok(Some(m)),
+                None => self.1.take().map_or(Ok(None), Err),
+            }
+        }
+    }
+
+    fn no_jitter() -> Backoff {
+        Backoff {
             min: Duration::from_millis(100),
             max: Duration::from_secs(1),
             jitter: 0.0,
-        };
+        }
+    }
+
+    /// Subscriptions answered in turn from `outcomes`, each at the time
+    /// since the start it was made.
+    async fn run(
+        outcomes: Vec<Result<Script, Status>>,
+        mut on_message: impl FnMut(u32) -> Next,
+    ) -> Vec<Duration> {
         let t0 = tokio::time::Instant::now();
-        let v = retry("test", &b, &stop, || async {
-            let n = calls.fetch_add(1, Ordering::SeqCst);
-            if n < 3 { Err("not yet") } else { Ok(n) }
-        })
+        let outcomes = Mutex::new(VecDeque::from(outcomes));
+        let at = Mutex::new(Vec::new());
+        follow(
+            no_jitter(),
+            || {
+                at.lock().unwrap().push(t0.elapsed());
+                let next = outcomes.lock().unwrap().pop_front();
+                async move { next.expect("subscribed more often than scripted") }
+            },
+            &mut on_message,
+        )
         .await;
-        assert_eq!(v, Some(3));
-        // 100 + 200 + 400 ms of backoff before the fourth call.
-        assert_eq!(t0.elapsed(), Duration::from_millis(700));
+        at.into_inner().unwrap()
     }
 
     #[tokio::test(start_paused = true)]
-    async fn retry_gives_up_on_shutdown() {
-        let (trigger, stop) = shutdown::channel();
-        let b = Backoff::default();
-        let task = tokio::spawn(async move {
-            retry("test", &b, &stop, || async { Err::<(), _>("down") }).await
-        });
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        trigger.trigger();
-        assert_eq!(task.await.unwrap(), None);
+    async fn failures_back_off_and_an_applied_message_resets_the_backoff() {
+        let down = || Err(Status::unavailable("down"));
+        let mut seen = Vec::new();
+        let at = run(
+            vec![
+                down(),
+                down(),
+                Ok(Script([1].into(), Some(Status::internal("reset")))),
+                down(),
+                Ok(Script([2, 3].into(), None)),
+                Ok(Script([4].into(), None)),
+            ],
+            |m| {
+                seen.push(m);
+                if m == 4 { Next::Stop } else { Next::Continue }
+            },
+        )
+        .await;
+        assert_eq!(seen, [1, 2, 3, 4]);
+        let ms = |n| Duration::from_millis(n);
+        // 100, 200; reset by message 1: 100, 200; reset by 2 and 3: 100.
+        assert_eq!(at, [ms(0), ms(100), ms(300), ms(400), ms(600), ms(700)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_that_cannot_be_applied_subscribes_again() {
+        let mut seen = Vec::new();
+        let at = run(
+            vec![
+                Ok(Script([1, 2].into(), None)),
+                Ok(Script([3].into(), None)),
+            ],
+            |m| {
+                seen.push(m);
+                match m {
+                    1 => Next::Resubscribe,
+                    _ => Next::Stop,
+                }
+            },
+        )
+        .await;
+        // Message 2 was never read: the stream was left after 1.
+        assert_eq!(seen, [1, 3]);
+        assert_eq!(at, [Duration::ZERO, Duration::from_millis(100)]);
     }
 
     #[tokio::test]

@@ -184,11 +184,11 @@ impl CertManager {
 
     /// Obtains and renews the certificate, forever. Abort the task to stop.
     pub async fn run<C: Certifier>(self, certifier: C) {
-        let mut failures: u32 = 0;
+        let mut retries = self.config.backoff.start();
         loop {
             let wait = match self.attempt(&certifier).await {
                 Ok(creds) => {
-                    failures = 0;
+                    retries.reset();
                     let now = self.config.clock.now();
                     let jitter = rand::random::<f64>();
                     let wait = refresh_in(creds.valid_from(), creds.valid_until(), now, jitter);
@@ -197,8 +197,8 @@ impl CertManager {
                     wait
                 }
                 Err(error) => {
-                    let wait = self.config.backoff.delay(failures);
-                    failures = failures.saturating_add(1);
+                    let wait = retries.next_delay();
+                    let failures = retries.attempt();
                     tracing::warn!(id = %self.config.id, %error, failures, retry_in = ?wait, "certificate renewal failed");
                     wait
                 }

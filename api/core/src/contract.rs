@@ -108,6 +108,8 @@ pub mod proxy_error {
     pub const UNAVAILABLE: &str = "unavailable";
     /// 504: no response headers within the request timeout.
     pub const TIMEOUT: &str = "timeout";
+    /// 400: the request cannot be carried as written (an invalid `Host`).
+    pub const BAD_REQUEST: &str = "bad-request";
 }
 
 /// Annotation and label keys under `weft.io/`.
@@ -147,7 +149,6 @@ pub mod env {
     pub const POD_IPS: &str = "WEFT_POD_IPS";
     pub const SERVICE_ACCOUNT: &str = "WEFT_SERVICE_ACCOUNT";
     pub const TRUST_DOMAIN: &str = "WEFT_TRUST_DOMAIN";
-    pub const CLUSTER_DOMAIN: &str = "WEFT_CLUSTER_DOMAIN";
     /// `host:port` of weft-identity.
     pub const IDENTITY_ADDR: &str = "WEFT_IDENTITY_ADDR";
     /// The SPIFFE id weft-identity must present.
@@ -165,7 +166,6 @@ pub mod env {
     pub const METRICS_ADDR: &str = "WEFT_METRICS_ADDR";
     /// Tokio worker threads; the injector derives it from the CPU limit.
     pub const WORKER_THREADS: &str = "WEFT_WORKER_THREADS";
-    pub const OPAQUE_PORTS: &str = "WEFT_OPAQUE_PORTS";
     /// The app containers' declared TCP ports (comma-separated): the proxy
     /// fetches their policy at start and is ready only once each has one.
     pub const INBOUND_PORTS: &str = "WEFT_INBOUND_PORTS";

@@ -8,8 +8,11 @@ use std::{fmt::Write as _, net::SocketAddr};
 use weft_api::policy::{InboundPolicyUpdate, authorization::Rules};
 use weft_controller::index::{InboundError, Index};
 use weft_proxy::{
-    authz::{self, Decision, routes},
-    inbound::Client,
+    inbound::{
+        authz::{self, Decision},
+        client::Client,
+    },
+    routes,
 };
 use weft_tls::{SpiffeId, TrustDomain};
 

@@ -1,9 +1,11 @@
 //! Recording a response once its body has ended, so a gRPC status sent in
-//! trailers is counted as well as one sent in headers.
+//! trailers is counted as well as one sent in headers. Both directions count
+//! through [`count`].
 
-use super::Body;
+use super::body::Body;
+use crate::metrics::{Direction, Metrics, ResponseLabels, deny_reason, status_class};
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, Response};
 use http_body_util::BodyExt as _;
 use hyper::body::{Frame, SizeHint};
 use std::{
@@ -13,9 +15,58 @@ use std::{
 
 type OnEnd = Box<dyn FnOnce(Option<String>) + Send + Sync>;
 
+/// Who a response was exchanged with, as its metrics name them.
+pub struct Exchange {
+    pub direction: Direction,
+    pub peer: String,
+    /// The destination Service (outbound, when known).
+    pub service: String,
+    pub port: u16,
+    /// The authorization that allowed the request (inbound).
+    pub authorization: String,
+}
+
+/// `resp`, counted in `metrics` once its body has ended: its status class,
+/// its gRPC status and a weft denial's reason, with the latency from `start`
+/// to its headers.
+pub fn count(
+    metrics: &Metrics,
+    x: Exchange,
+    start: tokio::time::Instant,
+    resp: Response<Body>,
+) -> Response<Body> {
+    let latency = start.elapsed();
+    let (parts, body) = resp.into_parts();
+    let metrics = metrics.clone();
+    let labels = ResponseLabels {
+        direction: x.direction,
+        peer: x.peer,
+        service: x.service,
+        port: x.port,
+        authorization: x.authorization,
+        status_class: status_class(parts.status),
+        grpc_status: String::new(),
+        deny_reason: deny_reason(&parts.headers),
+    };
+    let body = observe(
+        &parts.headers,
+        body,
+        Box::new(move |grpc| {
+            metrics.response(
+                ResponseLabels {
+                    grpc_status: grpc.unwrap_or_default(),
+                    ..labels
+                },
+                latency,
+            )
+        }),
+    );
+    Response::from_parts(parts, body)
+}
+
 /// `body`, calling `on_end` with the gRPC status (from `headers`, else the
 /// trailers) when it ends, fails or is dropped.
-pub fn observe(headers: &HeaderMap, body: Body, on_end: OnEnd) -> Body {
+fn observe(headers: &HeaderMap, body: Body, on_end: OnEnd) -> Body {
     Observed {
         inner: body,
         grpc_status: grpc_status(headers),

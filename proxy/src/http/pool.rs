@@ -2,7 +2,7 @@
 //! request to it and replaced when it closes. Requests that arrive while it
 //! is being opened wait for it rather than opening their own.
 
-use super::Body;
+use super::body::Body;
 use hyper::client::conn::http2::{Builder, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::{
@@ -39,7 +39,7 @@ impl<K> Default for H2Pool<K> {
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
     #[error("{0}")]
-    Connect(#[source] std::io::Error),
+    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("HTTP/2 handshake: {0}")]
     Handshake(#[source] hyper::Error),
 }
@@ -47,10 +47,15 @@ pub enum PoolError {
 impl<K: Hash + Eq + Clone> H2Pool<K> {
     /// A sender on the open connection to `key`, opening one with `connect`
     /// when there is none (or it has closed).
-    pub async fn get<F, Fut, IO>(&self, key: &K, connect: F) -> Result<SendRequest<Body>, PoolError>
+    pub async fn get<F, Fut, IO, E>(
+        &self,
+        key: &K,
+        connect: F,
+    ) -> Result<SendRequest<Body>, PoolError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = std::io::Result<IO>>,
+        Fut: Future<Output = Result<IO, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let slot = {
@@ -67,7 +72,7 @@ impl<K: Hash + Eq + Clone> H2Pool<K> {
         if let Some(s) = slot.as_ref().filter(|s| !s.is_closed()) {
             return Ok(s.clone());
         }
-        let io = connect().await.map_err(PoolError::Connect)?;
+        let io = connect().await.map_err(|e| PoolError::Connect(e.into()))?;
         let (send, conn) = Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .keep_alive_interval(PING_INTERVAL)

@@ -9,10 +9,14 @@ use std::{
 };
 use tokio::sync::watch;
 use tonic::transport::Channel;
+use tracing::Instrument as _;
 use weft_api::policy::{
     InboundPolicyRequest, InboundPolicyUpdate, inbound_policy_client::InboundPolicyClient,
 };
-use weft_runtime::backoff::Backoff;
+use weft_runtime::{
+    backoff::Backoff,
+    grpc::{self, Next},
+};
 
 /// The latest policy for one port; `None` until the first answer.
 pub type PortPolicy = watch::Receiver<Option<Arc<InboundPolicyUpdate>>>;
@@ -46,7 +50,8 @@ impl Policies {
                     pod: self.pod.clone(),
                     port: port.into(),
                 };
-                tokio::spawn(follow(self.client.clone(), req, tx));
+                let span = tracing::info_span!("policy", port);
+                tokio::spawn(follow(self.client.clone(), req, tx).instrument(span));
                 rx
             })
             .clone()
@@ -56,40 +61,22 @@ impl Policies {
 /// Keeps `tx` current: resubscribes with backoff after any failure,
 /// keeping the last policy meanwhile. Ends when nobody listens.
 async fn follow(
-    mut client: InboundPolicyClient<Channel>,
+    client: InboundPolicyClient<Channel>,
     req: InboundPolicyRequest,
     tx: watch::Sender<Option<Arc<InboundPolicyUpdate>>>,
 ) {
-    let backoff = Backoff::default();
-    let mut attempt = 0u32;
-    loop {
-        match client.watch(req.clone()).await {
-            Ok(rsp) => {
-                let mut stream = rsp.into_inner();
-                loop {
-                    match stream.message().await {
-                        Ok(Some(update)) => {
-                            attempt = 0;
-                            if tx.send(Some(Arc::new(update))).is_err() {
-                                return;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(status) => {
-                            tracing::info!(port = req.port, %status, "policy stream ended; resubscribing");
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(status) => {
-                tracing::info!(port = req.port, %status, "cannot watch the policy yet; retrying");
-            }
+    let subscribe = || {
+        let (mut client, req) = (client.clone(), req.clone());
+        async move { client.watch(req).await.map(tonic::Response::into_inner) }
+    };
+    let follow = grpc::follow(Backoff::default(), subscribe, |update| {
+        match tx.send(Some(Arc::new(update))) {
+            Ok(()) => Next::Continue,
+            Err(_) => Next::Stop,
         }
-        if tx.is_closed() {
-            return;
-        }
-        tokio::time::sleep(backoff.delay(attempt)).await;
-        attempt = attempt.saturating_add(1);
+    });
+    tokio::select! {
+        () = follow => {}
+        () = tx.closed() => {}
     }
 }

@@ -6,7 +6,8 @@
 //! against HTTP routes, so an HTTP-routes grant allows nothing there (fail
 //! closed) and the denial says `route-not-matched`.
 
-use crate::inbound::Client;
+use super::client::Client;
+use crate::{metrics::Verdict, routes};
 use weft_api::{
     contract::deny_reason,
     policy::{Authorization, DefaultPolicy, InboundPolicyUpdate, authorization::Rules},
@@ -22,6 +23,14 @@ pub enum Decision {
 impl Decision {
     pub fn is_allowed(&self) -> bool {
         matches!(self, Decision::Allow { .. })
+    }
+
+    /// How the decision is counted.
+    pub fn verdict(&self) -> Verdict<'_> {
+        match self {
+            Decision::Allow { by } => Verdict::Allow { by },
+            Decision::Deny { reason } => Verdict::Deny { reason },
+        }
     }
 }
 
@@ -120,26 +129,6 @@ fn names(a: &Authorization, client: &Client) -> bool {
         Client::Unauthenticated(_) => c.unauthenticated,
     }
 }
-
-/// Whether a connection's first bytes start an HTTP/1 request or the HTTP/2
-/// preface: enough to keep HTTP out of grants meant for other protocols.
-pub fn looks_like_http(first: &[u8]) -> bool {
-    const METHODS: &[&[u8]] = &[
-        b"GET ",
-        b"HEAD ",
-        b"POST ",
-        b"PUT ",
-        b"DELETE ",
-        b"CONNECT ",
-        b"OPTIONS ",
-        b"TRACE ",
-        b"PATCH ",
-        b"PRI * HTTP/2.0",
-    ];
-    METHODS.iter().any(|m| first.starts_with(m))
-}
-
-pub mod routes;
 
 #[cfg(test)]
 mod tests;

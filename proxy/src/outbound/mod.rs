@@ -5,17 +5,31 @@
 //!
 //! Towards a meshed destination the app's first bytes are read (within
 //! [`detect::TIMEOUT`], unless discovery says the port is opaque): HTTP
-//! takes the HTTP path ([`crate::http::outbound`]); anything else, the app's
-//! own TLS included, travels opaquely inside the mesh link.
+//! takes the HTTP path ([`http`]); anything else, the app's own TLS
+//! included, travels opaquely inside the mesh link.
 
+pub mod answer;
+pub mod balance;
+pub mod connect;
+pub mod destination;
+pub mod discovery;
+pub mod http;
+pub mod resolve;
+
+use self::{
+    connect::{Connected, connect_any},
+    destination::Destination,
+    http::HttpClient,
+    resolve::{Resolution, Resolve},
+};
 use crate::{
     detect::{self, Protocol},
-    discovery::{Destination, Pick, state::Endpoint},
-    http::outbound::HttpClient,
+    error::ProxyError,
+    http::{headers::is_grpc, server::serve},
+    mesh,
     metrics::{Direction, Metrics, PeerLabels},
     net::original_dst,
     prefixed::Prefixed,
-    resolve::{Resolution, Resolve},
     tracker::Tracker,
 };
 use std::{net::IpAddr, net::SocketAddr, sync::Arc, time::Duration};
@@ -24,9 +38,6 @@ use tokio_rustls::client::TlsStream;
 use tracing::Instrument as _;
 use weft_runtime::{listen::Incoming, shutdown};
 use weft_tls::{MeshTls, SpiffeId};
-
-/// Endpoints tried for one connection before giving up.
-pub const CONNECT_ATTEMPTS: usize = 3;
 
 pub struct Outbound<R> {
     pub resolver: Arc<R>,
@@ -70,7 +81,7 @@ impl<R: Resolve> Outbound<R> {
         }
     }
 
-    async fn proxy(&self, mut app: TcpStream, dst: SocketAddr) -> std::io::Result<()> {
+    async fn proxy(&self, mut app: TcpStream, dst: SocketAddr) -> Result<(), ProxyError> {
         let _ = app.set_nodelay(true);
         match self.resolver.resolve(dst).await {
             Resolution::Mesh(d) => self.meshed(app, dst, d).await,
@@ -84,13 +95,11 @@ impl<R: Resolve> Outbound<R> {
                 // HTTP gets an answer saying why rather than a bare close.
                 let d = detect::read(&mut app, detect::TIMEOUT, false).await?;
                 if d.protocol.is_http() {
-                    let reason: Arc<str> = reason.into();
-                    crate::http::serve(Prefixed::new(d.prefix, app), d.protocol, move |req| {
-                        let reason = reason.clone();
-                        async move { crate::http::unavailable(&req, &reason) }
+                    serve(Prefixed::new(d.prefix, app), d.protocol, move |req| {
+                        let error = ProxyError::Unavailable(reason.clone());
+                        async move { error.into_response(is_grpc(req.headers())) }
                     })
-                    .await
-                    .map_err(std::io::Error::other)?;
+                    .await?;
                 }
                 Ok(())
             }
@@ -104,7 +113,7 @@ impl<R: Resolve> Outbound<R> {
         mut app: TcpStream,
         dst: SocketAddr,
         d: Destination,
-    ) -> std::io::Result<()> {
+    ) -> Result<(), ProxyError> {
         let (protocol, prefix) = if d.opaque {
             (Protocol::Opaque, Default::default())
         } else {
@@ -116,70 +125,75 @@ impl<R: Resolve> Outbound<R> {
         };
         let mut app = Prefixed::new(prefix, app);
         let own = self.own_ips.clone();
-        let http_usable = move |e: &Endpoint| e.id.is_some() && !own.contains(&e.addr.ip());
+        let http_usable = move |e: &answer::Endpoint| e.id.is_some() && !own.contains(&e.addr.ip());
         // HTTP needs a meshed endpoint other than this pod; when there is
         // none, the connection is carried as TCP (to ourselves, directly).
         if protocol.is_http() && d.has_endpoint(&http_usable) {
             tracing::debug!(?protocol, "HTTP to a meshed destination");
-            return self
+            return Ok(self
                 .http
                 .clone()
                 .serve(app, protocol, d, Arc::new(http_usable), dst.port())
-                .await
-                .map_err(std::io::Error::other);
+                .await?);
         }
-        let mut last_error = None;
-        for _ in 0..CONNECT_ATTEMPTS {
-            let e = match d.pick(None, |_| true) {
-                Pick::Endpoint(e) => e,
-                Pick::Passthrough => {
-                    let mut up = self.connect(dst).await?;
-                    return self
-                        .copy(&mut app, &mut up, "none", String::new(), dst.port())
-                        .await;
-                }
-                Pick::Unavailable(reason) => {
-                    tracing::info!(%reason, "no endpoint; closing");
-                    return Ok(());
-                }
-            };
-            let _busy = e.load.start();
-            let t0 = tokio::time::Instant::now();
-            match (&e.id, self.own_ips.contains(&e.addr.ip())) {
-                // Meshed and elsewhere: inside mesh mTLS.
-                (Some(id), false) => {
-                    let tls = &self.tls;
-                    match mesh_connect(tls, e.addr, id, self.connect_timeout, &self.metrics).await {
-                        Ok(mut tls) => {
-                            e.load.observe(t0.elapsed());
-                            tracing::debug!(addr = %e.addr, %id, "mesh link up");
-                            return self
-                                .copy(&mut app, &mut tls, id.as_str(), d.service(), dst.port())
-                                .await;
-                        }
-                        Err(error) => {
-                            e.load.failed();
-                            tracing::debug!(addr = %e.addr, %error, "endpoint failed; trying another");
-                            last_error = Some(error);
-                        }
+        let connected = connect_any(
+            &d,
+            None,
+            |_| true,
+            |e| async move {
+                let connecting = e.load.start();
+                let up = match (&e.id, self.own_ips.contains(&e.addr.ip())) {
+                    // Meshed and elsewhere: inside mesh mTLS.
+                    (Some(id), false) => {
+                        let tls = mesh::connect(
+                            &self.tls,
+                            e.addr,
+                            id,
+                            self.connect_timeout,
+                            &self.metrics,
+                        )
+                        .await?;
+                        tracing::debug!(addr = %e.addr, %id, "mesh link up");
+                        Upstream::Mesh(Box::new(tls), id.clone())
+                    }
+                    // Ourselves, or an endpoint whose pod is not meshed: as it is.
+                    _ => Upstream::Plain(
+                        self.connect(e.addr)
+                            .await
+                            .map_err(|e| ProxyError::Connect(e.to_string()))?,
+                    ),
+                };
+                connecting.done();
+                Ok(up)
+            },
+        )
+        .await;
+        match connected {
+            Ok(Connected::Endpoint(e, up)) => {
+                // In flight for as long as the connection lasts.
+                let _busy = e.load.start();
+                match up {
+                    Upstream::Mesh(mut tls, id) => {
+                        self.copy(&mut app, &mut tls, id.as_str(), d.service(), dst.port())
+                            .await
+                    }
+                    Upstream::Plain(mut tcp) => {
+                        self.copy(&mut app, &mut tcp, "none", d.service(), dst.port())
+                            .await
                     }
                 }
-                // Ourselves, or an endpoint whose pod is not meshed: as it is.
-                _ => match self.connect(e.addr).await {
-                    Ok(mut up) => {
-                        e.load.observe(t0.elapsed());
-                        return self
-                            .copy(&mut app, &mut up, "none", d.service(), dst.port())
-                            .await;
-                    }
-                    Err(error) => {
-                        e.load.failed();
-                        last_error = Some(error);
-                    }
-                },
             }
+            Ok(Connected::Passthrough) => {
+                let mut up = self.connect(dst).await?;
+                self.copy(&mut app, &mut up, "none", String::new(), dst.port())
+                    .await
+            }
+            Err(ProxyError::Unavailable(reason)) => {
+                tracing::info!(%reason, "no endpoint; closing");
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
-        Err(last_error.unwrap_or_else(|| std::io::Error::other("no endpoint could be reached")))
     }
 
     /// Forwards bytes both ways until either side closes, counted.
@@ -190,7 +204,7 @@ impl<R: Resolve> Outbound<R> {
         peer: &str,
         service: String,
         port: u16,
-    ) -> std::io::Result<()>
+    ) -> Result<(), ProxyError>
     where
         A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
         B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -211,23 +225,10 @@ impl<R: Resolve> Outbound<R> {
     }
 }
 
-/// A mesh link to the proxy at `addr`, which must prove `id`; the connect
-/// and the handshake each get `timeout`.
-pub async fn mesh_connect(
-    tls: &MeshTls,
-    addr: SocketAddr,
-    id: &SpiffeId,
-    timeout: Duration,
-    metrics: &Metrics,
-) -> std::io::Result<TlsStream<TcpStream>> {
-    let tcp = crate::net::connect(addr, timeout).await?;
-    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
-    tokio::time::timeout(
-        timeout,
-        tokio_rustls::TlsConnector::from(tls.mesh_client_config(id)).connect(name, tcp),
-    )
-    .await
-    .map_err(|_| std::io::Error::other("mesh TLS handshake timed out"))
-    .and_then(|r| r)
-    .inspect_err(|_| metrics.tls_failed(Direction::Outbound))
+/// What a TCP connection to a meshed destination was carried on.
+enum Upstream {
+    /// A mesh link to the endpoint's proxy, which proved this id.
+    Mesh(Box<TlsStream<TcpStream>>, SpiffeId),
+    /// The endpoint itself (this pod, or a pod outside the mesh).
+    Plain(TcpStream),
 }

@@ -134,15 +134,6 @@ fn unauthenticated_networks_admit_non_mesh_clients_from_them_only() {
     assert!(!connection(&p, &anon("10.9.3.4"), false).is_allowed());
 }
 
-#[test]
-fn http_is_recognised_by_its_first_bytes() {
-    assert!(looks_like_http(b"GET / HTTP/1.1\r\n"));
-    assert!(looks_like_http(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
-    assert!(!looks_like_http(b"\x16\x03\x01"));
-    assert!(!looks_like_http(b"GETX"));
-    assert!(!looks_like_http(b""));
-}
-
 fn get(path: &str) -> (http::HeaderMap, String) {
     (http::HeaderMap::new(), path.to_string())
 }

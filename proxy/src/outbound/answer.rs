@@ -6,7 +6,7 @@
 //! id → the same `Arc<Endpoint>`), so the latency learnt about an endpoint
 //! survives a new snapshot such as a TrafficSplit weight change.
 
-use crate::balance::ewma::Load;
+use super::balance::ewma::Load;
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 use weft_api::{
     discovery::{self as pb, DiscoveryUpdate, ProtocolHint, discovery_update::Kind},

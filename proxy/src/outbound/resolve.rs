@@ -1,8 +1,8 @@
 //! Where an outbound connection goes, as the outbound path asks it. The
-//! discovery client ([`crate::discovery::Discovery`]) answers in the proxy;
+//! discovery client ([`super::discovery::Discovery`]) answers in the proxy;
 //! the seam lets tests and benchmarks answer with a fixed table.
 
-use crate::discovery::Destination;
+use super::destination::Destination;
 use std::{future::Future, net::SocketAddr};
 
 /// The answer for one original destination.

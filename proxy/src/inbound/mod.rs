@@ -7,19 +7,29 @@
 //! loopback-only listener stays private.
 //!
 //! HTTP (detected inside the mesh link or on a plaintext connection, unless
-//! the port is opaque) is served request by request ([`crate::http::inbound`]):
+//! the port is opaque) is served request by request ([`http`]):
 //! each request is authorized on its own, and the app receives the verified
 //! client id. Anything else is authorized once per connection ([`authz`])
 //! before anything reaches the app, and closed if a later policy update
 //! revokes the access.
 
+pub mod authz;
+pub mod client;
+pub mod http;
+pub mod policy;
+
+use self::{
+    authz::Decision,
+    client::Client,
+    http::{Conn, HttpServer},
+    policy::{Policies, PortPolicy},
+};
 use crate::{
-    authz::{self, Decision},
     detect,
-    http::inbound::{Conn, HttpServer},
+    error::ProxyError,
+    mesh,
     metrics::{Direction, Metrics, PeerLabels},
     net::original_dst,
-    policy::{Policies, PortPolicy},
     prefixed::Prefixed,
     sniff::offers,
     tracker::Tracker,
@@ -48,24 +58,6 @@ pub struct Inbound {
     pub tracker: Tracker,
     pub http: Arc<HttpServer>,
     pub metrics: Metrics,
-}
-
-/// Who is on the other end of an inbound connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Client {
-    Mesh(weft_tls::SpiffeId),
-    Unauthenticated(SocketAddr),
-}
-
-impl Client {
-    /// For metrics labels: the SPIFFE id, or `unauthenticated` (never the
-    /// address, which would make the label unbounded).
-    pub fn label(&self) -> String {
-        match self {
-            Client::Mesh(id) => id.to_string(),
-            Client::Unauthenticated(_) => "unauthenticated".into(),
-        }
-    }
 }
 
 impl Inbound {
@@ -103,7 +95,7 @@ impl Inbound {
         mut sock: TcpStream,
         peer: SocketAddr,
         dst: SocketAddr,
-    ) -> std::io::Result<()> {
+    ) -> Result<(), ProxyError> {
         let _ = sock.set_nodelay(true);
         let mut policy = self.policies.watch(dst.port());
         let current = first_policy(&mut policy, self.policy_wait).await;
@@ -113,18 +105,10 @@ impl Inbound {
             .is_some_and(|p| p.protocol() == Protocol::Opaque);
         let first = detect::read(&mut sock, detect::TIMEOUT, opaque).await?;
         if first.protocol == detect::Protocol::Tls && offers(&first.prefix, alpn::MESH) {
-            let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.mesh_server_config());
-            let mut tls = tokio::time::timeout(
-                self.connect_timeout,
-                acceptor.accept(Prefixed::new(first.prefix, sock)),
-            )
-            .await
-            .map_err(|_| std::io::Error::other("mesh TLS handshake timed out"))
-            .and_then(|r| r)
-            .inspect_err(|_| self.metrics.tls_failed(Direction::Inbound))?;
-            let client = weft_tls::peer_id(tls.get_ref().1)
-                .map(Client::Mesh)
-                .ok_or_else(|| std::io::Error::other("mesh client without a SPIFFE id"))?;
+            let link = Prefixed::new(first.prefix, sock);
+            let (mut tls, id) =
+                mesh::accept(&self.tls, link, self.connect_timeout, &self.metrics).await?;
+            let client = Client::Mesh(id);
             tracing::debug!(?client, "inbound mesh connection");
             let (protocol, inner) = if opaque {
                 (detect::Protocol::Opaque, Bytes::new())
@@ -160,7 +144,7 @@ impl Inbound {
         protocol: detect::Protocol,
         current: Option<Arc<InboundPolicyUpdate>>,
         policy: PortPolicy,
-    ) -> std::io::Result<()>
+    ) -> Result<(), ProxyError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -171,14 +155,9 @@ impl Inbound {
                 dst,
                 policy,
             };
-            return self
-                .http
-                .clone()
-                .serve(stream, protocol, conn)
-                .await
-                .map_err(std::io::Error::other);
+            return Ok(self.http.clone().serve(stream, protocol, conn).await?);
         }
-        self.forward(client, dst, stream, current, policy).await
+        Ok(self.forward(client, dst, stream, current, policy).await?)
     }
 
     /// Authorizes, then forwards to the original destination until either
@@ -200,7 +179,8 @@ impl Inbound {
                 reason: deny_reason::POLICY_UNAVAILABLE,
             },
         };
-        self.metrics.authz(dst.port(), &client.label(), &decision);
+        self.metrics
+            .authz(dst.port(), &client.label(), decision.verdict());
         match &decision {
             Decision::Deny { reason } => {
                 tracing::info!(?client, port = dst.port(), reason, "denied");

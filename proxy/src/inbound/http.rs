@@ -3,26 +3,31 @@
 //! protocol the client app spoke, with the verified client id.
 
 use super::{
-    Body, H2Pool, ORIGINAL_PROTOCOL, boxed, full, grpc_trailers_only, is_grpc, is_upgrade,
-    proxy_error, request_id, splice, strip_hop_headers,
-};
-use crate::{
-    authz::{self, Decision, routes},
-    detect::Protocol,
-    http::observe::observe,
-    inbound::Client,
-    metrics::{Direction, Metrics, ResponseLabels, deny_reason, status_class},
+    authz::{self, Decision},
+    client::Client,
     policy::PortPolicy,
 };
-use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
-use hyper::body::Incoming;
-use hyper_util::{
-    client::legacy::{self, connect::HttpConnector},
-    rt::{TokioExecutor, TokioIo},
+use crate::{
+    detect::Protocol,
+    error::ProxyError,
+    http::{
+        body::{Body, boxed},
+        headers::{ORIGINAL_PROTOCOL, is_grpc, is_upgrade, strip_hop_headers},
+        observe::{Exchange, count},
+        pool::H2Pool,
+        server::serve_until,
+        upgrade,
+    },
+    metrics::{Direction, Metrics},
+    routes,
 };
+use http::{HeaderValue, Request, Response, Uri, Version, header};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::{self, connect::HttpConnector};
+use hyper_util::rt::TokioExecutor;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::io::{AsyncRead, AsyncWrite};
-use weft_api::contract::{deny_reason, headers, proxy_error as code};
+use weft_api::contract::{deny_reason, headers};
 
 /// Shared by every inbound HTTP connection of the proxy.
 pub struct HttpServer {
@@ -73,15 +78,26 @@ impl HttpServer {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let revoked = revoked(conn.policy.clone(), conn.client.clone(), conn.dst.port());
-        super::serve_until(
+        serve_until(
             io,
             protocol,
             move |req| {
                 let (this, conn) = (self.clone(), conn.clone());
                 async move {
                     let start = tokio::time::Instant::now();
-                    let (resp, by) = this.request(req, &conn).await;
-                    this.observe(&conn, by, start, resp)
+                    let grpc = is_grpc(req.headers());
+                    let (resp, authorization) = match this.request(req, &conn).await {
+                        Ok(allowed) => allowed,
+                        Err(e) => (e.into_response(grpc), String::new()),
+                    };
+                    let exchange = Exchange {
+                        direction: Direction::Inbound,
+                        peer: conn.client.label(),
+                        service: String::new(),
+                        port: conn.dst.port(),
+                        authorization,
+                    };
+                    count(&this.metrics, exchange, start, resp)
                 }
             },
             revoked,
@@ -89,47 +105,13 @@ impl HttpServer {
         .await
     }
 
-    /// Counts the response once its body has ended.
-    fn observe(
+    /// The app's response and the authorization that allowed the request,
+    /// or why the proxy answers itself (a denial, an unreachable app).
+    async fn request(
         &self,
+        req: Request<Incoming>,
         conn: &Conn,
-        authorization: String,
-        start: tokio::time::Instant,
-        resp: Response<Body>,
-    ) -> Response<Body> {
-        let latency = start.elapsed();
-        let (parts, body) = resp.into_parts();
-        let metrics = self.metrics.clone();
-        let labels = ResponseLabels {
-            direction: Direction::Inbound,
-            peer: conn.client.label(),
-            service: String::new(),
-            port: conn.dst.port(),
-            authorization,
-            status_class: status_class(parts.status),
-            grpc_status: String::new(),
-            deny_reason: deny_reason(&parts.headers),
-        };
-        let body = observe(
-            &parts.headers,
-            body,
-            Box::new(move |grpc| {
-                metrics.response(
-                    ResponseLabels {
-                        grpc_status: grpc.unwrap_or_default(),
-                        ..labels
-                    },
-                    latency,
-                )
-            }),
-        );
-        Response::from_parts(parts, body)
-    }
-
-    /// The response, and the authorization that allowed the request (empty
-    /// when denied).
-    async fn request(&self, req: Request<Incoming>, conn: &Conn) -> (Response<Body>, String) {
-        let grpc = is_grpc(req.headers());
+    ) -> Result<(Response<Body>, String), ProxyError> {
         let policy = conn.policy.borrow().clone();
         let decision = match &policy {
             Some(p) => authz::request(
@@ -147,23 +129,23 @@ impl HttpServer {
             },
         };
         self.metrics
-            .authz(conn.dst.port(), &conn.client.label(), &decision);
+            .authz(conn.dst.port(), &conn.client.label(), decision.verdict());
         let by = match decision {
             Decision::Deny { reason } => {
-                let id = request_id();
+                let request_id = request_id();
                 tracing::info!(
                     client = ?conn.client,
                     port = conn.dst.port(),
                     method = %req.method(),
                     path = req.uri().path(),
                     reason,
-                    request_id = %id,
+                    request_id = %request_id,
                     "denied"
                 );
                 if let Some(p) = &policy {
-                    tracing::debug!(request_id = %id, considered = ?authz::considered(p), "denied request");
+                    tracing::debug!(request_id = %request_id, considered = ?authz::considered(p), "denied request");
                 }
-                return (forbidden(reason, &id, grpc), String::new());
+                return Err(ProxyError::Denied { reason, request_id });
             }
             Decision::Allow { by } => {
                 tracing::debug!(client = ?conn.client, by, "allowed");
@@ -185,25 +167,33 @@ impl HttpServer {
             Client::Unauthenticated(_) => false,
         };
         let req = Request::from_parts(parts, body);
+        let dst = conn.dst;
         let mut resp = if is_upgrade(&req) {
-            self.upgrade(req, conn.dst).await
+            // An upgrade is never gRPC: its errors are plain HTTP.
+            match self.upgrade(req, dst).await {
+                Ok(resp) => resp,
+                Err(e) => app_failed(dst, e).into_response(false),
+            }
         } else if req.version() < Version::HTTP_2 || (mesh && marked_http1) {
-            self.to_http1(req, conn.dst, grpc).await
+            self.to_http1(req, dst)
+                .await
+                .map_err(|e| app_failed(dst, e))?
         } else {
-            self.to_http2(req, conn.dst, grpc).await
+            self.to_http2(req, dst)
+                .await
+                .map_err(|e| app_failed(dst, e))?
         };
         // Only this proxy denies: an app's response cannot pass for a
         // denial, in the client's metrics or to the client.
         resp.headers_mut().remove(headers::DENY_REASON);
-        (resp, by)
+        Ok((resp, by))
     }
 
     async fn to_http1(
         &self,
         req: Request<Incoming>,
         dst: SocketAddr,
-        grpc: bool,
-    ) -> Response<Body> {
+    ) -> Result<Response<Body>, ProxyError> {
         let (mut parts, body) = req.into_parts();
         if parts.version == Version::HTTP_2
             && let Some(a) = parts.uri.authority()
@@ -222,18 +212,10 @@ impl HttpServer {
             Ok(resp) => {
                 let (mut parts, body) = resp.into_parts();
                 strip_hop_headers(&mut parts.headers);
-                Response::from_parts(parts, boxed(body))
+                Ok(Response::from_parts(parts, boxed(body)))
             }
-            Err(e) if e.is_connect() => app_unreachable(dst, &e, grpc),
-            Err(e) => {
-                tracing::info!(%dst, error = %e, "the app failed the request");
-                proxy_error(
-                    StatusCode::BAD_GATEWAY,
-                    code::UPSTREAM_FAILED,
-                    &e.to_string(),
-                    grpc,
-                )
-            }
+            Err(e) if e.is_connect() => Err(ProxyError::Connect(e.to_string())),
+            Err(e) => Err(ProxyError::Upstream(e.to_string())),
         }
     }
 
@@ -241,76 +223,35 @@ impl HttpServer {
         &self,
         req: Request<Incoming>,
         dst: SocketAddr,
-        grpc: bool,
-    ) -> Response<Body> {
+    ) -> Result<Response<Body>, ProxyError> {
         let (mut parts, body) = req.into_parts();
         strip_hop_headers(&mut parts.headers);
         let timeout = self.connect_timeout;
-        let mut sender = match self
+        let mut sender = self
             .http2
             .get(&dst, || crate::net::connect(dst, timeout))
             .await
-        {
-            Ok(s) => s,
-            Err(e) => return app_unreachable(dst, &e, grpc),
-        };
-        match sender
+            .map_err(|e| ProxyError::Connect(e.to_string()))?;
+        let resp = sender
             .send_request(Request::from_parts(parts, boxed(body)))
             .await
-        {
-            Ok(resp) => resp.map(boxed),
-            Err(e) => {
-                tracing::info!(%dst, error = %e, "the app failed the request");
-                proxy_error(
-                    StatusCode::BAD_GATEWAY,
-                    code::UPSTREAM_FAILED,
-                    &e.to_string(),
-                    grpc,
-                )
-            }
-        }
+            .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+        Ok(resp.map(boxed))
     }
 
-    /// An upgrade gets its own connection to the app; after `101` the two
-    /// become one byte stream.
-    async fn upgrade(&self, mut req: Request<Incoming>, dst: SocketAddr) -> Response<Body> {
-        let client_side = hyper::upgrade::on(&mut req);
-        let tcp = match crate::net::connect(dst, self.connect_timeout).await {
-            Ok(t) => t,
-            Err(e) => return app_unreachable(dst, &e, false),
-        };
-        let (mut send, conn) = match hyper::client::conn::http1::Builder::new()
-            .handshake(TokioIo::new(tcp))
+    /// An upgrade gets its own connection to the app, sent the request's
+    /// path alone.
+    async fn upgrade(
+        &self,
+        mut req: Request<Incoming>,
+        dst: SocketAddr,
+    ) -> Result<Response<Body>, ProxyError> {
+        let tcp = crate::net::connect(dst, self.connect_timeout)
             .await
-        {
-            Ok(c) => c,
-            Err(e) => return app_unreachable(dst, &e, false),
-        };
-        tokio::spawn(async move {
-            if let Err(error) = conn.with_upgrades().await {
-                tracing::debug!(%error, "upgrade connection to the app ended");
-            }
-        });
-        let (mut parts, body) = req.into_parts();
-        parts.uri = Uri::try_from(parts.uri.path_and_query().map_or("/", |p| p.as_str()))
+            .map_err(|e| ProxyError::Connect(e.to_string()))?;
+        *req.uri_mut() = Uri::try_from(req.uri().path_and_query().map_or("/", |p| p.as_str()))
             .unwrap_or_else(|_| Uri::from_static("/"));
-        match send
-            .send_request(Request::from_parts(parts, boxed(body)))
-            .await
-        {
-            Ok(mut resp) => {
-                if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-                    tokio::spawn(splice(client_side, hyper::upgrade::on(&mut resp)));
-                }
-                resp.map(boxed)
-            }
-            Err(e) => proxy_error(
-                StatusCode::BAD_GATEWAY,
-                code::UPSTREAM_FAILED,
-                &e.to_string(),
-                false,
-            ),
-        }
+        upgrade::forward(req, tcp).await
     }
 }
 
@@ -344,34 +285,16 @@ fn app_uri(uri: &Uri, dst: SocketAddr) -> Uri {
         .unwrap_or_else(|_| Uri::from_static("/"))
 }
 
-fn app_unreachable(dst: SocketAddr, e: &dyn std::fmt::Display, grpc: bool) -> Response<Body> {
-    tracing::info!(%dst, error = %e, "the app is not reachable");
-    proxy_error(
-        StatusCode::BAD_GATEWAY,
-        code::CONNECT_FAILED,
-        &e.to_string(),
-        grpc,
-    )
+/// Logs why the app did not answer; the error becomes the response.
+fn app_failed(dst: SocketAddr, e: ProxyError) -> ProxyError {
+    match &e {
+        ProxyError::Connect(error) => tracing::info!(%dst, %error, "the app is not reachable"),
+        error => tracing::info!(%dst, %error, "the app failed the request"),
+    }
+    e
 }
 
-/// `403` with the reason code and the request id (gRPC: PERMISSION_DENIED).
-fn forbidden(reason: &'static str, id: &str, grpc: bool) -> Response<Body> {
-    let mut r = Response::new(full(format!(
-        "weft-proxy: denied: {reason} (request id {id})\n"
-    )));
-    *r.status_mut() = StatusCode::FORBIDDEN;
-    if grpc {
-        grpc_trailers_only(&mut r, 7, &format!("weft-proxy: denied: {reason}"));
-    } else {
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-    }
-    let h = r.headers_mut();
-    h.insert(headers::DENY_REASON, HeaderValue::from_static(reason));
-    if let Ok(v) = HeaderValue::from_str(id) {
-        h.insert(headers::REQUEST_ID, v);
-    }
-    r
+/// A short random id tying a denied request to the proxy's log line.
+fn request_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }

@@ -1,0 +1,64 @@
+//! Header rules both directions apply: what belongs to one hop, what marks
+//! gRPC and upgrades, and the marker that carries an app's HTTP/1 across
+//! the HTTP/2 mesh link.
+
+use http::{HeaderMap, HeaderName, HeaderValue, Request, header};
+
+/// Between proxies only: set by the client's proxy on a request the app
+/// sent as HTTP/1, so the server's proxy restores HTTP/1.1 towards its app.
+/// Trusted only on a verified mesh link; removed from every request.
+pub const ORIGINAL_PROTOCOL: HeaderName = HeaderName::from_static("weft-original-protocol");
+const HTTP1: HeaderValue = HeaderValue::from_static("http/1.1");
+
+/// The original protocol marker for a request the app sent as HTTP/1.
+pub fn mark_http1(h: &mut HeaderMap) {
+    h.insert(ORIGINAL_PROTOCOL, HTTP1);
+}
+
+pub fn is_grpc(h: &HeaderMap) -> bool {
+    h.get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// An HTTP/1 request asking to switch protocols (WebSocket and the like).
+pub fn is_upgrade<B>(req: &Request<B>) -> bool {
+    req.version() < http::Version::HTTP_2
+        && req.headers().contains_key(header::UPGRADE)
+        && req
+            .headers()
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Removes what belongs to one hop: the connection options and the headers
+/// they name, which HTTP/2 forbids and which must not leak to the next hop.
+pub fn strip_hop_headers(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        h.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+    ] {
+        h.remove(name);
+    }
+    // `te: trailers` is the one TE value HTTP/2 carries (gRPC needs it).
+    if h.get(header::TE).is_some_and(|v| v != "trailers") {
+        h.remove(header::TE);
+    }
+}

@@ -1,0 +1,52 @@
+//! Upgrades (WebSocket and the like) are not multiplexed: each gets its own
+//! connection onward, speaking HTTP/1.1 end to end, and after `101` the two
+//! sides become one byte stream. Both directions use this one handshake;
+//! they differ only in what they connect to.
+
+use super::body::{Body, boxed};
+use crate::error::ProxyError;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Sends the upgrade request `req` over `io`, already connected to the next
+/// hop; on `101`, splices the requester's side and the next hop's.
+pub async fn forward<IO>(mut req: Request<Incoming>, io: IO) -> Result<Response<Body>, ProxyError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let requester = hyper::upgrade::on(&mut req);
+    let (mut send, conn) = hyper::client::conn::http1::Builder::new()
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| ProxyError::Connect(e.to_string()))?;
+    tokio::spawn(async move {
+        if let Err(error) = conn.with_upgrades().await {
+            tracing::debug!(%error, "upgrade connection ended");
+        }
+    });
+    let mut resp = send
+        .send_request(req.map(boxed))
+        .await
+        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        tokio::spawn(splice(requester, hyper::upgrade::on(&mut resp)));
+    }
+    Ok(resp.map(boxed))
+}
+
+/// Once both sides of an upgrade have switched, copies bytes between them
+/// until either closes.
+async fn splice(a: hyper::upgrade::OnUpgrade, b: hyper::upgrade::OnUpgrade) {
+    let (a, b) = tokio::join!(a, b);
+    match (a, b) {
+        (Ok(a), Ok(b)) => {
+            let (mut a, mut b) = (TokioIo::new(a), TokioIo::new(b));
+            if let Err(error) = tokio::io::copy_bidirectional(&mut a, &mut b).await {
+                tracing::debug!(%error, "upgraded stream ended");
+            }
+        }
+        (a, b) => tracing::debug!(a = a.is_ok(), b = b.is_ok(), "an upgrade did not complete"),
+    }
+}
