@@ -23,7 +23,12 @@ pub fn original_dst(sock: &TcpStream) -> io::Result<SocketAddr> {
 pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
-        .map_err(|_| io::Error::other(format!("connecting to {addr} timed out")))??;
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connecting to {addr} timed out"),
+            )
+        })??;
     let _ = tcp.set_nodelay(true);
     Ok(tcp)
 }

@@ -136,38 +136,7 @@ impl<R: Resolve> Outbound<R> {
                 .serve(app, protocol, d, Arc::new(http_usable), dst.port())
                 .await?);
         }
-        let connected = connect_any(
-            &d,
-            None,
-            |_| true,
-            |e| async move {
-                let connecting = e.load.start();
-                let up = match (&e.id, self.own_ips.contains(&e.addr.ip())) {
-                    // Meshed and elsewhere: inside mesh mTLS.
-                    (Some(id), false) => {
-                        let tls = mesh::connect(
-                            &self.tls,
-                            e.addr,
-                            id,
-                            self.connect_timeout,
-                            &self.metrics,
-                        )
-                        .await?;
-                        tracing::debug!(addr = %e.addr, %id, "mesh link up");
-                        Upstream::Mesh(Box::new(tls), id.clone())
-                    }
-                    // Ourselves, or an endpoint whose pod is not meshed: as it is.
-                    _ => Upstream::Plain(
-                        self.connect(e.addr)
-                            .await
-                            .map_err(|e| ProxyError::Connect(e.to_string()))?,
-                    ),
-                };
-                connecting.done();
-                Ok(up)
-            },
-        )
-        .await;
+        let connected = connect_any(&d, None, |_| true, |e| self.upstream(e)).await;
         match connected {
             Ok(Connected::Endpoint(e, up)) => {
                 // In flight for as long as the connection lasts.
@@ -194,6 +163,29 @@ impl<R: Resolve> Outbound<R> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A connection to endpoint `e`, for a TCP connection to carry; its
+    /// latency is learnt for balancing.
+    async fn upstream(&self, e: Arc<answer::Endpoint>) -> Result<Upstream, ProxyError> {
+        let connecting = e.load.start();
+        let up = match (&e.id, self.own_ips.contains(&e.addr.ip())) {
+            // Meshed and elsewhere: inside mesh mTLS.
+            (Some(id), false) => {
+                let tls = mesh::connect(&self.tls, e.addr, id, self.connect_timeout, &self.metrics)
+                    .await?;
+                tracing::debug!(addr = %e.addr, %id, "mesh link up");
+                Upstream::Mesh(Box::new(tls), id.clone())
+            }
+            // Ourselves, or an endpoint whose pod is not meshed: as it is.
+            _ => Upstream::Plain(
+                self.connect(e.addr)
+                    .await
+                    .map_err(|e| ProxyError::Connect(e.to_string()))?,
+            ),
+        };
+        connecting.done();
+        Ok(up)
     }
 
     /// Forwards bytes both ways until either side closes, counted.
