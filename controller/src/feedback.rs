@@ -6,8 +6,7 @@
 //! something missing or invalid (reported after the initial sync, and
 //! again whenever a new one appears).
 
-use crate::grpc::SharedIndex;
-use crate::index::{Finding, Kind};
+use crate::index::{Finding, Kind, SharedIndex};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use std::collections::{BTreeSet, HashMap};

@@ -17,8 +17,8 @@ use weft_controller::metrics_api::{
 use weft_controller::{
     anchors,
     feedback::{self, Feedback, Refs},
-    grpc::{self, SharedIndex},
-    index::{Config, Index},
+    grpc,
+    index::{Config, Index, SharedIndex},
     sync::SyncTracker,
     watches::{self, KINDS},
 };

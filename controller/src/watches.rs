@@ -9,8 +9,7 @@
 //! and applied as one swap.
 
 use crate::feedback::{Feedback, Note, Refs};
-use crate::grpc::SharedIndex;
-use crate::index::{Kind, Resource};
+use crate::index::{Kind, Resource, SharedIndex};
 use crate::slim;
 use crate::sync::SyncTracker;
 use futures::StreamExt as _;

@@ -22,8 +22,8 @@ use weft_api::{
     policy::{InboundPolicyRequest, authorization, inbound_policy_client::InboundPolicyClient},
 };
 use weft_controller::{
-    grpc::{Metrics, Server, SharedIndex},
-    index::{Config, Index, Kind, Resource},
+    grpc::{Metrics, Server},
+    index::{Config, Index, Kind, Resource, SharedIndex},
     sync::SyncTracker,
 };
 use weft_k8s_api::{access::TrafficTarget, specs::TCPRoute};

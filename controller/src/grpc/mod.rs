@@ -7,9 +7,9 @@ pub mod discovery;
 pub mod policy;
 pub mod queue;
 
-use crate::index::Index;
+use crate::index::SharedIndex;
 use prometheus_client::{metrics::counter::Counter, registry::Registry};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::{net::TcpListener, sync::watch};
 use tonic::{Request, Status};
 use weft_api::{
@@ -18,9 +18,6 @@ use weft_api::{
 };
 use weft_runtime::shutdown;
 use weft_tls::SpiffeId;
-
-/// The index as the watches and the servers share it.
-pub type SharedIndex = Arc<Mutex<Index>>;
 
 /// Default room per stream before a slow client is cut off.
 pub const DEFAULT_QUEUE: usize = 64;

@@ -66,7 +66,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Service, ServiceAccount};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use weft_api::contract::annotations as ann;
 use weft_api::contract::control_plane::DEFAULT_CLUSTER_DOMAIN;
@@ -183,6 +183,9 @@ pub struct Subscriptions {
     pub inbound: usize,
     pub outbound: usize,
 }
+
+/// The index as the watches, the gRPC servers and the metrics API share it.
+pub type SharedIndex = Arc<Mutex<Index>>;
 
 /// The policy index. See the module documentation.
 pub struct Index {

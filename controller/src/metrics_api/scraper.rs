@@ -4,8 +4,7 @@
 //! window holds.
 
 use super::aggregate::{PodWindow, Scraped};
-use crate::grpc::SharedIndex;
-use crate::index::MeshedPod;
+use crate::index::{MeshedPod, SharedIndex};
 use crate::traffic_stats::{self, Series};
 use bytes::Bytes;
 use futures::StreamExt as _;

@@ -7,7 +7,7 @@ use super::authn::{self, FrontProxy, User};
 use super::discovery;
 use super::routes::{self, Route, RouteError};
 use super::scraper::fetch_any;
-use crate::grpc::SharedIndex;
+use crate::index::SharedIndex;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
