@@ -8,5 +8,4 @@ pub mod metrics_api;
 pub mod slim;
 pub mod snapshot;
 pub mod sync;
-pub mod traffic_stats;
 pub mod watches;

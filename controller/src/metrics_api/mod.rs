@@ -2,7 +2,8 @@
 //! the controller as an extension API server behind an APIService.
 //!
 //! One replica, holding a Lease, scrapes every meshed proxy's metrics
-//! listener over mTLS and keeps a bounded window per pod ([`scraper`]);
+//! listener over mTLS and keeps a bounded window per pod ([`scraper`];
+//! the arithmetic, pure, in [`traffic_stats`]);
 //! requests are answered from that window and the controller's own index
 //! ([`aggregate`]), after the API server's front-proxy certificate is
 //! verified and the end user authorised with a SubjectAccessReview
@@ -16,3 +17,4 @@ pub mod routes;
 pub mod scraper;
 pub mod selector;
 pub mod server;
+pub mod traffic_stats;

@@ -4,8 +4,8 @@
 //! window holds.
 
 use super::aggregate::{PodWindow, Scraped};
+use super::traffic_stats::{self, Series};
 use crate::index::{MeshedPod, SharedIndex};
-use crate::traffic_stats::{self, Series};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use http_body_util::{BodyExt as _, Empty, Limited};
