@@ -4,6 +4,7 @@ pub mod anchors;
 pub mod feedback;
 pub mod grpc;
 pub mod index;
+pub mod kinds;
 pub mod metrics_api;
 pub mod slim;
 pub mod snapshot;

@@ -19,8 +19,9 @@ use weft_controller::{
     feedback::{self, Feedback, Refs},
     grpc,
     index::{Config, Index, SharedIndex},
+    kinds,
     sync::SyncTracker,
-    watches::{self, KINDS},
+    watches,
 };
 use weft_runtime::process::{CommonArgs, Process};
 use weft_tls::{
@@ -166,11 +167,12 @@ async fn main() -> anyhow::Result<()> {
         Policy::Deny => DefaultPolicy::Deny,
     };
     let index: SharedIndex = Arc::new(std::sync::Mutex::new(Index::new(cfg)));
-    let sync = SyncTracker::new(KINDS);
+    let sources = kinds::sources(&client);
+    let sync = SyncTracker::new(sources.iter().map(|s| s.kind));
     let feedback = Feedback::start(Some(client.clone()), args.pod_name.clone());
     let refs = Refs::default();
     watches::spawn_all(
-        &client,
+        sources,
         &watches::Ctx {
             index: index.clone(),
             sync: sync.clone(),
