@@ -10,9 +10,11 @@ use weft_api::{
 };
 use weft_controller::metrics_api::{
     aggregate::Scraped,
+    handler::ApiServer,
     lease::{self, LeaseConfig},
+    peers::Peers,
     scraper::Scraper,
-    server::{self, ApiServer, Peers},
+    trust,
 };
 use weft_controller::{
     anchors,
@@ -322,7 +324,7 @@ impl MetricsApi {
             .run(leader_rx, scraped_tx, stop.clone()),
         );
         let (trust_tx, trust_rx) = watch::channel(None);
-        tokio::spawn(server::keep_trust(
+        tokio::spawn(trust::keep_trust(
             client.clone(),
             self.serving.clone(),
             trust_tx,

@@ -6,15 +6,22 @@
 //! the arithmetic, pure, in [`traffic_stats`]);
 //! requests are answered from that window and the controller's own index
 //! ([`aggregate`]), after the API server's front-proxy certificate is
-//! verified and the end user authorised with a SubjectAccessReview
-//! ([`server`]).
+//! verified ([`listener`], [`trust`], [`authn`]) and the end user
+//! authorised with a SubjectAccessReview ([`authz`]); [`handler`] takes a
+//! request through those steps. A replica that does not hold the Lease
+//! forwards queries to the one that does ([`peers`]).
 
 pub mod aggregate;
 pub mod authn;
+mod authz;
 pub mod discovery;
+pub mod handler;
 pub mod lease;
+mod listener;
+pub mod peers;
+mod response;
 pub mod routes;
 pub mod scraper;
 pub mod selector;
-pub mod server;
 pub mod traffic_stats;
+pub mod trust;
