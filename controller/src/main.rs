@@ -215,10 +215,9 @@ async fn main() -> anyhow::Result<()> {
     let grace = args.common.grace();
     let stop = proc.stop.clone();
     let serving = tokio::spawn(async move {
-        tokio::select! {
-            () = sync.wait() => {}
-            () = stop.clone().wait() => return Ok(()),
-        }
+        let Some(sync_done) = sync.wait_or_stop(stop.clone()).await else {
+            return Ok(());
+        };
         tracing::info!("every watch has applied its initial list");
         synced.ready();
         tokio::spawn(feedback::report_findings(
@@ -243,7 +242,7 @@ async fn main() -> anyhow::Result<()> {
             queue: args.stream_queue,
             metrics: grpc_metrics,
         }
-        .serve_after_sync(args.listen_addr, sync, serving_ready, stop)
+        .serve_after_sync(args.listen_addr, sync_done, serving_ready, stop)
         .await?;
         anyhow::Ok(())
     });

@@ -141,13 +141,16 @@ impl Harness {
             .unwrap();
         let (stop, signal) = shutdown::channel();
         let server = tokio::spawn(async move {
+            let Some(synced) = sync.wait_or_stop(signal.clone()).await else {
+                return;
+            };
             Server {
                 index,
                 tls,
                 queue,
                 metrics: Metrics::default(),
             }
-            .serve_after_sync(addr, sync, Readiness::new().register("serving"), signal)
+            .serve_after_sync(addr, synced, Readiness::new().register("serving"), signal)
             .await
             .unwrap();
         });

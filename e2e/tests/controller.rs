@@ -108,20 +108,20 @@ async fn start_controller(client: &Client) -> anyhow::Result<Controller> {
         .control_plane_server_config(ClientAuth::Required);
     let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let t0 = tokio::time::Instant::now();
-    tokio::spawn(
+    let serve_sync = sync.clone();
+    tokio::spawn(async move {
+        let Some(synced) = serve_sync.wait_or_stop(signal.clone()).await else {
+            return Ok(());
+        };
         Server {
             index,
             tls,
             queue: 64,
             metrics: Metrics::default(),
         }
-        .serve_after_sync(
-            addr,
-            sync.clone(),
-            Readiness::new().register("serving"),
-            signal,
-        ),
-    );
+        .serve_after_sync(addr, synced, Readiness::new().register("serving"), signal)
+        .await
+    });
     tokio::time::timeout(CONVERGENCE, sync.wait())
         .await
         .map_err(|_| anyhow::anyhow!("watches not synced: {:?}", sync.pending()))?;
