@@ -15,7 +15,8 @@
 //! Index::findings()                            -> Vec<Finding>   (sorted, for Events)
 //! Index::injected_namespaces()                 -> BTreeSet<String>
 //! Index::meshed_pods()                         -> Vec<MeshedPod>  (for TrafficMetrics)
-//! Index::split_backends(ns, name)              -> Option<Vec<(String, Vec<String>)>>
+//! Index::split_backends()                      -> SplitBackends  (every split's backends and their pods)
+//! Index::namespace_labels()                    -> BTreeMap<String, BTreeMap<String, String>>
 //! Index::subscriptions()                       -> Subscriptions  (live counts)
 //! ```
 //!
