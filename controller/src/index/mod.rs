@@ -13,6 +13,7 @@
 //! Index::pod_identity(ns, pod)                 -> Option<String>
 //! Index::outbound(Target, source_ns)           -> Result<watch::Receiver<Arc<Outbound>>, OutboundError>
 //! Index::findings()                            -> Vec<Finding>   (sorted, for Events)
+//! Index::changes()                             -> watch::Receiver<()>  (sees every change of the objects held)
 //! Index::injected_namespaces()                 -> BTreeSet<String>
 //! Index::meshed_pods()                         -> Vec<MeshedPod>  (for TrafficMetrics)
 //! Index::split_backends()                      -> SplitBackends  (every split's backends and their pods)
@@ -193,6 +194,8 @@ pub struct Index {
     cfg: Config,
     store: Store,
     subs: subscriptions::Subs,
+    /// Poked whenever the objects held change.
+    changes: watch::Sender<()>,
 }
 
 impl Index {
@@ -201,6 +204,7 @@ impl Index {
             cfg,
             store: Store::default(),
             subs: subscriptions::Subs::default(),
+            changes: watch::Sender::new(()),
         }
     }
 
@@ -215,6 +219,7 @@ impl Index {
             scope.add(&self.store, &old);
         }
         self.refresh(scope);
+        self.changed();
     }
 
     /// Removes one object; `namespace` is `None` for namespaces.
@@ -224,6 +229,7 @@ impl Index {
             let mut scope = Scope::default();
             scope.add(&self.store, &old);
             self.refresh(scope);
+            self.changed();
         }
     }
 
@@ -240,11 +246,13 @@ impl Index {
             }
         }
         let mut scope = Scope::default();
+        let mut changed = false;
         for key in self.store.keys(kind) {
             if !fresh.contains_key(&key)
                 && let Some(old) = self.store.remove(kind, &key)
             {
                 scope.add(&self.store, &old);
+                changed = true;
             }
         }
         for r in fresh.into_values() {
@@ -255,8 +263,12 @@ impl Index {
             if let Some(old) = self.store.insert(r) {
                 scope.add(&self.store, &old);
             }
+            changed = true;
         }
         self.refresh(scope);
+        if changed {
+            self.changed();
+        }
     }
 
     /// Subscribes to the inbound policy of a meshed pod's port.
@@ -302,6 +314,13 @@ impl Index {
         findings::all(&self.store, &self.cfg)
     }
 
+    /// Sees a change whenever an object is added, updated or removed, which
+    /// is when [`Index::findings`] may have changed. Computing findings takes
+    /// the whole store, so the index leaves it to whoever waits here.
+    pub fn changes(&self) -> watch::Receiver<()> {
+        self.changes.subscribe()
+    }
+
     /// Namespaces annotated `weft.io/inject: enabled`.
     pub fn injected_namespaces(&self) -> BTreeSet<String> {
         self.store
@@ -337,6 +356,10 @@ impl Index {
     /// How many subscriptions have live senders.
     pub fn subscriptions(&self) -> Subscriptions {
         self.subs.counts()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|()| {});
     }
 
     fn refresh(&mut self, mut scope: Scope) {
