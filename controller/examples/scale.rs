@@ -46,7 +46,7 @@ use weft_api::{
     identity::CertifyRequest,
     policy::{InboundPolicyRequest, inbound_policy_client::InboundPolicyClient},
 };
-use weft_controller::watches::read_resource;
+use weft_controller::kinds::read_resource;
 use weft_k8s_api::{access, specs};
 use weft_runtime::grpc::ChannelConfig;
 use weft_tls::{

@@ -8,7 +8,7 @@
 //! bundle) is compared with it, and only the differences are written, with
 //! server-side apply so weft owns only its own key.
 
-use crate::grpc::SharedIndex;
+use crate::index::SharedIndex;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{

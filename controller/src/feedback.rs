@@ -4,10 +4,9 @@
 //! Two sources: objects that cannot be decoded at all (reported by the
 //! watches) and the index's findings about valid objects that reference
 //! something missing or invalid (reported after the initial sync, and
-//! again whenever a new one appears).
+//! again whenever a new one appears after the objects change).
 
-use crate::grpc::SharedIndex;
-use crate::index::{Finding, Kind};
+use crate::index::{Finding, Kind, SharedIndex};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use std::collections::{BTreeSet, HashMap};
@@ -134,20 +133,27 @@ impl Feedback {
 
 /// After sync, publishes each new finding of the index once; a finding that
 /// goes away and comes back is published again.
+///
+/// Findings are recomputed when the index's objects change ([`Index::changes`]),
+/// `settle` after the first change and at most once per `settle`: a burst
+/// (`kubectl apply -f` of a directory, a relist) is judged once it is
+/// whole, so a TrafficTarget applied a moment before its route group gets
+/// no Event, and at 10k pods the whole-store computation stays rare.
+///
+/// [`Index::changes`]: crate::index::Index::changes
 pub async fn report_findings(
     index: SharedIndex,
     refs: Refs,
     feedback: Feedback,
-    interval: Duration,
+    settle: Duration,
     stop: shutdown::Signal,
 ) {
+    let mut changes = index.lock().expect("index lock").changes();
     let mut published: BTreeSet<Finding> = BTreeSet::new();
-    let mut tick = tokio::time::interval(interval);
+    let stopped = stop.wait();
+    tokio::pin!(stopped);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = stop.clone().wait() => return,
-        }
+        changes.mark_unchanged();
         let now: BTreeSet<Finding> = index
             .lock()
             .expect("index lock")
@@ -163,5 +169,86 @@ pub async fn report_findings(
             });
         }
         published = now;
+        tokio::select! {
+            r = changes.changed() => if r.is_err() { return },
+            () = &mut stopped => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(settle) => {}
+            () = &mut stopped => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{Config, Index, Resource};
+    use k8s_openapi::api::core::v1::Namespace;
+
+    const SETTLE: Duration = Duration::from_millis(100);
+    const WAIT: Duration = Duration::from_secs(5);
+
+    fn namespace(name: &str, default_policy: &str) -> Resource {
+        Resource::Namespace(
+            serde_json::from_value::<Namespace>(serde_json::json!({
+                "metadata": {"name": name, "annotations": {"weft.io/default-policy": default_policy}}
+            }))
+            .unwrap(),
+        )
+    }
+
+    /// The names of the objects noted within `within`.
+    async fn noted(rx: &mut mpsc::Receiver<Note>, within: Duration) -> Vec<String> {
+        let mut names = Vec::new();
+        let deadline = tokio::time::Instant::now() + within;
+        while let Ok(Some(n)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+            names.push(n.object.name.unwrap_or_default());
+        }
+        names
+    }
+
+    #[tokio::test]
+    async fn findings_are_published_once_after_the_objects_settle() {
+        let index: SharedIndex = Arc::new(Mutex::new(Index::new(Config::new(
+            "cluster.local".parse().unwrap(),
+        ))));
+        index.lock().unwrap().apply(namespace("old", "bogus"));
+        let (tx, mut rx) = mpsc::channel(16);
+        let (_stop, signal) = shutdown::channel();
+        tokio::spawn(report_findings(
+            index.clone(),
+            Refs::default(),
+            Feedback(tx),
+            SETTLE,
+            signal,
+        ));
+        assert_eq!(noted(&mut rx, 5 * SETTLE).await, ["old"], "what sync found");
+
+        index.lock().unwrap().apply(namespace("new", "bogus"));
+        let first = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.object.name.as_deref(), Some("new"));
+        assert_eq!(first.reason, "InvalidAnnotation");
+        assert!(first.warning);
+
+        // Broken, seen by the reporter, and mended within one settling
+        // time: nothing to tell.
+        index.lock().unwrap().apply(namespace("brief", "bogus"));
+        tokio::task::yield_now().await;
+        index.lock().unwrap().apply(namespace("brief", "deny"));
+        assert_eq!(noted(&mut rx, 5 * SETTLE).await, Vec::<String>::new());
+
+        // Mended, then broken again: told again.
+        index.lock().unwrap().apply(namespace("new", "deny"));
+        assert_eq!(noted(&mut rx, 5 * SETTLE).await, Vec::<String>::new());
+        index.lock().unwrap().apply(namespace("new", "bogus"));
+        let again = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.object.name.as_deref(), Some("new"));
     }
 }

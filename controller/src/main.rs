@@ -2,30 +2,28 @@ use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use ipnet::IpNet;
 use prometheus_client::registry::Registry;
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
-use tokio::sync::watch;
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 use weft_api::{
     contract::{control_plane, ports},
     policy::DefaultPolicy,
 };
-use weft_controller::metrics_api::{
-    aggregate::Scraped,
-    lease::{self, LeaseConfig},
-    scraper::Scraper,
-    server::{self, ApiServer, Peers},
-};
 use weft_controller::{
     anchors,
     feedback::{self, Feedback, Refs},
-    grpc::{self, SharedIndex},
-    index::{Config, Index},
+    grpc,
+    index::{Config, Index, SharedIndex},
+    kinds,
+    metrics_api::{self, MetricsApi},
     sync::SyncTracker,
-    watches::{self, KINDS},
+    watches,
 };
 use weft_runtime::process::{CommonArgs, Process};
-use weft_tls::{
-    CertState, ClientAuth, MeshTls, ServingCert, SpiffeId, TrustDomain, workload::Workload,
-};
+use weft_tls::{CertState, ClientAuth, SpiffeId, TrustDomain, workload::Workload};
 
 /// weft's controller: turns SMI objects, Services and endpoints into the
 /// inbound policy and discovery it streams to every sidecar over mTLS.
@@ -120,6 +118,24 @@ enum Policy {
     Deny,
 }
 
+impl Args {
+    fn metrics_api(&self, cert: &Path, key: &Path) -> metrics_api::Config {
+        metrics_api::Config {
+            addr: self.metrics_api_addr,
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            peer_addr: self.metrics_peer_addr,
+            pod_ip: self.pod_ip,
+            lease: self.metrics_lease.clone(),
+            lease_namespace: self.control_plane_namespace.clone(),
+            pod_name: self.pod_name.clone(),
+            window: self.metrics_window,
+            scrape_interval: self.metrics_scrape_interval,
+            proxy_metrics_port: self.proxy_metrics_port,
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -166,11 +182,12 @@ async fn main() -> anyhow::Result<()> {
         Policy::Deny => DefaultPolicy::Deny,
     };
     let index: SharedIndex = Arc::new(std::sync::Mutex::new(Index::new(cfg)));
-    let sync = SyncTracker::new(KINDS);
+    let sources = kinds::sources(&client);
+    let sync = SyncTracker::new(sources.iter().map(|s| s.kind));
     let feedback = Feedback::start(Some(client.clone()), args.pod_name.clone());
     let refs = Refs::default();
     watches::spawn_all(
-        &client,
+        sources,
         &watches::Ctx {
             index: index.clone(),
             sync: sync.clone(),
@@ -189,7 +206,7 @@ async fn main() -> anyhow::Result<()> {
     ));
 
     let metrics = match (&args.metrics_api_cert, &args.metrics_api_key) {
-        (Some(cert), Some(key)) => Some(MetricsApi::load(cert, key)?),
+        (Some(cert), Some(key)) => Some(MetricsApi::load(args.metrics_api(cert, key))?),
         _ => {
             tracing::info!("SMI metrics API off: no WEFT_METRICS_API_CERT/KEY");
             None
@@ -198,10 +215,9 @@ async fn main() -> anyhow::Result<()> {
     let grace = args.common.grace();
     let stop = proc.stop.clone();
     let serving = tokio::spawn(async move {
-        tokio::select! {
-            () = sync.wait() => {}
-            () = stop.clone().wait() => return Ok(()),
-        }
+        let Some(sync_done) = sync.wait_or_stop(stop.clone()).await else {
+            return Ok(());
+        };
         tracing::info!("every watch has applied its initial list");
         synced.ready();
         tokio::spawn(feedback::report_findings(
@@ -217,10 +233,8 @@ async fn main() -> anyhow::Result<()> {
             r = certificate.wait_for(|s| matches!(s, CertState::Available(_))) => { r?; }
             () = stop.clone().wait() => return Ok(()),
         }
-        if let Some(metrics) = &metrics {
-            metrics
-                .start(&client, &index, &tls, &own_id, &args, &stop)
-                .await?;
+        if let Some(metrics) = metrics {
+            metrics.start(&client, &index, &tls, &own_id, &stop).await?;
         }
         grpc::Server {
             index,
@@ -228,7 +242,7 @@ async fn main() -> anyhow::Result<()> {
             queue: args.stream_queue,
             metrics: grpc_metrics,
         }
-        .serve_after_sync(args.listen_addr, sync, serving_ready, stop)
+        .serve_after_sync(args.listen_addr, sync_done, serving_ready, stop)
         .await?;
         anyhow::Ok(())
     });
@@ -248,99 +262,4 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     Ok(())
-}
-
-/// The SMI metrics API's parts, started once the controller has its
-/// certificate (scraping proxies needs it).
-struct MetricsApi {
-    serving: Arc<ServingCert>,
-}
-
-impl MetricsApi {
-    fn load(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<Self> {
-        let serving =
-            ServingCert::load(cert, key).context("loading the metrics API certificate")?;
-        tokio::spawn(weft_tls::watch_serving_cert(
-            cert.to_path_buf(),
-            key.to_path_buf(),
-            Duration::from_secs(10),
-            serving.clone(),
-        ));
-        Ok(Self { serving })
-    }
-
-    async fn start(
-        &self,
-        client: &kube::Client,
-        index: &SharedIndex,
-        tls: &MeshTls,
-        own_id: &SpiffeId,
-        args: &Args,
-        stop: &weft_runtime::shutdown::Signal,
-    ) -> anyhow::Result<()> {
-        let listener = tokio::net::TcpListener::bind(args.metrics_api_addr)
-            .await
-            .with_context(|| {
-                format!("binding the metrics API listener {}", args.metrics_api_addr)
-            })?;
-        let peer_listener = tokio::net::TcpListener::bind(args.metrics_peer_addr)
-            .await
-            .with_context(|| {
-                format!(
-                    "binding the metrics peer listener {}",
-                    args.metrics_peer_addr
-                )
-            })?;
-        let advertise = args
-            .pod_ip
-            .map(|ip| SocketAddr::new(ip, args.metrics_peer_addr.port()).to_string());
-        let (leader_tx, leader_rx) = watch::channel(false);
-        let (holder_tx, holder_rx) = watch::channel(None);
-        tokio::spawn(lease::run(
-            client.clone(),
-            LeaseConfig::new(
-                args.control_plane_namespace.clone(),
-                args.metrics_lease.clone(),
-                args.pod_name.clone(),
-                advertise,
-            ),
-            leader_tx,
-            holder_tx,
-            stop.clone(),
-        ));
-        let (scraped_tx, scraped_rx) = watch::channel(Arc::new(Scraped::default()));
-        tokio::spawn(
-            Scraper {
-                index: index.clone(),
-                tls: tls.clone(),
-                port: args.proxy_metrics_port,
-                interval: args.metrics_scrape_interval,
-                window: args.metrics_window,
-            }
-            .run(leader_rx, scraped_tx, stop.clone()),
-        );
-        let (trust_tx, trust_rx) = watch::channel(None);
-        tokio::spawn(server::keep_trust(
-            client.clone(),
-            self.serving.clone(),
-            trust_tx,
-            stop.clone(),
-        ));
-        tracing::info!(addr = %args.metrics_api_addr, lease = %args.metrics_lease, "serving the SMI metrics API");
-        let api = Arc::new(ApiServer {
-            client: client.clone(),
-            index: index.clone(),
-            scraped: scraped_rx,
-            trust: trust_rx,
-            lease: args.metrics_lease.clone(),
-            peers: Peers {
-                tls: tls.clone(),
-                id: own_id.clone(),
-                holder: holder_rx,
-            },
-        });
-        tokio::spawn(api.clone().serve_peers(peer_listener, stop.clone()));
-        tokio::spawn(api.serve(listener, stop.clone()));
-        Ok(())
-    }
 }

@@ -31,6 +31,15 @@ pub fn meta(m: ObjectMeta) -> ObjectMeta {
     }
 }
 
+/// Drops what is most of a typical object's metadata and is never read:
+/// its managed fields and kubectl's last-applied copy of the whole object.
+pub fn strip_metadata(m: &mut ObjectMeta) {
+    m.managed_fields = None;
+    if let Some(a) = m.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
 pub fn pod(p: Pod) -> Pod {
     let container = |c: Container| Container {
         name: c.name,

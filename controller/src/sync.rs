@@ -3,12 +3,19 @@
 //! Until then the index may lack the very TrafficTarget that allows a
 //! client, or hold a route group's TrafficTarget but not the group, so the
 //! controller neither serves nor reports ready before [`SyncTracker::wait`]
-//! returns.
+//! returns; serving takes the [`Synced`] it returns.
 
 use crate::index::Kind;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::sync::watch;
+use weft_runtime::shutdown;
+
+/// Proof that every kind has applied its initial list, which
+/// [`crate::grpc::Server::serve_after_sync`] requires: only
+/// [`SyncTracker::wait`] makes one.
+#[derive(Clone, Copy, Debug)]
+pub struct Synced(());
 
 /// Which kinds have not finished their initial list yet.
 #[derive(Clone, Debug)]
@@ -34,10 +41,19 @@ impl SyncTracker {
     }
 
     /// Returns once every kind is done.
-    pub async fn wait(&self) {
+    pub async fn wait(&self) -> Synced {
         let mut rx = self.0.subscribe();
         // The sender lives in self, so the channel cannot close under us.
         let _ = rx.wait_for(BTreeSet::is_empty).await;
+        Synced(())
+    }
+
+    /// [`SyncTracker::wait`], or `None` if `stop` fires first.
+    pub async fn wait_or_stop(&self, stop: shutdown::Signal) -> Option<Synced> {
+        tokio::select! {
+            synced = self.wait() => Some(synced),
+            () = stop.wait() => None,
+        }
     }
 }
 

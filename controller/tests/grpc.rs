@@ -22,8 +22,8 @@ use weft_api::{
     policy::{InboundPolicyRequest, authorization, inbound_policy_client::InboundPolicyClient},
 };
 use weft_controller::{
-    grpc::{Metrics, Server, SharedIndex},
-    index::{Config, Index, Kind, Resource},
+    grpc::{Metrics, Server},
+    index::{Config, Index, Kind, Resource, SharedIndex},
     sync::SyncTracker,
 };
 use weft_k8s_api::{access::TrafficTarget, specs::TCPRoute};
@@ -141,13 +141,16 @@ impl Harness {
             .unwrap();
         let (stop, signal) = shutdown::channel();
         let server = tokio::spawn(async move {
+            let Some(synced) = sync.wait_or_stop(signal.clone()).await else {
+                return;
+            };
             Server {
                 index,
                 tls,
                 queue,
                 metrics: Metrics::default(),
             }
-            .serve_after_sync(addr, sync, Readiness::new().register("serving"), signal)
+            .serve_after_sync(addr, synced, Readiness::new().register("serving"), signal)
             .await
             .unwrap();
         });

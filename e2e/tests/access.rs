@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, DeleteParams, DynamicObject};
 use serde_json::json;
 use weft_api::contract::annotations as a;
-use weft_controller::{index::reason, watches::read_resource};
+use weft_controller::{index::reason, kinds::read_resource};
 use weft_e2e::{
     apply, client, event_on,
     pods::{app_tcp_route, mesh_namespace, run_to_end, server_pod, service, wait_ready},

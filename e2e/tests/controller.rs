@@ -25,8 +25,9 @@ use weft_controller::{
     feedback::{self, Feedback, Refs},
     grpc::{Metrics, Server},
     index::{Config, Index},
+    kinds::{self, read_resource},
     sync::SyncTracker,
-    watches::{self, KINDS, read_resource},
+    watches,
 };
 use weft_e2e::{CONVERGENCE, apply, client, event_on, eventually, with_temp_ns};
 use weft_k8s_api::access;
@@ -69,11 +70,12 @@ async fn start_controller(client: &Client) -> anyhow::Result<Controller> {
     let index = Arc::new(Mutex::new(Index::new(Config::new(
         "cluster.local".parse()?,
     ))));
-    let sync = SyncTracker::new(KINDS);
+    let sources = kinds::sources(client);
+    let sync = SyncTracker::new(sources.iter().map(|s| s.kind));
     let feedback = Feedback::start(Some(client.clone()), "e2e".into());
     let refs = Refs::default();
     watches::spawn_all(
-        client,
+        sources,
         &watches::Ctx {
             index: index.clone(),
             sync: sync.clone(),
@@ -106,20 +108,20 @@ async fn start_controller(client: &Client) -> anyhow::Result<Controller> {
         .control_plane_server_config(ClientAuth::Required);
     let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let t0 = tokio::time::Instant::now();
-    tokio::spawn(
+    let serve_sync = sync.clone();
+    tokio::spawn(async move {
+        let Some(synced) = serve_sync.wait_or_stop(signal.clone()).await else {
+            return Ok(());
+        };
         Server {
             index,
             tls,
             queue: 64,
             metrics: Metrics::default(),
         }
-        .serve_after_sync(
-            addr,
-            sync.clone(),
-            Readiness::new().register("serving"),
-            signal,
-        ),
-    );
+        .serve_after_sync(addr, synced, Readiness::new().register("serving"), signal)
+        .await
+    });
     tokio::time::timeout(CONVERGENCE, sync.wait())
         .await
         .map_err(|_| anyhow::anyhow!("watches not synced: {:?}", sync.pending()))?;

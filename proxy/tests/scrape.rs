@@ -6,7 +6,7 @@
 
 use prometheus_client::registry::Registry;
 use std::{sync::Arc, time::Duration};
-use weft_controller::{metrics_api::scraper::fetch, traffic_stats};
+use weft_controller::metrics_api::{scraper::fetch, traffic_stats};
 use weft_proxy::{
     metrics::{Direction, Metrics, ResponseLabels},
     scrape::ScrapeServer,

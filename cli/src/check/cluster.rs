@@ -13,7 +13,7 @@ use kube::{
     Api, Client,
     api::{ListParams, PostParams},
 };
-use weft_controller::watches::read_resource;
+use weft_controller::kinds::read_resource;
 use weft_k8s_api::{access, specs, split};
 
 /// The control plane's Deployments, as the chart names them.

@@ -7,9 +7,10 @@ pub mod discovery;
 pub mod policy;
 pub mod queue;
 
-use crate::index::Index;
+use crate::index::SharedIndex;
+use crate::sync::Synced;
 use prometheus_client::{metrics::counter::Counter, registry::Registry};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::{net::TcpListener, sync::watch};
 use tonic::{Request, Status};
 use weft_api::{
@@ -18,9 +19,6 @@ use weft_api::{
 };
 use weft_runtime::shutdown;
 use weft_tls::SpiffeId;
-
-/// The index as the watches and the servers share it.
-pub type SharedIndex = Arc<Mutex<Index>>;
 
 /// Default room per stream before a slow client is cut off.
 pub const DEFAULT_QUEUE: usize = 64;
@@ -89,21 +87,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `addr` and serves only once every watch has synced, so no
-    /// proxy is ever answered from a partial index; until then nothing
-    /// listens and proxies keep retrying (with the policy they already
-    /// hold, if any). `serving` turns ready once bound.
+    /// Binds `addr` and serves. It takes [`Synced`], so it runs only once
+    /// every watch has applied its initial list and no proxy is ever
+    /// answered from a partial index; until then nothing listens and
+    /// proxies keep retrying (with the policy they already hold, if any).
+    /// `serving` turns ready once bound.
     pub async fn serve_after_sync(
         self,
         addr: std::net::SocketAddr,
-        sync: crate::sync::SyncTracker,
+        _synced: Synced,
         serving: weft_runtime::readiness::Condition,
         stop: shutdown::Signal,
     ) -> std::io::Result<()> {
-        tokio::select! {
-            () = sync.wait() => {}
-            () = stop.clone().wait() => return Ok(()),
-        }
         let listener = TcpListener::bind(addr).await?;
         tracing::info!(addr = %listener.local_addr()?, "serving InboundPolicy and Discovery");
         serving.ready();

@@ -13,9 +13,11 @@
 //! Index::pod_identity(ns, pod)                 -> Option<String>
 //! Index::outbound(Target, source_ns)           -> Result<watch::Receiver<Arc<Outbound>>, OutboundError>
 //! Index::findings()                            -> Vec<Finding>   (sorted, for Events)
+//! Index::changes()                             -> watch::Receiver<()>  (sees every change of the objects held)
 //! Index::injected_namespaces()                 -> BTreeSet<String>
 //! Index::meshed_pods()                         -> Vec<MeshedPod>  (for TrafficMetrics)
-//! Index::split_backends(ns, name)              -> Option<Vec<(String, Vec<String>)>>
+//! Index::split_backends()                      -> SplitBackends  (every split's backends and their pods)
+//! Index::namespace_labels()                    -> BTreeMap<String, BTreeMap<String, String>>
 //! Index::subscriptions()                       -> Subscriptions  (live counts)
 //! ```
 //!
@@ -66,7 +68,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Service, ServiceAccount};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use weft_api::contract::annotations as ann;
 use weft_api::contract::control_plane::DEFAULT_CLUSTER_DOMAIN;
@@ -184,11 +186,16 @@ pub struct Subscriptions {
     pub outbound: usize,
 }
 
+/// The index as the watches, the gRPC servers and the metrics API share it.
+pub type SharedIndex = Arc<Mutex<Index>>;
+
 /// The policy index. See the module documentation.
 pub struct Index {
     cfg: Config,
     store: Store,
     subs: subscriptions::Subs,
+    /// Poked whenever the objects held change.
+    changes: watch::Sender<()>,
 }
 
 impl Index {
@@ -197,6 +204,7 @@ impl Index {
             cfg,
             store: Store::default(),
             subs: subscriptions::Subs::default(),
+            changes: watch::Sender::new(()),
         }
     }
 
@@ -211,6 +219,7 @@ impl Index {
             scope.add(&self.store, &old);
         }
         self.refresh(scope);
+        self.changed();
     }
 
     /// Removes one object; `namespace` is `None` for namespaces.
@@ -220,6 +229,7 @@ impl Index {
             let mut scope = Scope::default();
             scope.add(&self.store, &old);
             self.refresh(scope);
+            self.changed();
         }
     }
 
@@ -236,11 +246,13 @@ impl Index {
             }
         }
         let mut scope = Scope::default();
+        let mut changed = false;
         for key in self.store.keys(kind) {
             if !fresh.contains_key(&key)
                 && let Some(old) = self.store.remove(kind, &key)
             {
                 scope.add(&self.store, &old);
+                changed = true;
             }
         }
         for r in fresh.into_values() {
@@ -251,8 +263,12 @@ impl Index {
             if let Some(old) = self.store.insert(r) {
                 scope.add(&self.store, &old);
             }
+            changed = true;
         }
         self.refresh(scope);
+        if changed {
+            self.changed();
+        }
     }
 
     /// Subscribes to the inbound policy of a meshed pod's port.
@@ -298,6 +314,13 @@ impl Index {
         findings::all(&self.store, &self.cfg)
     }
 
+    /// Sees a change whenever an object is added, updated or removed, which
+    /// is when [`Index::findings`] may have changed. Computing findings takes
+    /// the whole store, so the index leaves it to whoever waits here.
+    pub fn changes(&self) -> watch::Receiver<()> {
+        self.changes.subscribe()
+    }
+
     /// Namespaces annotated `weft.io/inject: enabled`.
     pub fn injected_namespaces(&self) -> BTreeSet<String> {
         self.store
@@ -333,6 +356,10 @@ impl Index {
     /// How many subscriptions have live senders.
     pub fn subscriptions(&self) -> Subscriptions {
         self.subs.counts()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|()| {});
     }
 
     fn refresh(&mut self, mut scope: Scope) {

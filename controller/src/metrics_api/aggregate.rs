@@ -10,8 +10,8 @@
 //! counts in a resource's totals but is on no edge.
 
 use super::routes::{Kind, Query};
+use super::traffic_stats::{Delta, Direction, Edge};
 use crate::index::{MeshedPod, SplitBackends};
-use crate::traffic_stats::{Delta, Direction, Edge};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta, Time};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

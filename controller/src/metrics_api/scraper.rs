@@ -4,9 +4,8 @@
 //! window holds.
 
 use super::aggregate::{PodWindow, Scraped};
-use crate::grpc::SharedIndex;
-use crate::index::MeshedPod;
-use crate::traffic_stats::{self, Series};
+use super::traffic_stats::{self, Series};
+use crate::index::{MeshedPod, SharedIndex};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use http_body_util::{BodyExt as _, Empty, Limited};

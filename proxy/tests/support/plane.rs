@@ -107,7 +107,7 @@ pub fn pod_object_with(
 /// be stopped on its own ([`ControlPlane::stop_controller`]) while identity
 /// keeps serving.
 pub struct ControlPlane {
-    pub index: weft_controller::grpc::SharedIndex,
+    pub index: weft_controller::index::SharedIndex,
     stop: shutdown::Trigger,
     identity: Option<std::thread::JoinHandle<()>>,
     controller: Option<(shutdown::Trigger, std::thread::JoinHandle<()>)>,

@@ -347,3 +347,30 @@ fn injected_namespaces_are_those_annotated_enabled() {
         ["shop"]
     );
 }
+
+#[test]
+fn the_findings_reader_is_poked_on_each_change_and_only_then() {
+    let mut ix = index();
+    let mut changes = ix.changes();
+    let seen = |rx: &mut tokio::sync::watch::Receiver<()>| {
+        let changed = rx.has_changed().expect("the index is alive");
+        rx.mark_unchanged();
+        changed
+    };
+    assert!(!seen(&mut changes));
+    ix.apply(namespace("shop").ann(a::DEFAULT_POLICY, "deny").into());
+    assert!(seen(&mut changes), "an added object");
+    ix.apply(namespace("shop").ann(a::DEFAULT_POLICY, "deny").into());
+    assert!(!seen(&mut changes), "the same object again");
+    ix.reset(
+        Kind::Namespace,
+        vec![namespace("shop").ann(a::DEFAULT_POLICY, "deny").into()],
+    );
+    assert!(!seen(&mut changes), "a relist with nothing new");
+    ix.reset(Kind::Namespace, vec![namespace("shop").into()]);
+    assert!(seen(&mut changes), "a relist with an update");
+    ix.delete(Kind::Namespace, None, "gone");
+    assert!(!seen(&mut changes), "deleting what is not held");
+    ix.delete(Kind::Namespace, None, "shop");
+    assert!(seen(&mut changes), "a deleted object");
+}
