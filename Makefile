@@ -6,8 +6,9 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/weft/target
 CARGO ?= cargo
 
 .PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci \
-        cluster-build cluster-up cluster-down cluster-status images e2e demo bench-controller bench-identity bench-injector \
-        bench bench-smoke bench-build bench-control-plane
+        lint-scripts \
+        cluster-build cluster-up cluster-down cluster-status images images-previous e2e demo \
+        bench-controller bench-identity bench-injector bench bench-smoke bench-build bench-control-plane
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -130,7 +131,19 @@ bench-smoke: bench-build ## one short round of `make bench` (CI): fails only if 
 	BENCH_ROUNDS=1 BENCH_SECONDS=1 BENCH_IDLE_CONNECTIONS=500 BENCH_OUT=$(CARGO_TARGET_DIR)/bench/smoke \
 	  timeout 240 python3 bench/run.py
 
-lint: fmt-check clippy deny deps-check gen-check ## every static check CI runs
+# The code that is not Rust. shellcheck comes from Debian.
+
+# Every shell script, found by its first line (a sh/bash shebang, or the
+# `# shellcheck shell=` of a sourced file); .shellcheckrc makes shellcheck
+# follow what they source.
+lint-scripts: ## shellcheck every shell script
+	@files=$$(git ls-files --cached --others --exclude-standard | while read -r f; do \
+	  [ -f "$$f" ] && IFS= read -r first < "$$f" || continue; \
+	  case "$$first " in '#!'*[/\ ]sh\ *|'#!'*[/\ ]bash\ *|'# shellcheck shell='*) echo "$$f" ;; esac; \
+	done); \
+	shellcheck $$files && echo "shellcheck: $$(echo $$files | wc -w) scripts clean"
+
+lint: fmt-check clippy deny deps-check gen-check lint-scripts ## every static check CI runs
 
 ci: ## what CI runs (see .ci/run)
 	bash .ci/run
