@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/weft/target
 CARGO ?= cargo
 
 .PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci \
-        lint-scripts \
+        lint-scripts lint-python \
         cluster-build cluster-up cluster-down cluster-status images images-previous e2e demo \
         bench-controller bench-identity bench-injector bench bench-smoke bench-build bench-control-plane
 
@@ -131,7 +131,10 @@ bench-smoke: bench-build ## one short round of `make bench` (CI): fails only if 
 	BENCH_ROUNDS=1 BENCH_SECONDS=1 BENCH_IDLE_CONNECTIONS=500 BENCH_OUT=$(CARGO_TARGET_DIR)/bench/smoke \
 	  timeout 240 python3 bench/run.py
 
-# The code that is not Rust. shellcheck comes from Debian.
+# The code that is not Rust. shellcheck comes from Debian, ruff from
+# scripts/setup (pinned, in a venv under WEFT_TOOLS).
+WEFT_TOOLS ?= $(HOME)/.cache/weft/tools
+RUFF ?= $(WEFT_TOOLS)/ruff/bin/ruff
 
 # Every shell script, found by its first line (a sh/bash shebang, or the
 # `# shellcheck shell=` of a sourced file); .shellcheckrc makes shellcheck
@@ -143,7 +146,12 @@ lint-scripts: ## shellcheck every shell script
 	done); \
 	shellcheck $$files && echo "shellcheck: $$(echo $$files | wc -w) scripts clean"
 
-lint: fmt-check clippy deny deps-check gen-check lint-scripts ## every static check CI runs
+lint-python: ## ruff check and ruff format --check (ruff.toml)
+	@[ -x $(RUFF) ] || { echo "$(RUFF) is missing: run make setup" >&2; exit 1; }
+	$(RUFF) check
+	$(RUFF) format --check
+
+lint: fmt-check clippy deny deps-check gen-check lint-scripts lint-python ## every static check CI runs
 
 ci: ## what CI runs (see .ci/run)
 	bash .ci/run
