@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/weft/target
 CARGO ?= cargo
 
 .PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci \
-        lint-scripts lint-python \
+        lint-scripts lint-python lint-go \
         cluster-build cluster-up cluster-down cluster-status images images-previous e2e demo \
         bench-controller bench-identity bench-injector bench bench-smoke bench-build bench-control-plane
 
@@ -132,7 +132,8 @@ bench-smoke: bench-build ## one short round of `make bench` (CI): fails only if 
 	  timeout 240 python3 bench/run.py
 
 # The code that is not Rust. shellcheck comes from Debian, ruff from
-# scripts/setup (pinned, in a venv under WEFT_TOOLS).
+# scripts/setup (pinned, in a venv under WEFT_TOOLS), Go is a prerequisite of
+# the e2e cluster (e2e/cluster/README.md).
 WEFT_TOOLS ?= $(HOME)/.cache/weft/tools
 RUFF ?= $(WEFT_TOOLS)/ruff/bin/ruff
 
@@ -151,7 +152,16 @@ lint-python: ## ruff check and ruff format --check (ruff.toml)
 	$(RUFF) check
 	$(RUFF) format --check
 
-lint: fmt-check clippy deny deps-check gen-check lint-scripts lint-python ## every static check CI runs
+# go vet with -trimpath, like e2e/cluster/build, so both share Go's build cache
+# (vetting weft-kube then costs seconds once the cluster is built); demo/app
+# is vetted as it is built, without cgo.
+lint-go: ## gofmt and go vet on the Go code (e2e/cluster, demo/app)
+	@bad=$$(gofmt -l e2e/cluster demo/app); \
+	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad (run gofmt -w)" >&2; exit 1; fi
+	cd e2e/cluster && go vet -trimpath ./...
+	cd demo/app && CGO_ENABLED=0 go vet -trimpath ./...
+
+lint: fmt-check clippy deny deps-check gen-check lint-scripts lint-python lint-go ## every static check CI runs
 
 ci: ## what CI runs (see .ci/run)
 	bash .ci/run
