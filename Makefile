@@ -98,11 +98,11 @@ demo: setup cluster-up images ## bring up the e2e cluster, install weft with the
 	eval "$$(e2e/cluster/env)" && demo/up
 
 bench-identity: ## benchmark: certificates/s and Certify p99, with and without TokenReview (the latter needs the e2e cluster's env)
-	$(CARGO) run -q --release -p weft-identity --example bench -- 5 8
+	$(CARGO) run -q --release -p weft-bench --example identity -- 5 8
 
 bench-controller: cluster-up ## benchmark: the controller process with 10k pods, 1k services, 2k TrafficTargets, 1000 streams on the e2e cluster (~5 min)
 	$(CARGO) build --release -p weft-identity -p weft-controller
-	eval "$$(e2e/cluster/env)" && $(CARGO) run -q --release -p weft-controller --example scale -- \
+	eval "$$(e2e/cluster/env)" && $(CARGO) run -q --release -p weft-bench --example controller_scale -- \
 	  --bin-dir $(CARGO_TARGET_DIR)/release $(BENCH_CONTROLLER_ARGS)
 
 bench-control-plane: cluster-up ## benchmark the whole control plane in one command (~7 min): injector, identity with TokenReview on the e2e cluster, controller at scale
@@ -111,7 +111,7 @@ bench-control-plane: cluster-up ## benchmark the whole control plane in one comm
 	$(MAKE) bench-controller
 
 bench-injector: ## benchmark: AdmissionReviews/s and p99 over HTTPS vs a fixed-answer baseline (loopback, ~10 s)
-	$(CARGO) run -q --release -p weft-injector --example bench -- 5 8
+	$(CARGO) run -q --release -p weft-bench --example injector -- 5 8
 
 # The data-plane benchmark (bench/, docs/benchmarks.md): release proxies and
 # tools, the control-plane fixture in the dev profile (it reuses the test
