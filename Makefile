@@ -152,9 +152,10 @@ lint-python: ## ruff check and ruff format --check (ruff.toml)
 	$(RUFF) check
 	$(RUFF) format --check
 
-# go vet with -trimpath, like e2e/cluster/build, so both share Go's build cache
-# (vetting weft-kube then costs seconds once the cluster is built); demo/app
-# is vetted as it is built, without cgo.
+# go vet with -trimpath, like e2e/cluster/build, so both share Go's build cache:
+# on a fresh machine the first vet compiles Kubernetes (~15 min on 2 cores) and
+# the cluster build after it only links weft-kube (16 s); warm, it takes
+# seconds. demo/app is vetted as it is built, without cgo.
 lint-go: ## gofmt and go vet on the Go code (e2e/cluster, demo/app)
 	@bad=$$(gofmt -l e2e/cluster demo/app); \
 	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad (run gofmt -w)" >&2; exit 1; fi
