@@ -18,12 +18,13 @@ def run(argv, timeout=60, check=True, **kw):
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
     except subprocess.TimeoutExpired:
-        raise BenchError(f"{' '.join(argv)} did not finish within {timeout}s")
+        raise BenchError(f"{' '.join(argv)} did not finish within {timeout}s") from None
     except FileNotFoundError as e:
-        raise BenchError(f"{argv[0]} is missing ({e}); run `make setup`")
+        raise BenchError(f"{argv[0]} is missing ({e}); run `make setup`") from e
     if check and p.returncode != 0:
         raise BenchError(
-            f"{' '.join(argv)} failed (exit {p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+            f"{' '.join(argv)} failed (exit {p.returncode}):\n"
+            f"{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
         )
     return p
 
@@ -73,7 +74,8 @@ def delete_namespaces():
     """Deletes this benchmark's namespaces (left by an earlier, killed run
     too), stopping whatever still runs in them: only processes inside our
     own namespaces, each by pid."""
-    names = [l.split()[0] for l in run(["ip", "netns", "list"]).stdout.splitlines() if l.strip()]
+    lines = run(["ip", "netns", "list"]).stdout.splitlines()
+    names = [line.split()[0] for line in lines if line.strip()]
     for ns in names:
         if not ns.startswith(NS_PREFIX):
             continue
@@ -118,8 +120,19 @@ class Topology:
             self._ns(ns)
             # Churn leaves thousands of TIME_WAIT sockets that the idle load
             # after it would otherwise run out of source ports against.
-            run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
-                 "net.ipv4.ip_local_port_range=1024 65535", "net.ipv4.tcp_tw_reuse=1"])
+            run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    "sysctl",
+                    "-q",
+                    "-w",
+                    "net.ipv4.ip_local_port_range=1024 65535",
+                    "net.ipv4.tcp_tw_reuse=1",
+                ]
+            )
         self._link(self.CLIENT, "eth0", self.CLIENT_IP, self.SERVER, "eth0", self.SERVER_IP)
         self._link(self.CLIENT, "cp0", "198.18.200.5", self.CP, "c0", self.CP_FROM_CLIENT)
         self._link(self.SERVER, "cp0", "198.18.200.9", self.CP, "s0", self.CP_FROM_SERVER)
@@ -140,7 +153,23 @@ class Topology:
         run(["ip", "-n", ns, "link", "set", "lo", "up"])
 
     def _link(self, a, a_dev, a_ip, b, b_dev, b_ip):
-        run(["ip", "link", "add", "wbtmp-a", "netns", a, "type", "veth", "peer", "name", "wbtmp-b", "netns", b])
+        run(
+            [
+                "ip",
+                "link",
+                "add",
+                "wbtmp-a",
+                "netns",
+                a,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "wbtmp-b",
+                "netns",
+                b,
+            ]
+        )
         for ns, old, dev, ip in ((a, "wbtmp-a", a_dev, a_ip), (b, "wbtmp-b", b_dev, b_ip)):
             run(["ip", "-n", ns, "link", "set", old, "name", dev])
             run(["ip", "-n", ns, "addr", "add", f"{ip}/30", "dev", dev])

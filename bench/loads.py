@@ -54,7 +54,10 @@ def h2load(url, clients, streams, secs):
         timeout=secs + 30,
     ).stdout
     m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
-    done = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    done = re.search(
+        r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored",
+        out,
+    )
     if not m or not done or int(done.group(1)) == 0:
         raise BenchError(f"h2load {url} made no requests:\n{out}")
     return {
@@ -66,7 +69,11 @@ def h2load(url, clients, streams, secs):
 
 def iperf(streams, secs):
     p = run(
-        ns_argv(T.CLIENT, CLIENT_CPU, ["iperf3", "-c", T.SERVER_IP, "-p", "5201", "-t", str(secs), "-P", str(streams), "-J"]),
+        ns_argv(
+            T.CLIENT,
+            CLIENT_CPU,
+            ["iperf3", "-c", T.SERVER_IP, "-p", "5201", "-t", str(secs), "-P", str(streams), "-J"],
+        ),
         timeout=secs + 30,
         check=False,
     )
@@ -74,7 +81,9 @@ def iperf(streams, secs):
         j = json.loads(p.stdout)
         bps = j["end"]["sum_received"]["bits_per_second"]
     except (ValueError, KeyError) as e:
-        raise BenchError(f"iperf3 -P {streams} gave no result ({e}):\n{p.stdout[-1500:]}\n{p.stderr[-500:]}")
+        raise BenchError(
+            f"iperf3 -P {streams} gave no result ({e}):\n{p.stdout[-1500:]}\n{p.stderr[-500:]}"
+        ) from e
     return {"gbit_per_s": bps / 1e9}
 
 
@@ -83,12 +92,21 @@ def tool(bin_dir, args, secs):
     try:
         return json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        raise BenchError(f"weft-bench {' '.join(args)} printed no result:\n{out}")
+        raise BenchError(f"weft-bench {' '.join(args)} printed no result:\n{out}") from None
 
 
 def rate(bin_dir, arrivals, secs, rps=1000, http2=False):
     port = 81 if http2 else 80
-    args = ["rate", f"{T.SERVER_IP}:{port}", "--rate", str(rps), "--seconds", str(secs), "--arrivals", arrivals]
+    args = [
+        "rate",
+        f"{T.SERVER_IP}:{port}",
+        "--rate",
+        str(rps),
+        "--seconds",
+        str(secs),
+        "--arrivals",
+        arrivals,
+    ]
     r = tool(bin_dir, args + (["--http2"] if http2 else []), secs)
     if r["requests"] == 0:
         raise BenchError(f"rate {arrivals}: no request succeeded: {r}")
@@ -96,7 +114,11 @@ def rate(bin_dir, arrivals, secs, rps=1000, http2=False):
 
 
 def grpc(bin_dir, secs):
-    r = tool(bin_dir, ["grpc-load", f"{T.SERVER_IP}:50051", "--concurrency", "32", "--seconds", str(secs)], secs)
+    r = tool(
+        bin_dir,
+        ["grpc-load", f"{T.SERVER_IP}:50051", "--concurrency", "32", "--seconds", str(secs)],
+        secs,
+    )
     if r["requests"] == 0:
         raise BenchError(f"gRPC load: no call succeeded: {r}")
     return r

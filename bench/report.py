@@ -47,7 +47,7 @@ PER_PROXY = [
 
 def meta(rounds, secs, idle, modes, elapsed):
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "rounds": rounds,
         "seconds_per_load": secs,
         "idle_connections": idle,
@@ -55,7 +55,8 @@ def meta(rounds, secs, idle, modes, elapsed):
         "elapsed_s": round(elapsed),
         "kernel": platform.release(),
         "cpus": os.cpu_count(),
-        "instructions": "not supported (perf stat -e instructions reports <not supported> on this machine)",
+        "instructions": "not supported "
+        "(perf stat -e instructions reports <not supported> on this machine)",
     }
 
 
@@ -74,7 +75,11 @@ def collect(rounds, modes, key):
     """{mode: [value per round]} for key, skipping rounds without it."""
     out = {}
     for m in modes:
-        vals = [r["figures"][key] for r in rounds if r["mode"] == m and r["figures"].get(key) is not None]
+        vals = [
+            r["figures"][key]
+            for r in rounds
+            if r["mode"] == m and r["figures"].get(key) is not None
+        ]
         if vals:
             out[m] = vals
     return out
@@ -100,8 +105,9 @@ def render(meta, rounds, modes):
     lines = [
         f"# weft data-plane benchmark, {meta['date']}",
         "",
-        f"`make bench`: {meta['rounds']} round(s), {meta['seconds_per_load']} s per load, modes interleaved; "
-        f"client side on CPU0, server side on CPU1, one veth; {meta['cpus']} CPUs, kernel {meta['kernel']}. "
+        f"`make bench`: {meta['rounds']} round(s), {meta['seconds_per_load']} s per load, "
+        "modes interleaved; client side on CPU0, server side on CPU1, one veth; "
+        f"{meta['cpus']} CPUs, kernel {meta['kernel']}. "
         "Cells: median (min–max over rounds).",
         "",
         "| load | unit | " + " | ".join(modes) + " | " + " | ".join(_ratio_heads(modes)) + " |",
@@ -111,30 +117,55 @@ def render(meta, rounds, modes):
     for key, label, unit, _ in ROWS:
         v = collect(rounds, modes, key)
         summary[key] = {m: _stats(x) for m, x in v.items()}
-        lines.append(f"| {label} | {unit} | " + " | ".join(cell(v.get(m)) for m in modes) + " | "
-                     + " | ".join(ratio(v.get(a), v.get(b)) for a, b in _ratio_pairs(modes)) + " |")
+        lines.append(
+            f"| {label} | {unit} | "
+            + " | ".join(cell(v.get(m)) for m in modes)
+            + " | "
+            + " | ".join(ratio(v.get(a), v.get(b)) for a, b in _ratio_pairs(modes))
+            + " |"
+        )
     proxies = [m for m in modes if m != "direct"]
-    lines += ["", "Per proxy (client slot / server slot):", "",
-              "| figure | unit | " + " | ".join(proxies) + " |", "|---|---|" + "---|" * len(proxies)]
+    lines += [
+        "",
+        "Per proxy (client slot / server slot):",
+        "",
+        "| figure | unit | " + " | ".join(proxies) + " |",
+        "|---|---|" + "---|" * len(proxies),
+    ]
     for key, label, unit, _ in PER_PROXY:
         row = []
         for m in proxies:
             c = collect(rounds, [m], f"{key}_client").get(m)
             s = collect(rounds, [m], f"{key}_server").get(m)
-            summary[f"{key}_client"] = {**summary.get(f"{key}_client", {}), **({m: _stats(c)} if c else {})}
-            summary[f"{key}_server"] = {**summary.get(f"{key}_server", {}), **({m: _stats(s)} if s else {})}
+            summary[f"{key}_client"] = {
+                **summary.get(f"{key}_client", {}),
+                **({m: _stats(c)} if c else {}),
+            }
+            summary[f"{key}_server"] = {
+                **summary.get(f"{key}_server", {}),
+                **({m: _stats(s)} if s else {}),
+            }
             row.append(f"{cell(c)} / {cell(s)}")
         lines.append(f"| {label} | {unit} | " + " | ".join(row) + " |")
     lines += ["", f"Instructions per request: {meta['instructions']}.", ""]
     loads = collect(rounds, modes, "loadavg_1m")
     if loads:
-        lines += ["1-minute load average while each mode ran (2 CPUs; the benchmark itself accounts for about 2): "
-                  + ", ".join(f"{m} {cell(v)}" for m, v in loads.items()) + ".", ""]
+        lines += [
+            "1-minute load average while each mode ran "
+            "(2 CPUs; the benchmark itself accounts for about 2): "
+            + ", ".join(f"{m} {cell(v)}" for m, v in loads.items())
+            + ".",
+            "",
+        ]
     lines += _targets(rounds, modes)
     errors = {k: v for k, v in _errors(rounds).items() if v}
     if errors:
-        lines += ["", "Failed requests during loads (counted, not fatal): "
-                  + ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())), ""]
+        lines += [
+            "",
+            "Failed requests during loads (counted, not fatal): "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())),
+            "",
+        ]
     return "\n".join(lines) + "\n", {"meta": meta, "summary": summary, "rounds": rounds}
 
 
@@ -172,11 +203,24 @@ def _targets(rounds, modes):
     """Issue #14's targets for weft, against this run's figures."""
     if "weft" not in modes:
         return []
-    w = lambda k: _med(rounds, "weft", k)
-    d = lambda k: _med(rounds, "direct", k) if "direct" in modes else None
-    cpu = [x for x in (w("h1_max.cpu_us_per_req_client"), w("h1_max.cpu_us_per_req_server")) if x is not None]
+
+    def w(k):
+        return _med(rounds, "weft", k)
+
+    def d(k):
+        return _med(rounds, "direct", k) if "direct" in modes else None
+
+    cpu = [
+        x
+        for x in (w("h1_max.cpu_us_per_req_client"), w("h1_max.cpu_us_per_req_server"))
+        if x is not None
+    ]
     idle = [x for x in (w("rss_idle_mib_client"), w("rss_idle_mib_server")) if x is not None]
-    load = [x for x in (w("h1_max.rss_load_mib_client"), w("h1_max.rss_load_mib_server")) if x is not None]
+    load = [
+        x
+        for x in (w("h1_max.rss_load_mib_client"), w("h1_max.rss_load_mib_server"))
+        if x is not None
+    ]
     rows = []
 
     def add(what, target, value, ok, unit=""):
@@ -184,17 +228,48 @@ def _targets(rounds, modes):
         verdict = "–" if value is None else ("met" if ok(value) else "not met")
         rows.append(f"| {what} | {target} | {shown} | {verdict} |")
 
-    add("CPU per HTTP/1 request at saturation (larger of the two proxies)", "≤ 12 µs",
-        max(cpu) if cpu else None, lambda v: v <= 12, " µs")
-    add("RSS idle (larger proxy)", "≤ 10 MB", max(idle) if idle else None, lambda v: v * 1.048576 <= 10, " MiB")
-    add("RSS under HTTP/1.1 max load (larger proxy)", "≤ 16 MB", max(load) if load else None,
-        lambda v: v * 1.048576 <= 16, " MiB")
+    add(
+        "CPU per HTTP/1 request at saturation (larger of the two proxies)",
+        "≤ 12 µs",
+        max(cpu) if cpu else None,
+        lambda v: v <= 12,
+        " µs",
+    )
+    add(
+        "RSS idle (larger proxy)",
+        "≤ 10 MB",
+        max(idle) if idle else None,
+        lambda v: v * 1.048576 <= 10,
+        " MiB",
+    )
+    add(
+        "RSS under HTTP/1.1 max load (larger proxy)",
+        "≤ 16 MB",
+        max(load) if load else None,
+        lambda v: v * 1.048576 <= 16,
+        " MiB",
+    )
     for q, t in (("p50", 100), ("p99", 300)):
         a, b = w(f"rate_desync.{q}_us"), d(f"rate_desync.{q}_us")
-        add(f"added {q} at 1000 req/s de-synchronised", f"≤ +{t} µs",
-            None if a is None or b is None else a - b, lambda v, t=t: v <= t, " µs")
+        add(
+            f"added {q} at 1000 req/s de-synchronised",
+            f"≤ +{t} µs",
+            None if a is None or b is None else a - b,
+            lambda v, t=t: v <= t,
+            " µs",
+        )
     a, b = w("h1_max.rps"), d("h1_max.rps")
-    add("keep-alive throughput vs direct", "≥ 0.2×", None if a is None or not b else a / b, lambda v: v >= 0.2, "×")
+    add(
+        "keep-alive throughput vs direct",
+        "≥ 0.2×",
+        None if a is None or not b else a / b,
+        lambda v: v >= 0.2,
+        "×",
+    )
     add("new connections/s through two sidecars", "≥ 15k", w("churn.rps"), lambda v: v >= 15000)
-    return ["Targets (issue #14) for `weft`, from the medians above:", "",
-            "| target | goal | weft | |", "|---|---|---|---|"] + rows
+    return [
+        "Targets (issue #14) for `weft`, from the medians above:",
+        "",
+        "| target | goal | weft | |",
+        "|---|---|---|---|",
+    ] + rows

@@ -6,6 +6,7 @@ mode starting its slots fresh. Figures are medians over rounds with ranges.
 Fails only when something cannot run; never on a number."""
 
 import atexit
+import functools
 import json
 import os
 import resource
@@ -32,8 +33,20 @@ IDS = {
 
 
 # Every load, in the order run; BENCH_LOADS picks some.
-LOADS = ["h1_max", "h1_pingpong", "rate_desync", "rate_burst", "h2_max", "h2_rate", "grpc",
-         "tcp_1", "tcp_4", "churn", "body_1m", "idle"]
+LOADS = [
+    "h1_max",
+    "h1_pingpong",
+    "rate_desync",
+    "rate_burst",
+    "h2_max",
+    "h2_rate",
+    "grpc",
+    "tcp_1",
+    "tcp_4",
+    "churn",
+    "body_1m",
+    "idle",
+]
 
 
 def env_int(name, default):
@@ -41,7 +54,7 @@ def env_int(name, default):
     try:
         return int(v) if v else default
     except ValueError:
-        raise BenchError(f"{name}={v!r}: expected a whole number")
+        raise BenchError(f"{name}={v!r}: expected a whole number") from None
 
 
 class Bench:
@@ -53,8 +66,12 @@ class Bench:
         self.loads = os.environ.get("BENCH_LOADS", " ".join(LOADS)).split()
         for name in self.loads:
             if name not in LOADS:
-                raise BenchError(f"BENCH_LOADS: unknown load {name!r}; the loads are {' '.join(LOADS)}")
-        self.target = os.environ.get("CARGO_TARGET_DIR") or os.path.expanduser("~/.cache/weft/target")
+                raise BenchError(
+                    f"BENCH_LOADS: unknown load {name!r}; the loads are {' '.join(LOADS)}"
+                )
+        self.target = os.environ.get("CARGO_TARGET_DIR") or os.path.expanduser(
+            "~/.cache/weft/target"
+        )
         # perf record of every proxy under every load, for finding where a
         # proxy spends its CPU (cpu-clock: these machines have no PMU).
         self.profile = os.environ.get("BENCH_PROFILE", "")
@@ -62,7 +79,9 @@ class Bench:
             raise BenchError("BENCH_PROFILE needs perf (Debian package linux-perf)")
         # A profiled run is slowed by perf: its table goes beside the
         # profiles, never over the last full run's.
-        self.out_dir = os.environ.get("BENCH_OUT") or self.profile or os.path.join(self.target, "bench")
+        self.out_dir = (
+            os.environ.get("BENCH_OUT") or self.profile or os.path.join(self.target, "bench")
+        )
         for m in self.modes:
             if m != "direct" and not os.access(f"{HERE}/slots/{m}", os.X_OK):
                 raise BenchError(f"mode {m!r}: no executable slot script bench/slots/{m}")
@@ -79,11 +98,15 @@ class Bench:
         for b in ("weft-proxy", "weft-bench"):
             src = os.path.join(self.target, "release", b)
             if not os.path.exists(src):
-                raise BenchError(f"{src} is missing: `make bench` builds it with cargo build --release")
+                raise BenchError(
+                    f"{src} is missing: `make bench` builds it with cargo build --release"
+                )
             shutil.copy(src, self.bin)
         fixture = os.path.join(self.target, "debug", "examples", "bench_control_plane")
         if not os.path.exists(fixture):
-            raise BenchError(f"{fixture} is missing: cargo build -p weft-proxy --example bench_control_plane")
+            raise BenchError(
+                f"{fixture} is missing: cargo build -p weft-proxy --example bench_control_plane"
+            )
         # Idle connections need descriptors in every process on their path;
         # a copying proxy holds two per connection. The hard limit is what
         # this machine allows (raising it needs CAP_SYS_RESOURCE).
@@ -93,8 +116,11 @@ class Bench:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         cap = (hard - 1000) // 2
         if self.idle_conns > cap:
-            print(f"idle connections: {cap} instead of {self.idle_conns} (descriptor limit {hard}; "
-                  "a copying proxy needs two per connection)", file=sys.stderr)
+            print(
+                f"idle connections: {cap} instead of {self.idle_conns} (descriptor limit {hard}; "
+                "a copying proxy needs two per connection)",
+                file=sys.stderr,
+            )
             self.idle_conns = cap
         self.topo.up()
         self.certs()
@@ -105,7 +131,12 @@ class Bench:
         for p in pods:
             argv += ["--pod", p]
         cp = self.procs.start("control plane", ns_argv(T.CP, None, argv), self.log("control-plane"))
-        self.wait(lambda: "ready" in open(self.log("control-plane")).read(), 30, "control-plane fixture", cp)
+        self.wait(
+            lambda: "ready" in open(self.log("control-plane")).read(),
+            30,
+            "control-plane fixture",
+            cp,
+        )
         for f in os.listdir(self.cp_dir):
             os.chmod(os.path.join(self.cp_dir, f), 0o644)
         self.app_files()
@@ -119,15 +150,59 @@ class Bench:
         d = os.path.join(self.work, "certs")
         os.mkdir(d, 0o755)
         ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-        run(["openssl", "req", "-x509", *ec, "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem",
-             "-days", "2", "-subj", "/CN=weft bench CA"])
+        run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                *ec,
+                "-keyout",
+                f"{d}/ca.key",
+                "-out",
+                f"{d}/ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=weft bench CA",
+            ]
+        )
         for side, sid in IDS.items():
-            run(["openssl", "req", *ec, "-keyout", f"{d}/{side}.key", "-out", f"{d}/{side}.csr", "-subj", f"/CN={side}"])
+            run(
+                [
+                    "openssl",
+                    "req",
+                    *ec,
+                    "-keyout",
+                    f"{d}/{side}.key",
+                    "-out",
+                    f"{d}/{side}.csr",
+                    "-subj",
+                    f"/CN={side}",
+                ]
+            )
             ext = f"{d}/{side}.ext"
             with open(ext, "w") as f:
                 f.write(f"subjectAltName=URI:{sid}\nextendedKeyUsage=serverAuth,clientAuth\n")
-            run(["openssl", "x509", "-req", "-in", f"{d}/{side}.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key",
-                 "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", f"{d}/{side}.pem"])
+            run(
+                [
+                    "openssl",
+                    "x509",
+                    "-req",
+                    "-in",
+                    f"{d}/{side}.csr",
+                    "-CA",
+                    f"{d}/ca.pem",
+                    "-CAkey",
+                    f"{d}/ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-extfile",
+                    ext,
+                    "-out",
+                    f"{d}/{side}.pem",
+                ]
+            )
         for f in os.listdir(d):
             os.chmod(os.path.join(d, f), 0o644)
         self.cert_dir = d
@@ -142,24 +217,45 @@ class Bench:
             f.write(b"x" * (1 << 20))
         self.nginx_conf = os.path.join(self.work, "nginx.conf")
         with open(f"{HERE}/nginx.conf.in") as f:
-            text = f.read().replace("@IP@", T.SERVER_IP).replace("@WWW@", www).replace("@WORK@", self.work)
+            text = (
+                f.read()
+                .replace("@IP@", T.SERVER_IP)
+                .replace("@WWW@", www)
+                .replace("@WORK@", self.work)
+            )
         with open(self.nginx_conf, "w") as f:
             f.write(text)
 
     def apps(self):
         """Starts the server apps, pinned to CPU1: nginx (HTTP/1.1 on 80, h2c
         on 81), iperf3, the gRPC echo server. Returns their processes."""
-        srv = lambda argv: ns_argv(T.SERVER, SERVER_CPU, argv)
-        nginx = self.procs.start("nginx", srv(["nginx", "-p", self.work, "-c", self.nginx_conf, "-e", "stderr"]),
-                                 self.log("nginx"))
+
+        def srv(argv):
+            return ns_argv(T.SERVER, SERVER_CPU, argv)
+
+        nginx = self.procs.start(
+            "nginx",
+            srv(["nginx", "-p", self.work, "-c", self.nginx_conf, "-e", "stderr"]),
+            self.log("nginx"),
+        )
         procs = [
             nginx,
-            self.procs.start("iperf3", srv(["iperf3", "-s", "-B", T.SERVER_IP, "-p", "5201"]), self.log("iperf3")),
-            self.procs.start("grpc", srv([f"{self.bin}/weft-bench", "grpc-server", f"{T.SERVER_IP}:50051"]),
-                             self.log("grpc")),
+            self.procs.start(
+                "iperf3", srv(["iperf3", "-s", "-B", T.SERVER_IP, "-p", "5201"]), self.log("iperf3")
+            ),
+            self.procs.start(
+                "grpc",
+                srv([f"{self.bin}/weft-bench", "grpc-server", f"{T.SERVER_IP}:50051"]),
+                self.log("grpc"),
+            ),
         ]
         for port in (80, 81, 5201, 50051):
-            self.wait(lambda: self.tcp_open(T.SERVER, T.SERVER_IP, port), 10, f"server app on port {port}", nginx)
+            self.wait(
+                functools.partial(self.tcp_open, T.SERVER, T.SERVER_IP, port),
+                10,
+                f"server app on port {port}",
+                nginx,
+            )
         return procs
 
     def wait(self, ok, limit, what, proc=None):
@@ -174,13 +270,34 @@ class Bench:
 
     @staticmethod
     def tcp_open(ns, ip, port):
-        p = run(["ip", "netns", "exec", ns, "bash", "-c", f"exec 3<>/dev/tcp/{ip}/{port}"], check=False, timeout=5)
+        p = run(
+            ["ip", "netns", "exec", ns, "bash", "-c", f"exec 3<>/dev/tcp/{ip}/{port}"],
+            check=False,
+            timeout=5,
+        )
         return p.returncode == 0
 
     @staticmethod
     def http_ok(ns, url):
-        p = run(["ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-m", "1", "-w", "%{http_code}", url],
-                check=False, timeout=5)
+        p = run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-m",
+                "1",
+                "-w",
+                "%{http_code}",
+                url,
+            ],
+            check=False,
+            timeout=5,
+        )
         return p.stdout.strip() == "200"
 
     # --- slots -----------------------------------------------------------
@@ -192,20 +309,28 @@ class Bench:
     def slot_env(self, side):
         peer = "server" if side == "client" else "client"
         e = dict(os.environ)
-        e.update({
-            "SLOT_SIDE": side,
-            "SLOT_POD_IP": T.CLIENT_IP if side == "client" else T.SERVER_IP,
-            "SLOT_PEER_IP": T.SERVER_IP if side == "client" else T.CLIENT_IP,
-            "SLOT_APP_PORTS": APP_PORTS,
-            "SLOT_OUTBOUND_PORT": "4140", "SLOT_INBOUND_PORT": "4143", "SLOT_ADMIN_PORT": "4191",
-            "SLOT_UID": str(PROXY_UID), "SLOT_GID": str(PROXY_UID),
-            "SLOT_ID": IDS[side], "SLOT_PEER_ID": IDS[peer],
-            "SLOT_CERT": f"{self.cert_dir}/{side}.pem", "SLOT_KEY": f"{self.cert_dir}/{side}.key",
-            "SLOT_CA": f"{self.cert_dir}/ca.pem",
-            "SLOT_WORKDIR": self.work, "SLOT_BIN_DIR": self.bin,
-            "WEFT_BENCH_CP_ADDR": T.CP_FROM_CLIENT if side == "client" else T.CP_FROM_SERVER,
-            "WEFT_BENCH_CP_DIR": self.cp_dir,
-        })
+        e.update(
+            {
+                "SLOT_SIDE": side,
+                "SLOT_POD_IP": T.CLIENT_IP if side == "client" else T.SERVER_IP,
+                "SLOT_PEER_IP": T.SERVER_IP if side == "client" else T.CLIENT_IP,
+                "SLOT_APP_PORTS": APP_PORTS,
+                "SLOT_OUTBOUND_PORT": "4140",
+                "SLOT_INBOUND_PORT": "4143",
+                "SLOT_ADMIN_PORT": "4191",
+                "SLOT_UID": str(PROXY_UID),
+                "SLOT_GID": str(PROXY_UID),
+                "SLOT_ID": IDS[side],
+                "SLOT_PEER_ID": IDS[peer],
+                "SLOT_CERT": f"{self.cert_dir}/{side}.pem",
+                "SLOT_KEY": f"{self.cert_dir}/{side}.key",
+                "SLOT_CA": f"{self.cert_dir}/ca.pem",
+                "SLOT_WORKDIR": self.work,
+                "SLOT_BIN_DIR": self.bin,
+                "WEFT_BENCH_CP_ADDR": T.CP_FROM_CLIENT if side == "client" else T.CP_FROM_SERVER,
+                "WEFT_BENCH_CP_DIR": self.cp_dir,
+            }
+        )
         return e
 
     def start_slots(self, mode, rnd):
@@ -213,17 +338,24 @@ class Bench:
         script = f"{HERE}/slots/{mode}"
         probe = run([script, "probe"], env=self.slot_env("client")).stdout.strip()
         slots = {}
-        for side, ns, cpu, ip in (("server", T.SERVER, SERVER_CPU, T.SERVER_IP), ("client", T.CLIENT, loads.CLIENT_CPU, T.CLIENT_IP)):
+        for side, ns, cpu, ip in (
+            ("server", T.SERVER, SERVER_CPU, T.SERVER_IP),
+            ("client", T.CLIENT, loads.CLIENT_CPU, T.CLIENT_IP),
+        ):
             t0 = time.monotonic()
-            p = self.procs.start(f"{mode} {side}", ns_argv(ns, cpu, [script, side]), self.log(f"{mode}-{side}-{rnd}"),
-                                 env=self.slot_env(side))
+            p = self.procs.start(
+                f"{mode} {side}",
+                ns_argv(ns, cpu, [script, side]),
+                self.log(f"{mode}-{side}-{rnd}"),
+                env=self.slot_env(side),
+            )
             if probe.startswith("http:"):
                 port, path = probe[5:].split("/", 1)
-                ok = lambda: self.http_ok(ns, f"http://{ip}:{port}/{path}")
+                ok = functools.partial(self.http_ok, ns, f"http://{ip}:{port}/{path}")
             else:
                 port = 4140 if side == "client" else 4143
                 lip = "127.0.0.1" if side == "client" else ip
-                ok = lambda: self.tcp_open(ns, lip, port)
+                ok = functools.partial(self.tcp_open, ns, lip, port)
             self.wait(ok, 30, f"{mode} {side} slot (log {self.log(f'{mode}-{side}-{rnd}')})", p)
             slots[side] = (p, time.monotonic() - t0)
         return slots
@@ -272,7 +404,7 @@ class Bench:
             try:
                 res = fn()
             except BenchError as e:
-                raise BenchError(f"mode {mode}, load {name}: {e}")
+                raise BenchError(f"mode {mode}, load {name}: {e}") from e
             finally:
                 stop.set()
                 t.join()
@@ -280,8 +412,10 @@ class Bench:
             for side, (p, _) in slots.items():
                 if p.poll() is not None:
                     log = self.log(f"{mode}-{side}-{rnd}")
-                    raise BenchError(f"mode {mode}: the {side} slot exited ({p.returncode}) during load {name}; "
-                                     f"its log:\n{open(log).read()[-2000:]}")
+                    raise BenchError(
+                        f"mode {mode}: the {side} slot exited ({p.returncode}) during load {name}; "
+                        f"its log:\n{open(log).read()[-2000:]}"
+                    )
             for side, pid in pids.items():
                 cpu = proc_cpu_seconds(pid) - cpu0[side]
                 if res.get("requests"):
@@ -319,8 +453,28 @@ class Bench:
         out = []
         for side, pid in pids.items():
             data = os.path.join(self.profile, f"{mode}-{load}-{side}-{rnd}.data")
-            argv = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g", "-p", str(pid), "-o", data]
-            out.append((self.procs.start(f"perf-{side}", argv, self.log(f"perf-{mode}-{load}-{side}-{rnd}")), data))
+            argv = [
+                "perf",
+                "record",
+                "-q",
+                "-e",
+                "cpu-clock",
+                "-F",
+                "999",
+                "-g",
+                "-p",
+                str(pid),
+                "-o",
+                data,
+            ]
+            out.append(
+                (
+                    self.procs.start(
+                        f"perf-{side}", argv, self.log(f"perf-{mode}-{load}-{side}-{rnd}")
+                    ),
+                    data,
+                )
+            )
         time.sleep(0.2)  # attached before the load starts
         return out
 
@@ -338,19 +492,32 @@ class Bench:
         """Holds idle keep-alive connections and reads each proxy's RSS."""
         before = {side: proc_mem_kib(pid)[0] for side, pid in pids.items()}
         log = self.log(f"idle-{mode}-{rnd}")
-        argv = ns_argv(T.CLIENT, loads.CLIENT_CPU, [f"{self.bin}/weft-bench", "idle", f"{T.SERVER_IP}:80",
-                                                     "--count", str(self.idle_conns), "--hold", "120"])
+        argv = ns_argv(
+            T.CLIENT,
+            loads.CLIENT_CPU,
+            [
+                f"{self.bin}/weft-bench",
+                "idle",
+                f"{T.SERVER_IP}:80",
+                "--count",
+                str(self.idle_conns),
+                "--hold",
+                "120",
+            ],
+        )
         p = self.procs.start("idle", argv, log)
         try:
             what = f"mode {mode}: {self.idle_conns} idle connections"
             try:
                 self.wait(lambda: "ready" in open(log).read(), 110, what, p)
             except BenchError as e:
-                raise BenchError(f"{e}; its output:\n{open(log).read()[-1500:]}")
+                raise BenchError(f"{e}; its output:\n{open(log).read()[-1500:]}") from e
             time.sleep(1.0)
             held = int(open(log).read().split("ready", 1)[1].split()[0])
             if held == 0:
-                raise BenchError(f"mode {mode}: no idle connection could be opened:\n{open(log).read()[-1500:]}")
+                raise BenchError(
+                    f"mode {mode}: no idle connection could be opened:\n{open(log).read()[-1500:]}"
+                )
             r["idle.connections"] = held
             for side, pid in pids.items():
                 grown = proc_mem_kib(pid)[0] - before[side]
@@ -375,7 +542,9 @@ class Bench:
                 figures["loadavg_1m"] = max(load0, os.getloadavg()[0])
                 rounds.append({"round": rnd, "mode": mode, "figures": figures})
                 print(f"   {time.monotonic() - t:.0f}s", flush=True)
-        meta = report.meta(self.rounds, self.secs, self.idle_conns, self.modes, time.monotonic() - t0)
+        meta = report.meta(
+            self.rounds, self.secs, self.idle_conns, self.modes, time.monotonic() - t0
+        )
         md, js = report.render(meta, rounds, self.modes)
         os.makedirs(self.out_dir, exist_ok=True)
         with open(os.path.join(self.out_dir, "data-plane.md"), "w") as f:
@@ -383,7 +552,10 @@ class Bench:
         with open(os.path.join(self.out_dir, "data-plane.json"), "w") as f:
             json.dump(js, f, indent=1)
         print(md)
-        print(f"written: {self.out_dir}/data-plane.md and data-plane.json ({time.monotonic() - t0:.0f}s)")
+        print(
+            f"written: {self.out_dir}/data-plane.md and data-plane.json "
+            f"({time.monotonic() - t0:.0f}s)"
+        )
 
     def cleanup(self):
         self.procs.stop_all()
@@ -409,7 +581,10 @@ def hold_lock():
     except BlockingIOError:
         f.seek(0)
         holder = f.read().strip() or "unknown"
-        sys.exit(f"make bench cannot run: another run holds {LOCK_PATH} (pid {holder}); wait for it to finish")
+        sys.exit(
+            f"make bench cannot run: another run holds {LOCK_PATH} (pid {holder}); "
+            "wait for it to finish"
+        )
     f.seek(0)
     f.truncate()
     f.write(str(os.getpid()))

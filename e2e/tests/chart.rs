@@ -191,7 +191,7 @@ async fn ensure_namespace(client: &kube::Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Other suites and benchmarks (controller/examples/scale.rs) create bare
+/// Other suites and benchmarks (bench/examples/controller_scale.rs) create bare
 /// ServiceAccounts in `weft-system`; Helm refuses to adopt them. Delete the
 /// ones Helm does not manage, saying so.
 async fn remove_unmanaged_leftovers(client: &kube::Client) -> anyhow::Result<()> {

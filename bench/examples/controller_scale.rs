@@ -1,8 +1,8 @@
 //! Benchmark (not a test): the whole weft-controller process against the
 //! real API server of `$KUBECONFIG` (the e2e cluster) at scale.
 //!
-//! `make bench-controller` (or `cargo run --release -p weft-controller
-//! --example scale -- --bin-dir <dir with release weft-identity and
+//! `make bench-controller` (or `cargo run --release -p weft-bench --example
+//! controller_scale -- --bin-dir <dir with release weft-identity and
 //! weft-controller> [--pods N --services N --targets N --streams N --rounds N]`).
 //!
 //! 1. Creates, in a fresh namespace: 100 ServiceAccounts, `--pods` meshed

@@ -3,9 +3,9 @@
 //! against a baseline measured in the same run: the same TLS and HTTP/2
 //! stack answering a fixed body without decoding or patching anything.
 //!
-//! `make bench-injector` (or `cargo run --release -p weft-injector --example
-//! bench -- [seconds] [connections]`). Loopback only; bounded in time and in
-//! requests.
+//! `make bench-injector` (or `cargo run --release -p weft-bench --example
+//! injector -- [seconds] [connections]`). Loopback only; bounded in time and
+//! in requests.
 
 use axum::{Router, routing::post};
 use bytes::Bytes;

@@ -2,8 +2,8 @@
 //! signs per second on one core, and Certify's latency over TLS, with and
 //! without the TokenReview round trip.
 //!
-//! `make bench-identity` (or `cargo run --release -p weft-identity --example
-//! bench -- [seconds] [concurrency]`). Modes, in one run:
+//! `make bench-identity` (or `cargo run --release -p weft-bench --example
+//! identity -- [seconds] [concurrency]`). Modes, in one run:
 //! - `sign`: `Issuer::sign` alone on this thread (CSR checks and an ECDSA
 //!   P-256 signature): the ceiling for everything else.
 //! - `certify`: the real Certify server on one core (a current-thread

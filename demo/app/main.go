@@ -1,4 +1,5 @@
-// Command testapp is the e2e test application.
+// Command testapp is the demo's application and the e2e suites' test
+// application (e2e/cluster/build makes it the image weft/testapp:e2e).
 //
 //	testapp serve [ADDR]   HTTP server (default :8080, or $PORT) answering
 //	                       "hello from <pod name>" on every path (then
