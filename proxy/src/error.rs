@@ -2,9 +2,9 @@
 //! and the one place such an error becomes a response.
 //!
 //! Each kind knows its HTTP status, its gRPC status (gRPC clients read the
-//! status from `grpc-status`, not the HTTP one), the reason code sent in
-//! `weft-proxy-error` (or, for a denial, `weft-deny-reason`) and the label
-//! it is logged and counted under.
+//! status from `grpc-status`, not the HTTP one), and the reason code sent in
+//! `weft-proxy-error` (or, for a denial, `weft-deny-reason`), which is also
+//! the label it is logged and counted under.
 
 use crate::http::body::{Body, full};
 use http::{HeaderValue, Response, StatusCode, header};
@@ -79,6 +79,8 @@ impl ProxyError {
     }
 
     /// The reason code: `weft-proxy-error`'s value, or a denial's reason.
+    /// A bounded set whatever the detail says, so it is also the label the
+    /// error is counted and logged under.
     pub fn code(&self) -> &'static str {
         match self {
             ProxyError::Unavailable(_) => code::UNAVAILABLE,
@@ -90,12 +92,6 @@ impl ProxyError {
             ProxyError::BadRequest(_) => code::BAD_REQUEST,
             ProxyError::Denied { reason, .. } => reason,
         }
-    }
-
-    /// The label this error is counted and logged under: the reason code,
-    /// a bounded set whatever the detail says.
-    pub fn metric_label(&self) -> &'static str {
-        self.code()
     }
 
     /// The response the proxy sends in place of the one it could not get: the
@@ -187,7 +183,7 @@ mod tests {
             reason: weft_api::contract::deny_reason::NO_TRAFFIC_TARGET,
             request_id: "00ab".into(),
         };
-        assert_eq!(e.metric_label(), "no-traffic-target");
+        assert_eq!(e.code(), "no-traffic-target");
         let r = e.into_response(false);
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert_eq!(r.headers()[headers::DENY_REASON], "no-traffic-target");
