@@ -136,6 +136,10 @@ pub enum Protocol {
     /// Never inspect the bytes (`opaque-ports` annotation); authorized per
     /// connection.
     Opaque = 1,
+    /// Declared HTTP (a Service port's `appProtocol` or name, or the
+    /// `http-ports` annotation): always served as HTTP/1 or HTTP/2, never as
+    /// opaque bytes, whatever the client sends or however long it waits.
+    Http = 2,
 }
 impl Protocol {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -146,6 +150,7 @@ impl Protocol {
         match self {
             Self::Detect => "PROTOCOL_DETECT",
             Self::Opaque => "PROTOCOL_OPAQUE",
+            Self::Http => "PROTOCOL_HTTP",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -153,6 +158,7 @@ impl Protocol {
         match value {
             "PROTOCOL_DETECT" => Some(Self::Detect),
             "PROTOCOL_OPAQUE" => Some(Self::Opaque),
+            "PROTOCOL_HTTP" => Some(Self::Http),
             _ => None,
         }
     }
