@@ -18,7 +18,8 @@
 //!
 //! Neither direction imports the other; both build on the shared pieces
 //! below them: the mesh link ([`mesh`]), protocol detection ([`detect`],
-//! [`sniff`], [`prefixed`]), route matching ([`routes`]), HTTP plumbing
+//! [`sniff`], [`prefixed`]), route matching ([`routes`]) on the normal path
+//! ([`path`]), HTTP plumbing
 //! ([`http`]), the one error type ([`error`]), [`metrics`] and sockets
 //! ([`net`], [`tracker`]). [`scrape`] serves the metrics to weft-controller
 //! alone, over mTLS.
@@ -36,6 +37,7 @@ pub mod mesh;
 pub mod metrics;
 pub mod net;
 pub mod outbound;
+pub mod path;
 pub mod prefixed;
 pub mod routes;
 pub mod scrape;

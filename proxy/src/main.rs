@@ -209,6 +209,7 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
     });
     let inbound = Arc::new(Inbound {
         tls,
+        own_ips: w.pod_ips.clone(),
         policies,
         policy_wait: POLICY_WAIT,
         connect_timeout: CONNECT_TIMEOUT,

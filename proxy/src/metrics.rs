@@ -111,6 +111,27 @@ pub struct FlowLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    pub direction: Direction,
+    /// One of [`refusal`]'s codes.
+    pub reason: String,
+}
+
+/// Why the proxy closed a connection without forwarding it (a limit hit, a
+/// probe or an attack turned away); the `reason` label of
+/// `weft_proxy_refused_connections`.
+pub mod refusal {
+    /// A client silent past detection, then sending an HTTP request.
+    pub const LATE_HTTP: &str = "late-http";
+    /// An inbound connection whose original destination is not this pod.
+    pub const NOT_THIS_POD: &str = "not-this-pod";
+    /// The direction's concurrent connection limit was reached.
+    pub const CONNECTION_LIMIT: &str = "connection-limit";
+    /// An HTTP `Upgrade: h2c`, which would skip per-request checks.
+    pub const H2C_UPGRADE: &str = "h2c-upgrade";
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DirectionLabels {
     pub direction: Direction,
 }
@@ -126,6 +147,7 @@ pub struct Metrics {
     pub tcp_bytes: Family<FlowLabels, Counter>,
     pub authz: Family<AuthzLabels, Counter>,
     pub tls_failures: Family<DirectionLabels, Counter>,
+    pub refused: Family<RefusedLabels, Counter>,
     /// Ports whose detection timeout was already logged.
     logged: Arc<Mutex<HashSet<u16>>>,
 }
@@ -147,6 +169,7 @@ impl Default for Metrics {
             tcp_bytes: Family::default(),
             authz: Family::default(),
             tls_failures: Family::default(),
+            refused: Family::default(),
             logged: Arc::default(),
         }
     }
@@ -199,6 +222,20 @@ impl Metrics {
             "Mesh TLS handshakes that failed",
             self.tls_failures.clone(),
         );
+        r.register(
+            "weft_proxy_refused_connections",
+            "Connections and requests the proxy turned away itself (limits, probes, attacks), by direction and reason",
+            self.refused.clone(),
+        );
+    }
+
+    pub fn refused(&self, direction: Direction, reason: &str) {
+        self.refused
+            .get_or_create(&RefusedLabels {
+                direction,
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     /// Counts a detection timeout; logs the first one per port with the

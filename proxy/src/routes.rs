@@ -43,11 +43,7 @@ impl Regexes {
             && path_ok
             && route.headers.iter().all(|h| {
                 let re = format!("^(?:{})$", h.value_regex);
-                req.headers
-                    .get_all(h.name.as_str())
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .any(|v| self.is_match(&re, v))
+                joined(req.headers, &h.name).is_some_and(|v| self.is_match(&re, &v))
             })
     }
 
@@ -66,6 +62,23 @@ impl Regexes {
             .as_ref()
             .is_some_and(|re| re.is_match(text))
     }
+}
+
+/// A header's value as HTTP combines repeated fields (RFC 9110 §5.3): all
+/// of them, in order, joined by ", ". Matching each value on its own would
+/// let a request pass with one honest value beside any other; the joined
+/// value is what a single header carrying both would say. `None` when the
+/// header is absent or a value is not visible ASCII (no pattern can vouch
+/// for bytes it cannot see).
+fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?.to_str().ok()?;
+    let mut all = first.to_string();
+    for v in values {
+        all.push_str(", ");
+        all.push_str(v.to_str().ok()?);
+    }
+    Some(all)
 }
 
 #[cfg(test)]
@@ -132,12 +145,38 @@ mod tests {
         assert!(matches(&r, "GET", "/", &[("x-tenant", "blue")]));
         assert!(!matches(&r, "GET", "/", &[("x-tenant", "bluey")]));
         assert!(!matches(&r, "GET", "/", &[]));
-        // Any one of repeated values may match.
+    }
+
+    #[test]
+    fn repeated_headers_match_as_their_joined_value() {
+        let r = route("", &[], &[("x-tenant", "acme")]);
+        for values in [&["evil", "acme"][..], &["acme", "evil"], &["acme", "acme"]] {
+            let h: Vec<_> = values.iter().map(|v| ("x-tenant", *v)).collect();
+            assert!(!matches(&r, "GET", "/", &h), "{values:?}");
+        }
+        assert!(matches(&r, "GET", "/", &[("x-tenant", "acme")]));
+        // A pattern written for a list still matches the list.
+        let list = route("", &[], &[("accept", "a/b, c/d")]);
         assert!(matches(
-            &r,
+            &list,
             "GET",
             "/",
-            &[("x-tenant", "red"), ("x-tenant", "green")]
+            &[("accept", "a/b"), ("accept", "c/d")]
+        ));
+        // A value that is not visible ASCII matches nothing.
+        let any = route("", &[], &[("x-tenant", ".*")]);
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-tenant",
+            http::HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+        );
+        assert!(!Regexes::default().matches(
+            &any,
+            &Request {
+                method: "GET",
+                path: "/",
+                headers: &h
+            }
         ));
     }
 

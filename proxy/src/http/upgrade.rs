@@ -8,11 +8,17 @@ use crate::error::ProxyError;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use std::future::Future;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Sends the upgrade request `req` over `io`, already connected to the next
-/// hop; on `101`, splices the requester's side and the next hop's.
-pub async fn forward<IO>(mut req: Request<Incoming>, io: IO) -> Result<Response<Body>, ProxyError>
+/// hop; on `101`, splices the requester's side and the next hop's until
+/// either closes or `revoked` completes.
+pub async fn forward<IO>(
+    mut req: Request<Incoming>,
+    io: IO,
+    revoked: impl Future<Output = ()> + Send + 'static,
+) -> Result<Response<Body>, ProxyError>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -31,20 +37,30 @@ where
         .await
         .map_err(|e| ProxyError::Upstream(e.to_string()))?;
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        tokio::spawn(splice(requester, hyper::upgrade::on(&mut resp)));
+        tokio::spawn(splice(requester, hyper::upgrade::on(&mut resp), revoked));
     }
     Ok(resp.map(boxed))
 }
 
 /// Once both sides of an upgrade have switched, copies bytes between them
-/// until either closes.
-async fn splice(a: hyper::upgrade::OnUpgrade, b: hyper::upgrade::OnUpgrade) {
+/// until either closes or `revoked` completes (both are then dropped,
+/// closing them).
+async fn splice(
+    a: hyper::upgrade::OnUpgrade,
+    b: hyper::upgrade::OnUpgrade,
+    revoked: impl Future<Output = ()>,
+) {
     let (a, b) = tokio::join!(a, b);
     match (a, b) {
         (Ok(a), Ok(b)) => {
             let (mut a, mut b) = (TokioIo::new(a), TokioIo::new(b));
-            if let Err(error) = tokio::io::copy_bidirectional(&mut a, &mut b).await {
-                tracing::debug!(%error, "upgraded stream ended");
+            tokio::select! {
+                r = tokio::io::copy_bidirectional(&mut a, &mut b) => {
+                    if let Err(error) = r {
+                        tracing::debug!(%error, "upgraded stream ended");
+                    }
+                }
+                () = revoked => {}
             }
         }
         (a, b) => tracing::debug!(a = a.is_ok(), b = b.is_ok(), "an upgrade did not complete"),

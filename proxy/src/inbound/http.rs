@@ -18,20 +18,23 @@ use crate::{
         server::serve_until,
         upgrade,
     },
-    metrics::{Direction, Metrics},
-    routes,
+    metrics::{Direction, Metrics, refusal},
+    path, routes,
 };
-use http::{HeaderValue, Request, Response, Uri, Version, header};
+use http::{HeaderValue, Request, Response, Uri, Version, header, uri::PathAndQuery};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{self, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{borrow::Cow, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::io::{AsyncRead, AsyncWrite};
-use weft_api::contract::{deny_reason, headers};
+use weft_api::{
+    contract::{deny_reason, headers},
+    policy::InboundPolicyUpdate,
+};
 
 /// Shared by every inbound HTTP connection of the proxy.
 pub struct HttpServer {
-    regexes: routes::Regexes,
+    regexes: Arc<routes::Regexes>,
     /// HTTP/1.1 to the app, pooled per original destination.
     http1: legacy::Client<HttpConnector, Body>,
     /// HTTP/2 (h2c) to the app, one connection per original destination.
@@ -60,7 +63,7 @@ impl HttpServer {
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
         Self {
-            regexes: routes::Regexes::default(),
+            regexes: Arc::default(),
             http1,
             http2: H2Pool::default(),
             connect_timeout,
@@ -109,21 +112,18 @@ impl HttpServer {
     /// or why the proxy answers itself (a denial, an unreachable app).
     async fn request(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         conn: &Conn,
     ) -> Result<(Response<Body>, String), ProxyError> {
+        // The path matched must be the path the app acts on.
+        normalise_path(&mut req)?;
+        if refuse_h2c(&mut req) {
+            self.metrics
+                .refused(Direction::Inbound, refusal::H2C_UPGRADE);
+        }
         let policy = conn.policy.borrow().clone();
         let decision = match &policy {
-            Some(p) => authz::request(
-                p,
-                &conn.client,
-                &routes::Request {
-                    method: req.method().as_str(),
-                    path: req.uri().path(),
-                    headers: req.headers(),
-                },
-                &self.regexes,
-            ),
+            Some(p) => decide(p, &conn.client, &req, &self.regexes),
             None => Decision::Deny {
                 reason: deny_reason::POLICY_UNAVAILABLE,
             },
@@ -170,7 +170,8 @@ impl HttpServer {
         let dst = conn.dst;
         let mut resp = if is_upgrade(&req) {
             // An upgrade is never gRPC: its errors are plain HTTP.
-            match self.upgrade(req, dst).await {
+            let revoked = upgrade_revoked(&req, conn, self.regexes.clone());
+            match self.upgrade(req, dst, revoked).await {
                 Ok(resp) => resp,
                 Err(e) => app_failed(dst, e).into_response(false),
             }
@@ -245,13 +246,111 @@ impl HttpServer {
         &self,
         mut req: Request<Incoming>,
         dst: SocketAddr,
+        revoked: impl Future<Output = ()> + Send + 'static,
     ) -> Result<Response<Body>, ProxyError> {
         let tcp = crate::net::connect(dst, self.connect_timeout)
             .await
             .map_err(|e| ProxyError::Connect(e.to_string()))?;
         *req.uri_mut() = Uri::try_from(req.uri().path_and_query().map_or("/", |p| p.as_str()))
             .unwrap_or_else(|_| Uri::from_static("/"));
-        upgrade::forward(req, tcp).await
+        upgrade::forward(req, tcp, revoked).await
+    }
+}
+
+/// The policy's decision on `req`.
+fn decide<B>(
+    policy: &InboundPolicyUpdate,
+    client: &Client,
+    req: &Request<B>,
+    regexes: &routes::Regexes,
+) -> Decision {
+    let r = routes::Request {
+        method: req.method().as_str(),
+        path: req.uri().path(),
+        headers: req.headers(),
+    };
+    authz::request(policy, client, &r, regexes)
+}
+
+/// Rewrites the request's path to its normal form ([`crate::path`]), or
+/// refuses it as ambiguous.
+fn normalise_path<B>(req: &mut Request<B>) -> Result<(), ProxyError> {
+    let normal = match path::normalise(req.uri().path()) {
+        Ok(Cow::Borrowed(_)) => return Ok(()),
+        Ok(Cow::Owned(p)) => p,
+        Err(e) => {
+            tracing::info!(method = %req.method(), path = req.uri().path(), error = %e, "refusing an ambiguous path");
+            return Err(ProxyError::BadRequest(e.to_string()));
+        }
+    };
+    let with_query = match req.uri().query() {
+        Some(q) => format!("{normal}?{q}"),
+        None => normal,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(
+        PathAndQuery::try_from(with_query)
+            .map_err(|e| ProxyError::BadRequest(format!("the normalised path: {e}")))?,
+    );
+    *req.uri_mut() = Uri::from_parts(parts)
+        .map_err(|e| ProxyError::BadRequest(format!("the normalised path: {e}")))?;
+    Ok(())
+}
+
+/// Drops an `Upgrade: h2c` (with its `HTTP2-Settings`): switching would hand
+/// the client a raw HTTP/2 session with the app, past every per-request
+/// check. The request itself is served as the HTTP/1.1 it also is. Whether
+/// one was dropped.
+fn refuse_h2c<B>(req: &mut Request<B>) -> bool {
+    let h2c = req
+        .headers()
+        .get_all(header::UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("h2c"));
+    if h2c {
+        let h = req.headers_mut();
+        h.remove(header::UPGRADE);
+        h.remove("http2-settings");
+    }
+    h2c
+}
+
+/// Completes when a policy update no longer allows the upgrade request
+/// `req` (its upgraded stream is then closed, as a revoked TCP connection
+/// is).
+fn upgrade_revoked<B>(
+    req: &Request<B>,
+    conn: &Conn,
+    regexes: Arc<routes::Regexes>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let mut policy = conn.policy.clone();
+    let client = conn.client.clone();
+    let port = conn.dst.port();
+    let mut head = Request::new(());
+    *head.method_mut() = req.method().clone();
+    *head.uri_mut() = req.uri().clone();
+    *head.headers_mut() = req.headers().clone();
+    async move {
+        loop {
+            if policy.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+            let latest = policy.borrow_and_update().clone();
+            if let Some(p) = latest
+                && let Decision::Deny { reason } = decide(&p, &client, &head, &regexes)
+            {
+                tracing::info!(
+                    ?client,
+                    port,
+                    path = head.uri().path(),
+                    reason,
+                    "access revoked; closing the upgraded stream"
+                );
+                return;
+            }
+        }
     }
 }
 

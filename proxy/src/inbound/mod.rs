@@ -25,17 +25,21 @@ use self::{
     policy::{Policies, PortPolicy},
 };
 use crate::{
-    detect,
+    detect::{self, Detected, late},
     error::ProxyError,
     mesh,
-    metrics::{Direction, Metrics, PeerLabels},
+    metrics::{Direction, Metrics, PeerLabels, refusal},
     net::original_dst,
     prefixed::Prefixed,
     sniff::offers,
     tracker::Tracker,
 };
 use bytes::Bytes;
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
@@ -50,6 +54,9 @@ use weft_tls::MeshTls;
 
 pub struct Inbound {
     pub tls: MeshTls,
+    /// This pod's addresses (`status.podIPs`): the only original
+    /// destinations the inbound side dials.
+    pub own_ips: Vec<IpAddr>,
     pub policies: Arc<Policies>,
     /// How long a connection waits for its port's first policy before it is
     /// refused (`policy-unavailable`).
@@ -82,6 +89,14 @@ impl Inbound {
                     tracing::debug!(%peer, "a direct connection to the inbound port; closing");
                     return;
                 }
+                if !this.own_ips.contains(&dst.ip()) {
+                    // Routed here for another host: dialling it would lend
+                    // the pod's address to whoever sent it.
+                    tracing::info!(%peer, %dst, "the original destination is not this pod; closing");
+                    this.metrics
+                        .refused(Direction::Inbound, refusal::NOT_THIS_POD);
+                    return;
+                }
                 let span = tracing::debug_span!("inbound", %peer, %dst);
                 if let Err(error) = this.proxy(sock, peer, dst).instrument(span.clone()).await {
                     span.in_scope(|| tracing::info!(%error, "inbound connection failed"));
@@ -99,38 +114,43 @@ impl Inbound {
         let _ = sock.set_nodelay(true);
         let mut policy = self.policies.watch(dst.port());
         let current = first_policy(&mut policy, self.policy_wait).await;
-        // Opaque ports are never inspected past telling mesh TLS apart.
-        let opaque = current
-            .as_ref()
-            .is_some_and(|p| p.protocol() == Protocol::Opaque);
-        let first = detect::read(&mut sock, detect::TIMEOUT, opaque).await?;
+        let mode = match current.as_ref().map(|p| p.protocol()) {
+            // Opaque ports are never inspected past telling mesh TLS apart.
+            Some(Protocol::Opaque) => detect::Mode::Opaque,
+            Some(Protocol::Http) => detect::Mode::Http,
+            Some(Protocol::Detect) | None => detect::Mode::Detect,
+        };
+        let first = detect::read(&mut sock, detect::TIMEOUT, mode).await?;
         if first.protocol == detect::Protocol::Tls && offers(&first.prefix, alpn::MESH) {
             let link = Prefixed::new(first.prefix, sock);
             let (mut tls, id) =
                 mesh::accept(&self.tls, link, self.connect_timeout, &self.metrics).await?;
             let client = Client::Mesh(id);
             tracing::debug!(?client, "inbound mesh connection");
-            let (protocol, inner) = if opaque {
-                (detect::Protocol::Opaque, Bytes::new())
+            let inner = if mode == detect::Mode::Opaque {
+                Detected {
+                    protocol: detect::Protocol::Opaque,
+                    prefix: Bytes::new(),
+                    silent: false,
+                }
             } else {
-                let d = detect::read(&mut tls, detect::TIMEOUT, false).await?;
-                (d.protocol, d.prefix)
+                detect::read(&mut tls, detect::TIMEOUT, mode).await?
             };
-            self.dispatch(
+            let conn = Conn {
                 client,
                 dst,
-                Prefixed::new(inner, tls),
-                protocol,
-                current,
                 policy,
-            )
-            .await
+            };
+            self.dispatch(conn, tls, inner, mode, current).await
         } else {
             let client = Client::Unauthenticated(peer);
             tracing::debug!(?client, "inbound connection");
-            let stream = Prefixed::new(first.prefix, sock);
-            self.dispatch(client, dst, stream, first.protocol, current, policy)
-                .await
+            let conn = Conn {
+                client,
+                dst,
+                policy,
+            };
+            self.dispatch(conn, sock, first, mode, current).await
         }
     }
 
@@ -138,41 +158,52 @@ impl Inbound {
     /// once and forwarded as bytes.
     async fn dispatch<S>(
         &self,
-        client: Client,
-        dst: SocketAddr,
+        conn: Conn,
         stream: S,
-        protocol: detect::Protocol,
+        first: Detected,
+        mode: detect::Mode,
         current: Option<Arc<InboundPolicyUpdate>>,
-        policy: PortPolicy,
     ) -> Result<(), ProxyError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let stream = Prefixed::new(first.prefix, stream);
+        // A port declared HTTP is never carried as bytes: what is not HTTP
+        // (an app's own TLS included) meets the HTTP parser and its 400.
+        let protocol = match first.protocol {
+            p if p.is_http() => p,
+            _ if mode == detect::Mode::Http => detect::Protocol::Http1,
+            p => p,
+        };
         if protocol.is_http() {
-            tracing::debug!(?client, ?protocol, "serving HTTP");
-            let conn = Conn {
-                client,
-                dst,
-                policy,
-            };
+            tracing::debug!(client = ?conn.client, ?protocol, "serving HTTP");
             return Ok(self.http.clone().serve(stream, protocol, conn).await?);
         }
-        Ok(self.forward(client, dst, stream, current, policy).await?)
+        if first.silent {
+            // The server may speak first; the client's first bytes, when
+            // they come, must not be an HTTP request.
+            let stream = late::Checked::new(stream);
+            return Ok(self.forward(conn, stream, current).await?);
+        }
+        Ok(self.forward(conn, stream, current).await?)
     }
 
     /// Authorizes, then forwards to the original destination until either
     /// side closes or a policy update revokes the access.
     async fn forward<S>(
         &self,
-        client: Client,
-        dst: SocketAddr,
+        conn: Conn,
         mut down: S,
         current: Option<Arc<InboundPolicyUpdate>>,
-        mut policy: PortPolicy,
     ) -> std::io::Result<()>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        let Conn {
+            client,
+            dst,
+            mut policy,
+        } = conn;
         let decision = match &current {
             Some(p) => authz::connection(p, &client, false),
             None => Decision::Deny {
@@ -204,9 +235,18 @@ impl Inbound {
         loop {
             tokio::select! {
                 r = &mut copy => {
-                    let (received, sent) = r?;
-                    tcp.bytes(received, sent);
-                    return Ok(());
+                    return match r {
+                        Ok((received, sent)) => {
+                            tcp.bytes(received, sent);
+                            Ok(())
+                        }
+                        Err(e) if late::LateHttp::is(&e) => {
+                            tracing::info!(?client, port = dst.port(), "{e}");
+                            self.metrics.refused(Direction::Inbound, refusal::LATE_HTTP);
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    };
                 }
                 changed = policy.changed(), if watching => {
                     if changed.is_err() {

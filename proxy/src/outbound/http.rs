@@ -121,7 +121,7 @@ impl HttpClient {
         let (resp, peer) = match link {
             // An upgrade is never gRPC: its errors are plain HTTP.
             Link::Upgrade(tls, id) => (
-                upgrade::forward(req, tls)
+                upgrade::forward(req, tls, std::future::pending())
                     .await
                     .unwrap_or_else(|e| e.into_response(false)),
                 id,

@@ -93,7 +93,7 @@ impl<R: Resolve> Outbound<R> {
             Resolution::Refuse(reason) => {
                 tracing::info!(%reason, "refusing an outbound connection");
                 // HTTP gets an answer saying why rather than a bare close.
-                let d = detect::read(&mut app, detect::TIMEOUT, false).await?;
+                let d = detect::read(&mut app, detect::TIMEOUT, detect::Mode::Detect).await?;
                 if d.protocol.is_http() {
                     serve(Prefixed::new(d.prefix, app), d.protocol, move |req| {
                         let error = ProxyError::Unavailable(reason.clone());
@@ -117,8 +117,8 @@ impl<R: Resolve> Outbound<R> {
         let (protocol, prefix) = if d.opaque {
             (Protocol::Opaque, Default::default())
         } else {
-            let first = detect::read(&mut app, detect::TIMEOUT, false).await?;
-            if first.timed_out {
+            let first = detect::read(&mut app, detect::TIMEOUT, detect::Mode::Detect).await?;
+            if first.silent {
                 self.metrics.detect_timed_out(dst.port());
             }
             (first.protocol, first.prefix)
