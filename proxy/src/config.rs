@@ -2,6 +2,7 @@
 //! writes (see `weft_api::contract::env`) through an injectable lookup, so
 //! tests never touch the process environment.
 
+use crate::limits::Limits;
 use std::{
     collections::HashMap,
     net::{IpAddr, SocketAddr},
@@ -134,6 +135,46 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "0 (none)",
         "longest wait for an outbound HTTP response's headers (`500ms`, `10s`, `2m`); then 504",
     ),
+    (
+        env::MAX_CONNECTIONS_INBOUND,
+        "10000",
+        "concurrent inbound connections; more are closed at once",
+    ),
+    (
+        env::MAX_CONNECTIONS_OUTBOUND,
+        "10000",
+        "concurrent connections from the app; more are closed at once",
+    ),
+    (
+        env::TCP_IDLE_TIMEOUT,
+        "1h",
+        "a byte stream with no bytes either way this long is closed",
+    ),
+    (
+        env::HTTP_IDLE_TIMEOUT,
+        "5m",
+        "an HTTP connection with no bytes either way this long is drained",
+    ),
+    (
+        env::HTTP_HEADER_TIMEOUT,
+        "10s",
+        "longest time to receive an HTTP/1 request's headers (slowloris)",
+    ),
+    (
+        env::MAX_HEADER_BYTES,
+        "65536",
+        "bytes of one request's headers (HTTP/1 431; HTTP/2 reset)",
+    ),
+    (
+        env::MAX_HEADERS,
+        "100",
+        "header fields in one HTTP/1 request (431)",
+    ),
+    (
+        env::H2_MAX_STREAMS,
+        "1000",
+        "concurrent streams per HTTP/2 connection",
+    ),
 ];
 
 /// Who this proxy is and whom it talks to in the control plane.
@@ -173,6 +214,7 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Longest wait for an outbound HTTP response's headers.
     pub request_timeout: Option<Duration>,
+    pub limits: Limits,
 }
 
 /// Parses the whole configuration; the first unusable variable is an error.
@@ -244,6 +286,46 @@ pub fn parse(s: &dyn Strings) -> Result<Config, EnvError> {
         })?,
         request_timeout: parse_with(s, env::REQUEST_TIMEOUT, None, |v| {
             parse_duration(v).map(|d| Some(d).filter(|d| !d.is_zero()))
+        })?,
+        limits: parse_limits(s)?,
+    })
+}
+
+fn parse_limits(s: &dyn Strings) -> Result<Limits, EnvError> {
+    let d = Limits::default();
+    let count = |name: &str, default: usize| {
+        parse_with(s, name, default, |v| match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err("expected a whole number above 0".into()),
+        })
+    };
+    let period = |name: &str, default: Duration| {
+        parse_with(s, name, default, |v| {
+            parse_duration(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| "expected a duration above 0 (`500ms`, `10s`, `2m`)".into())
+        })
+    };
+    Ok(Limits {
+        max_connections_inbound: count(env::MAX_CONNECTIONS_INBOUND, d.max_connections_inbound)?,
+        max_connections_outbound: count(env::MAX_CONNECTIONS_OUTBOUND, d.max_connections_outbound)?,
+        tcp_idle: period(env::TCP_IDLE_TIMEOUT, d.tcp_idle)?,
+        http_idle: period(env::HTTP_IDLE_TIMEOUT, d.http_idle)?,
+        header_timeout: period(env::HTTP_HEADER_TIMEOUT, d.header_timeout)?,
+        // HTTP/1 needs room for a request line and a few headers.
+        max_header_bytes: parse_with(s, env::MAX_HEADER_BYTES, d.max_header_bytes, |v| {
+            match v.trim().parse::<usize>() {
+                Ok(n) if (1024..=16 << 20).contains(&n) => Ok(n),
+                _ => Err("expected a byte count from 1024 to 16777216".into()),
+            }
+        })?,
+        max_headers: count(env::MAX_HEADERS, d.max_headers)?,
+        h2_max_streams: parse_with(s, env::H2_MAX_STREAMS, d.h2_max_streams, |v| {
+            match v.trim().parse::<u32>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err("expected a whole number above 0".into()),
+            }
         })?,
     })
 }
@@ -383,6 +465,36 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Plain);
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
         assert_eq!(c.request_timeout, None);
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn limits_are_parsed() {
+        let mut e = base();
+        e.extend([
+            (env::MAX_CONNECTIONS_INBOUND, "50"),
+            (env::MAX_CONNECTIONS_OUTBOUND, "60"),
+            (env::TCP_IDLE_TIMEOUT, "90s"),
+            (env::HTTP_IDLE_TIMEOUT, "2m"),
+            (env::HTTP_HEADER_TIMEOUT, "1500ms"),
+            (env::MAX_HEADER_BYTES, "8192"),
+            (env::MAX_HEADERS, "20"),
+            (env::H2_MAX_STREAMS, "10"),
+        ]);
+        let l = parse(&e).unwrap().limits;
+        assert_eq!(
+            l,
+            Limits {
+                max_connections_inbound: 50,
+                max_connections_outbound: 60,
+                tcp_idle: Duration::from_secs(90),
+                http_idle: Duration::from_secs(120),
+                header_timeout: Duration::from_millis(1500),
+                max_header_bytes: 8192,
+                max_headers: 20,
+                h2_max_streams: 10,
+            }
+        );
     }
 
     #[test]
@@ -423,6 +535,12 @@ mod tests {
             (env::POD_IPS, "10.0.0.5,nope"),
             (env::REQUEST_TIMEOUT, "soon"),
             (env::REQUEST_TIMEOUT, "5d"),
+            (env::MAX_CONNECTIONS_INBOUND, "0"),
+            (env::TCP_IDLE_TIMEOUT, "0"),
+            (env::HTTP_HEADER_TIMEOUT, "never"),
+            (env::MAX_HEADER_BYTES, "100"),
+            (env::MAX_HEADERS, "-3"),
+            (env::H2_MAX_STREAMS, "4294967296"),
         ] {
             let mut e = base();
             e.insert(k, v);

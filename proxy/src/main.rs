@@ -173,6 +173,8 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         controller,
         w.namespace.clone(),
         w.pod_name.clone(),
+        &cfg.inbound_ports,
+        metrics.policy_ports.clone(),
     ));
     // Ready only once every declared app port has its policy, so the app
     // (gated on this proxy's startup probe) never meets `policy-unavailable`.
@@ -193,6 +195,7 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the inbound listener {}", cfg.inbound_addr))?;
     tracing::info!(id = %own_id, outbound = %cfg.outbound_addr, inbound = %cfg.inbound_addr, "proxying");
+    let limits = Arc::new(cfg.limits.clone());
     let outbound = Arc::new(Outbound {
         resolver: Arc::new(resolver),
         tls: tls.clone(),
@@ -203,8 +206,10 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
             tls.clone(),
             CONNECT_TIMEOUT,
             cfg.request_timeout,
+            limits.clone(),
             metrics.clone(),
         )),
+        limits: limits.clone(),
         metrics: metrics.clone(),
     });
     let inbound = Arc::new(Inbound {
@@ -214,7 +219,12 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         policy_wait: POLICY_WAIT,
         connect_timeout: CONNECT_TIMEOUT,
         tracker: tracker.clone(),
-        http: Arc::new(HttpServer::new(CONNECT_TIMEOUT, metrics.clone())),
+        http: Arc::new(HttpServer::new(
+            CONNECT_TIMEOUT,
+            limits.clone(),
+            metrics.clone(),
+        )),
+        limits,
         metrics,
     });
     // On SIGTERM inbound stops accepting at once; outbound keeps serving the

@@ -129,6 +129,14 @@ pub mod refusal {
     pub const CONNECTION_LIMIT: &str = "connection-limit";
     /// An HTTP `Upgrade: h2c`, which would skip per-request checks.
     pub const H2C_UPGRADE: &str = "h2c-upgrade";
+    /// An HTTP/1 request's headers did not arrive in time (slowloris).
+    pub const HEADER_TIMEOUT: &str = "header-timeout";
+    /// An HTTP/2 client flooded resets, CONTINUATION frames or errors.
+    pub const H2_ABUSE: &str = "h2-abuse";
+    /// A byte stream idle past the TCP idle timeout.
+    pub const TCP_IDLE: &str = "tcp-idle";
+    /// An HTTP connection idle past the HTTP idle timeout (drained).
+    pub const HTTP_IDLE: &str = "http-idle";
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -148,6 +156,7 @@ pub struct Metrics {
     pub authz: Family<AuthzLabels, Counter>,
     pub tls_failures: Family<DirectionLabels, Counter>,
     pub refused: Family<RefusedLabels, Counter>,
+    pub policy_ports: Gauge,
     /// Ports whose detection timeout was already logged.
     logged: Arc<Mutex<HashSet<u16>>>,
 }
@@ -170,6 +179,7 @@ impl Default for Metrics {
             authz: Family::default(),
             tls_failures: Family::default(),
             refused: Family::default(),
+            policy_ports: Gauge::default(),
             logged: Arc::default(),
         }
     }
@@ -226,6 +236,11 @@ impl Metrics {
             "weft_proxy_refused_connections",
             "Connections and requests the proxy turned away itself (limits, probes, attacks), by direction and reason",
             self.refused.clone(),
+        );
+        r.register(
+            "weft_proxy_inbound_policy_ports",
+            "Ports whose inbound policy the proxy follows now (declared ports always; others while in use)",
+            self.policy_ports.clone(),
         );
     }
 

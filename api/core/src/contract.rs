@@ -177,6 +177,15 @@ pub mod env {
     /// How long an outbound HTTP request may wait for its response headers
     /// (`500ms`, `10s`, `2m`); unset or `0` means no limit.
     pub const REQUEST_TIMEOUT: &str = "WEFT_REQUEST_TIMEOUT";
+    /// Limits (the proxy's `limits` module; defaults in its `--help`).
+    pub const MAX_CONNECTIONS_INBOUND: &str = "WEFT_MAX_CONNECTIONS_INBOUND";
+    pub const MAX_CONNECTIONS_OUTBOUND: &str = "WEFT_MAX_CONNECTIONS_OUTBOUND";
+    pub const TCP_IDLE_TIMEOUT: &str = "WEFT_TCP_IDLE_TIMEOUT";
+    pub const HTTP_IDLE_TIMEOUT: &str = "WEFT_HTTP_IDLE_TIMEOUT";
+    pub const HTTP_HEADER_TIMEOUT: &str = "WEFT_HTTP_HEADER_TIMEOUT";
+    pub const MAX_HEADER_BYTES: &str = "WEFT_MAX_HEADER_BYTES";
+    pub const MAX_HEADERS: &str = "WEFT_MAX_HEADERS";
+    pub const H2_MAX_STREAMS: &str = "WEFT_H2_MAX_STREAMS";
 }
 
 /// Names of the control plane.

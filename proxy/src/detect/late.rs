@@ -1,8 +1,15 @@
-//! The client side of a connection carried as bytes because its client was
-//! silent at first (the server speaks first): the client's first bytes are
-//! held until they are known not to be HTTP, then passed on. An HTTP request
-//! there would reach the app unchecked, its headers (a forged
-//! `weft-client-id`) unstripped, so it is refused and the connection ends.
+//! The client side of a connection carried as bytes although detection
+//! could not rule out HTTP: the client was silent (the server speaks
+//! first) or its first bytes were still undecided when detection gave up.
+//!
+//! An HTTP request there would reach the app unchecked, its headers (a
+//! forged `weft-client-id`) unstripped, so the client's bytes are watched
+//! until they are known not to be HTTP. Until then they pass only up to the
+//! first line end: a server acts on a request only after a line end (the
+//! end of an HTTP/0.9 request line, or the blank line after HTTP/1
+//! headers), so holding from there on means that when the bytes do turn
+//! out to be a request, the app has not acted on it; the connection is then
+//! closed.
 
 use super::{MAX_BUFFER, Mode, classify};
 use bytes::{Buf, Bytes, BytesMut};
@@ -34,22 +41,38 @@ pub struct Checked<S> {
 }
 
 enum State {
-    Checking(BytesMut),
+    /// Every byte read so far, of which `sent` were passed on.
+    Checking {
+        seen: BytesMut,
+        sent: usize,
+    },
     Replaying(Bytes),
     Passing,
 }
 
 impl<S> Checked<S> {
-    pub fn new(inner: S) -> Self {
+    /// `S`, whose bytes `prefix` were already read (and not passed on).
+    pub fn new(prefix: Bytes, inner: S) -> Self {
         Self {
             inner,
-            state: State::Checking(BytesMut::new()),
+            state: State::Checking {
+                seen: BytesMut::from(&prefix[..]),
+                sent: 0,
+            },
         }
     }
 }
 
 fn refused() -> io::Error {
     io::Error::new(io::ErrorKind::PermissionDenied, LateHttp)
+}
+
+/// How many of `seen`'s bytes may pass while undecided: those before the
+/// first line end.
+fn releasable(seen: &[u8]) -> usize {
+    seen.iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(seen.len())
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Checked<S> {
@@ -71,24 +94,35 @@ impl<S: AsyncRead + Unpin> AsyncRead for Checked<S> {
                     }
                     return Poll::Ready(Ok(()));
                 }
-                State::Checking(held) => {
+                State::Checking { seen, sent } => {
+                    match classify(seen, Mode::Detect) {
+                        Some(p) if p.is_http() => return Poll::Ready(Err(refused())),
+                        Some(_) => {
+                            let rest = seen.split_off(*sent).freeze();
+                            this.state = State::Replaying(rest);
+                            continue;
+                        }
+                        None if seen.len() >= MAX_BUFFER => return Poll::Ready(Err(refused())),
+                        None => {}
+                    }
+                    let free = releasable(seen);
+                    if free > *sent && out.remaining() > 0 {
+                        let n = (free - *sent).min(out.remaining());
+                        out.put_slice(&seen[*sent..*sent + n]);
+                        *sent += n;
+                        return Poll::Ready(Ok(()));
+                    }
                     let mut chunk = [0u8; 4096];
                     let mut read = ReadBuf::new(&mut chunk);
                     ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
                     if read.filled().is_empty() {
-                        if held.is_empty() {
+                        if seen.len() == *sent {
                             return Poll::Ready(Ok(()));
                         }
-                        // Ended part-way through what could be a request.
+                        // Ended holding what could be part of a request.
                         return Poll::Ready(Err(refused()));
                     }
-                    held.extend_from_slice(read.filled());
-                    match classify(held, Mode::Detect) {
-                        Some(p) if p.is_http() => return Poll::Ready(Err(refused())),
-                        Some(_) => this.state = State::Replaying(held.split().freeze()),
-                        None if held.len() >= MAX_BUFFER => return Poll::Ready(Err(refused())),
-                        None => {}
-                    }
+                    seen.extend_from_slice(read.filled());
                 }
             }
         }
@@ -125,7 +159,7 @@ mod tests {
         }
         drop(b);
         let mut got = Vec::new();
-        Checked::new(a).read_to_end(&mut got).await?;
+        Checked::new(Bytes::new(), a).read_to_end(&mut got).await?;
         Ok(got)
     }
 
@@ -140,6 +174,8 @@ mod tests {
             .unwrap();
         assert_eq!(binary, b"\x00\x00\x00\x08\x04\xd2\x16\x2f");
         assert_eq!(read_through(&[]).await.unwrap(), b"");
+        // Cut off before any line end: no server acts on it.
+        assert_eq!(read_through(&[b"GET /adm"]).await.unwrap(), b"GET /adm");
     }
 
     #[tokio::test]
@@ -148,11 +184,30 @@ mod tests {
             &[&b"GET /admin HTTP/1.1\r\nweft-client-id: forged\r\n\r\n"[..]][..],
             &[b"PROP", b"FIND /x HTTP/1.1\r\n\r\n"],
             &[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"],
-            // Cut off where it could still be a request.
-            &[b"GET /adm"],
+            &[b"GET /nine\r\n"],
+            &[b"\r\n\r\nPOST /x HTTP/1.0\r\n\r\n"],
         ] {
             let e = read_through(sent).await.expect_err("refused");
             assert!(LateHttp::is(&e), "{e}");
         }
+    }
+
+    #[tokio::test]
+    async fn undecided_bytes_pass_up_to_the_first_line_end_only() {
+        let (a, mut b) = tokio::io::duplex(1024);
+        let mut checked = Checked::new(Bytes::from_static(b"tcp "), a);
+        b.write_all(b"bytes").await.unwrap();
+        let mut got = vec![0u8; 9];
+        checked.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, b"tcp bytes", "a word and a word, no line end yet");
+        // The request line completes: refused, and the line end never
+        // passed.
+        b.write_all(b" HTTP/1.1\r\nweft-client-id: forged\r\n\r\n")
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        let e = checked.read_to_end(&mut rest).await.expect_err("refused");
+        assert!(LateHttp::is(&e), "{e}");
+        assert!(!rest.contains(&b'\n'), "{rest:?}");
     }
 }

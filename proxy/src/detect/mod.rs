@@ -3,13 +3,12 @@
 //! HTTP/1 (any request line, [`line`]), the HTTP/2 connection preface (gRPC
 //! included) and a TLS ClientHello are recognised; anything else is opaque.
 //!
-//! Time only decides for a client that has said nothing: after
-//! [`TIMEOUT`] of silence the server is taken to speak first (SMTP, MySQL)
-//! and the connection is carried as bytes, but its first client bytes are
-//! still checked ([`late`]): an HTTP request there is refused, never
-//! forwarded. A client that has started talking is never turned opaque by
-//! a pause: it gets [`PATIENCE`], and if what it sent could still be HTTP
-//! it is served as HTTP (which answers 400 to anything that is not).
+//! A client that has not said enough to tell within [`TIMEOUT`] (a silent
+//! one: the server speaks first, as in SMTP or MySQL; or one whose first
+//! bytes could still start a request line) is carried as bytes, but never
+//! unchecked: its bytes go through [`late::Checked`], which refuses the
+//! connection if they turn out to be an HTTP request, before the app could
+//! have acted on one.
 
 pub mod late;
 pub mod line;
@@ -20,11 +19,8 @@ use bytes::{Bytes, BytesMut};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
-/// How long a client may stay silent before the server is taken to speak
-/// first.
+/// How long a client may take to say enough to tell its protocol.
 pub const TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a client that has started talking may take to say enough.
-pub const PATIENCE: Duration = Duration::from_secs(10);
 /// The most bytes read to decide (a whole TLS ClientHello record).
 pub const MAX_BUFFER: usize = MAX_HELLO;
 
@@ -60,10 +56,16 @@ pub enum Mode {
 pub struct Detected {
     pub protocol: Protocol,
     pub prefix: Bytes,
-    /// The client sent nothing within [`TIMEOUT`]: the server may speak
-    /// first. The client's first bytes, when they come, must go through
-    /// [`late::Checked`].
-    pub silent: bool,
+    /// Undecided when detection gave up: opaque, but the client's bytes
+    /// (`prefix` first) must go through [`late::Checked`].
+    pub checked: bool,
+}
+
+impl Detected {
+    /// The client sent nothing at all: the server may speak first.
+    pub fn silent(&self) -> bool {
+        self.checked && self.prefix.is_empty()
+    }
 }
 
 pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -90,57 +92,50 @@ pub fn classify(buf: &[u8], mode: Mode) -> Option<Protocol> {
     }
 }
 
-/// What to conclude from bytes that never decided (the client paused past
-/// [`PATIENCE`], closed, or filled [`MAX_BUFFER`]): what could still be
-/// HTTP is served as HTTP, whose parser refuses what is not.
-fn undecided(buf: &[u8], mode: Mode) -> Protocol {
-    if mode == Mode::Opaque || buf.is_empty() {
-        Protocol::Opaque
-    } else {
-        Protocol::Http1
-    }
-}
-
-/// Reads until the protocol is known. A client silent for `timeout` is
-/// [`Detected::silent`] (opaque, or HTTP on a port declared HTTP).
+/// Reads until the protocol is known, or `timeout` passes, the client
+/// closes or [`MAX_BUFFER`] fills without a decision: then the connection
+/// is HTTP on a port declared HTTP, else [`Detected::checked`] bytes.
 pub async fn read<S: AsyncRead + Unpin>(
     io: &mut S,
     timeout: Duration,
     mode: Mode,
 ) -> std::io::Result<Detected> {
     let mut buf = BytesMut::with_capacity(1024);
-    let start = tokio::time::Instant::now();
-    let protocol = loop {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
         if let Some(protocol) = classify(&buf, mode) {
-            break protocol;
+            return Ok(Detected {
+                protocol,
+                prefix: buf.freeze(),
+                checked: false,
+            });
         }
         if buf.len() >= MAX_BUFFER {
-            break undecided(&buf, mode);
+            break;
         }
-        let deadline = start + if buf.is_empty() { timeout } else { PATIENCE };
         match tokio::time::timeout_at(deadline, io.read_buf(&mut buf)).await {
-            Ok(Ok(0)) => break undecided(&buf, mode),
+            Ok(Ok(0)) | Err(_) => break,
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(e),
-            Err(_) if buf.is_empty() => {
-                let protocol = if mode == Mode::Http {
-                    Protocol::Http1
-                } else {
-                    Protocol::Opaque
-                };
-                return Ok(Detected {
-                    protocol,
-                    prefix: Bytes::new(),
-                    silent: mode != Mode::Http,
-                });
-            }
-            Err(_) => break undecided(&buf, mode),
         }
-    };
-    Ok(Detected {
-        protocol,
-        prefix: buf.freeze(),
-        silent: false,
+    }
+    Ok(match mode {
+        Mode::Http => Detected {
+            protocol: Protocol::Http1,
+            prefix: buf.freeze(),
+            checked: false,
+        },
+        // Only a partial TLS record is undecided here: bytes, unread.
+        Mode::Opaque => Detected {
+            protocol: Protocol::Opaque,
+            prefix: buf.freeze(),
+            checked: false,
+        },
+        Mode::Detect => Detected {
+            protocol: Protocol::Opaque,
+            prefix: buf.freeze(),
+            checked: true,
+        },
     })
 }
 

@@ -1,30 +1,52 @@
-//! Serving one connection as HTTP, whichever direction it came from.
+//! Serving one connection as HTTP, whichever direction it came from, within
+//! the proxy's [`Limits`].
 
 use super::body::Body;
-use crate::detect::Protocol;
+use crate::{
+    detect::Protocol,
+    idle::{Activity, Watched},
+    limits::{H2_MAX_ERROR_RESETS, H2_MAX_PENDING_RESETS, Limits},
+    metrics::{Direction, Metrics, refusal},
+};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::{convert::Infallible, future::Future};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+/// The limits a served connection is held to, and where hitting one is
+/// counted.
+#[derive(Clone, Copy)]
+pub struct Bounds<'a> {
+    pub limits: &'a Limits,
+    pub metrics: &'a Metrics,
+    pub direction: Direction,
+}
+
 /// Serves one connection as HTTP/1 (with upgrades) or HTTP/2, calling
 /// `handle` for each request, until the connection ends.
-pub async fn serve<IO, F, Fut>(io: IO, protocol: Protocol, handle: F) -> Result<(), hyper::Error>
+pub async fn serve<IO, F, Fut>(
+    io: IO,
+    protocol: Protocol,
+    bounds: Bounds<'_>,
+    handle: F,
+) -> Result<(), hyper::Error>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    serve_until(io, protocol, handle, std::future::pending()).await
+    serve_until(io, protocol, bounds, handle, std::future::pending()).await
 }
 
-/// As [`serve`], but once `drain` completes the connection is shut down
-/// gracefully: HTTP/2 sends GOAWAY and finishes the streams in flight;
-/// HTTP/1 closes after the current response.
+/// As [`serve`], but once `drain` completes, or no bytes have moved for
+/// the HTTP idle timeout, the connection is shut down gracefully: HTTP/2
+/// sends GOAWAY and finishes the streams in flight; HTTP/1 closes after
+/// the current response.
 pub async fn serve_until<IO, F, Fut>(
     io: IO,
     protocol: Protocol,
+    bounds: Bounds<'_>,
     handle: F,
     drain: impl Future<Output = ()>,
 ) -> Result<(), hyper::Error>
@@ -33,15 +55,54 @@ where
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
+    let r = serve_bounded(io, protocol, bounds, handle, drain).await;
+    if let Err(e) = &r
+        && let Some(reason) = limit_hit(e)
+    {
+        tracing::info!(error = %e, reason, "a limit closed an HTTP connection");
+        bounds.metrics.refused(bounds.direction, reason);
+    }
+    r
+}
+
+async fn serve_bounded<IO, F, Fut>(
+    io: IO,
+    protocol: Protocol,
+    bounds: Bounds<'_>,
+    handle: F,
+    drain: impl Future<Output = ()>,
+) -> Result<(), hyper::Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    let limits = bounds.limits;
     let svc = hyper::service::service_fn(move |req| {
         let handle = handle.clone();
         async move { Ok::<_, Infallible>(handle(req).await) }
     });
-    let io = TokioIo::new(io);
+    let activity = Activity::new();
+    let idle = activity.clone().idle_for(limits.http_idle);
+    let io = TokioIo::new(Watched::new(io, activity));
+    let drain = async {
+        tokio::select! {
+            () = drain => {}
+            () = idle => {
+                tracing::debug!("HTTP connection idle; draining");
+                bounds.metrics.refused(bounds.direction, refusal::HTTP_IDLE);
+            }
+        }
+    };
     tokio::pin!(drain);
     if protocol == Protocol::Http2 {
+        let header_list = u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX);
         let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.h2_max_streams)
+            .max_header_list_size(header_list)
+            .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+            .max_local_error_reset_streams(H2_MAX_ERROR_RESETS)
             .serve_connection(io, svc);
         tokio::pin!(conn);
         tokio::select! {
@@ -52,6 +113,9 @@ where
     } else {
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_header_size(limits.max_header_bytes)
+            .max_headers(limits.max_headers)
             .serve_connection(io, svc)
             .with_upgrades();
         tokio::pin!(conn);
@@ -61,4 +125,16 @@ where
         }
         conn.await
     }
+}
+
+/// Why a served connection ended, when a limit ended it: the reason code
+/// for `weft_proxy_refused_connections`.
+fn limit_hit(e: &hyper::Error) -> Option<&'static str> {
+    if e.is_timeout() {
+        return Some(refusal::HEADER_TIMEOUT);
+    }
+    let h2 = std::error::Error::source(e)?.downcast_ref::<h2::Error>()?;
+    // h2 answers floods (rapid reset, CONTINUATION, too many error resets)
+    // with GOAWAY ENHANCE_YOUR_CALM.
+    (h2.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM)).then_some(refusal::H2_ABUSE)
 }

@@ -15,9 +15,10 @@ use crate::{
         headers::{ORIGINAL_PROTOCOL, is_grpc, is_upgrade, strip_hop_headers},
         observe::{Exchange, count},
         pool::H2Pool,
-        server::serve_until,
+        server::{Bounds, serve_until},
         upgrade,
     },
+    limits::Limits,
     metrics::{Direction, Metrics, refusal},
     path, routes,
 };
@@ -40,6 +41,7 @@ pub struct HttpServer {
     /// HTTP/2 (h2c) to the app, one connection per original destination.
     http2: H2Pool<SocketAddr>,
     connect_timeout: Duration,
+    limits: Arc<Limits>,
     metrics: Metrics,
 }
 
@@ -52,7 +54,7 @@ pub struct Conn {
 }
 
 impl HttpServer {
-    pub fn new(connect_timeout: Duration, metrics: Metrics) -> Self {
+    pub fn new(connect_timeout: Duration, limits: Arc<Limits>, metrics: Metrics) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
@@ -67,6 +69,7 @@ impl HttpServer {
             http1,
             http2: H2Pool::default(),
             connect_timeout,
+            limits,
             metrics,
         }
     }
@@ -81,9 +84,16 @@ impl HttpServer {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let revoked = revoked(conn.policy.clone(), conn.client.clone(), conn.dst.port());
+        let server = self.clone();
+        let bounds = Bounds {
+            limits: &server.limits,
+            metrics: &server.metrics,
+            direction: Direction::Inbound,
+        };
         serve_until(
             io,
             protocol,
+            bounds,
             move |req| {
                 let (this, conn) = (self.clone(), conn.clone());
                 async move {

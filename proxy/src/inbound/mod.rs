@@ -27,6 +27,8 @@ use self::{
 use crate::{
     detect::{self, Detected, late},
     error::ProxyError,
+    idle::{Activity, Watched},
+    limits::Limits,
     mesh,
     metrics::{Direction, Metrics, PeerLabels, refusal},
     net::original_dst,
@@ -43,6 +45,7 @@ use std::{
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
+    sync::Semaphore,
 };
 use tracing::Instrument as _;
 use weft_api::{
@@ -64,6 +67,7 @@ pub struct Inbound {
     pub connect_timeout: Duration,
     pub tracker: Tracker,
     pub http: Arc<HttpServer>,
+    pub limits: Arc<Limits>,
     pub metrics: Metrics,
 }
 
@@ -72,11 +76,18 @@ impl Inbound {
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: shutdown::Signal) {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let mut incoming = Incoming::new(listener, stop, "inbound");
+        let room = Arc::new(Semaphore::new(self.limits.max_connections_inbound));
         while let Some((sock, peer)) = incoming.next().await {
+            let Ok(permit) = room.clone().try_acquire_owned() else {
+                tracing::debug!(%peer, "inbound connection limit reached; closing");
+                self.metrics
+                    .refused(Direction::Inbound, refusal::CONNECTION_LIMIT);
+                continue;
+            };
             let this = self.clone();
             let guard = self.tracker.track();
             tokio::spawn(async move {
-                let _guard = guard;
+                let _guard = (guard, permit);
                 let dst = match original_dst(&sock) {
                     Ok(d) => d,
                     Err(error) => {
@@ -131,7 +142,7 @@ impl Inbound {
                 Detected {
                     protocol: detect::Protocol::Opaque,
                     prefix: Bytes::new(),
-                    silent: false,
+                    checked: false,
                 }
             } else {
                 detect::read(&mut tls, detect::TIMEOUT, mode).await?
@@ -167,7 +178,6 @@ impl Inbound {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let stream = Prefixed::new(first.prefix, stream);
         // A port declared HTTP is never carried as bytes: what is not HTTP
         // (an app's own TLS included) meets the HTTP parser and its 400.
         let protocol = match first.protocol {
@@ -177,14 +187,16 @@ impl Inbound {
         };
         if protocol.is_http() {
             tracing::debug!(client = ?conn.client, ?protocol, "serving HTTP");
+            let stream = Prefixed::new(first.prefix, stream);
             return Ok(self.http.clone().serve(stream, protocol, conn).await?);
         }
-        if first.silent {
-            // The server may speak first; the client's first bytes, when
-            // they come, must not be an HTTP request.
-            let stream = late::Checked::new(stream);
+        if first.checked {
+            // Detection could not rule HTTP out: the client's bytes are
+            // watched on their way to the app.
+            let stream = late::Checked::new(first.prefix, stream);
             return Ok(self.forward(conn, stream, current).await?);
         }
+        let stream = Prefixed::new(first.prefix, stream);
         Ok(self.forward(conn, stream, current).await?)
     }
 
@@ -193,7 +205,7 @@ impl Inbound {
     async fn forward<S>(
         &self,
         conn: Conn,
-        mut down: S,
+        down: S,
         current: Option<Arc<InboundPolicyUpdate>>,
     ) -> std::io::Result<()>
     where
@@ -229,6 +241,10 @@ impl Inbound {
             service: String::new(),
             port: dst.port(),
         });
+        let activity = Activity::new();
+        let mut down = Watched::new(down, activity.clone());
+        let idle = activity.idle_for(self.limits.tcp_idle);
+        tokio::pin!(idle);
         let copy = tokio::io::copy_bidirectional(&mut down, &mut app);
         tokio::pin!(copy);
         let mut watching = true;
@@ -247,6 +263,11 @@ impl Inbound {
                         }
                         Err(e) => Err(e),
                     };
+                }
+                () = &mut idle => {
+                    tracing::info!(?client, port = dst.port(), "idle past the TCP idle timeout; closing");
+                    self.metrics.refused(Direction::Inbound, refusal::TCP_IDLE);
+                    return Ok(());
                 }
                 changed = policy.changed(), if watching => {
                     if changed.is_err() {

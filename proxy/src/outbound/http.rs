@@ -16,9 +16,10 @@ use crate::{
         headers::{is_grpc, is_upgrade, mark_http1, strip_hop_headers},
         observe::{Exchange, count},
         pool::H2Pool,
-        server::serve,
+        server::{Bounds, serve},
         upgrade,
     },
+    limits::Limits,
     mesh,
     metrics::{Direction, Metrics},
     routes,
@@ -41,6 +42,7 @@ pub struct HttpClient {
     /// Longest wait for response headers; then 504.
     pub request_timeout: Option<Duration>,
     pool: H2Pool<(SocketAddr, SpiffeId)>,
+    limits: Arc<Limits>,
     metrics: Metrics,
 }
 
@@ -49,6 +51,7 @@ impl HttpClient {
         tls: MeshTls,
         connect_timeout: Duration,
         request_timeout: Option<Duration>,
+        limits: Arc<Limits>,
         metrics: Metrics,
     ) -> Self {
         Self {
@@ -56,6 +59,7 @@ impl HttpClient {
             connect_timeout,
             request_timeout,
             pool: H2Pool::default(),
+            limits,
             metrics,
         }
     }
@@ -73,7 +77,13 @@ impl HttpClient {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        serve(app, protocol, move |req| {
+        let client = self.clone();
+        let bounds = Bounds {
+            limits: &client.limits,
+            metrics: &client.metrics,
+            direction: Direction::Outbound,
+        };
+        serve(app, protocol, bounds, move |req| {
             let (this, to, usable) = (self.clone(), to.clone(), usable.clone());
             async move {
                 let start = tokio::time::Instant::now();

@@ -25,15 +25,23 @@ use self::{
 use crate::{
     detect::{self, Protocol},
     error::ProxyError,
-    http::{headers::is_grpc, server::serve},
+    http::{
+        headers::is_grpc,
+        server::{Bounds, serve},
+    },
+    idle::{Activity, Watched},
+    limits::Limits,
     mesh,
-    metrics::{Direction, Metrics, PeerLabels},
+    metrics::{Direction, Metrics, PeerLabels, refusal},
     net::original_dst,
     prefixed::Prefixed,
     tracker::Tracker,
 };
 use std::{net::IpAddr, net::SocketAddr, sync::Arc, time::Duration};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+};
 use tokio_rustls::client::TlsStream;
 use tracing::Instrument as _;
 use weft_runtime::{listen::Incoming, shutdown};
@@ -48,6 +56,7 @@ pub struct Outbound<R> {
     pub connect_timeout: Duration,
     pub tracker: Tracker,
     pub http: Arc<HttpClient>,
+    pub limits: Arc<Limits>,
     pub metrics: Metrics,
 }
 
@@ -56,11 +65,18 @@ impl<R: Resolve> Outbound<R> {
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: shutdown::Signal) {
         let local = listener.local_addr().ok();
         let mut incoming = Incoming::new(listener, stop, "outbound");
+        let room = Arc::new(Semaphore::new(self.limits.max_connections_outbound));
         while let Some((sock, peer)) = incoming.next().await {
+            let Ok(permit) = room.clone().try_acquire_owned() else {
+                tracing::debug!(%peer, "outbound connection limit reached; closing");
+                self.metrics
+                    .refused(Direction::Outbound, refusal::CONNECTION_LIMIT);
+                continue;
+            };
             let this = self.clone();
             let guard = self.tracker.track();
             tokio::spawn(async move {
-                let _guard = guard;
+                let _guard = (guard, permit);
                 let dst = match original_dst(&sock) {
                     Ok(d) => d,
                     Err(error) => {
@@ -95,10 +111,20 @@ impl<R: Resolve> Outbound<R> {
                 // HTTP gets an answer saying why rather than a bare close.
                 let d = detect::read(&mut app, detect::TIMEOUT, detect::Mode::Detect).await?;
                 if d.protocol.is_http() {
-                    serve(Prefixed::new(d.prefix, app), d.protocol, move |req| {
-                        let error = ProxyError::Unavailable(reason.clone());
-                        async move { error.into_response(is_grpc(req.headers())) }
-                    })
+                    let bounds = Bounds {
+                        limits: &self.limits,
+                        metrics: &self.metrics,
+                        direction: Direction::Outbound,
+                    };
+                    serve(
+                        Prefixed::new(d.prefix, app),
+                        d.protocol,
+                        bounds,
+                        move |req| {
+                            let error = ProxyError::Unavailable(reason.clone());
+                            async move { error.into_response(is_grpc(req.headers())) }
+                        },
+                    )
                     .await?;
                 }
                 Ok(())
@@ -118,7 +144,7 @@ impl<R: Resolve> Outbound<R> {
             (Protocol::Opaque, Default::default())
         } else {
             let first = detect::read(&mut app, detect::TIMEOUT, detect::Mode::Detect).await?;
-            if first.silent {
+            if first.silent() {
                 self.metrics.detect_timed_out(dst.port());
             }
             (first.protocol, first.prefix)
@@ -207,8 +233,18 @@ impl<R: Resolve> Outbound<R> {
             service,
             port,
         });
-        let (from_app, to_app) = tokio::io::copy_bidirectional(app, up).await?;
-        tcp.bytes(from_app, to_app);
+        let activity = Activity::new();
+        let mut app = Watched::new(app, activity.clone());
+        tokio::select! {
+            r = tokio::io::copy_bidirectional(&mut app, up) => {
+                let (from_app, to_app) = r?;
+                tcp.bytes(from_app, to_app);
+            }
+            () = activity.idle_for(self.limits.tcp_idle) => {
+                tracing::info!(port, "idle past the TCP idle timeout; closing");
+                self.metrics.refused(Direction::Outbound, refusal::TCP_IDLE);
+            }
+        }
         Ok(())
     }
 
