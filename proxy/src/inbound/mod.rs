@@ -123,6 +123,11 @@ impl Inbound {
         dst: SocketAddr,
     ) -> Result<(), ProxyError> {
         let _ = sock.set_nodelay(true);
+        if !self.policies.is_declared(dst.port()) && closes_silently(&sock).await {
+            // A port scanner's knock: no policy is fetched for it.
+            tracing::debug!("closed before sending anything");
+            return Ok(());
+        }
         let mut policy = self.policies.watch(dst.port());
         let current = first_policy(&mut policy, self.policy_wait).await;
         let mode = match current.as_ref().map(|p| p.protocol()) {
@@ -289,6 +294,16 @@ impl Inbound {
     async fn connect(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
         crate::net::connect(addr, self.connect_timeout).await
     }
+}
+
+/// Whether the client closes without sending a byte within the detection
+/// timeout (data, or silence, mean the connection goes on).
+async fn closes_silently(sock: &TcpStream) -> bool {
+    let mut one = [0u8; 1];
+    matches!(
+        tokio::time::timeout(detect::TIMEOUT, sock.peek(&mut one)).await,
+        Ok(Ok(0) | Err(_))
+    )
 }
 
 /// The port's policy, waiting up to `wait` for the controller's first

@@ -62,6 +62,11 @@ impl Policies {
         }
     }
 
+    /// Whether `port` is one of the app's declared ports.
+    pub fn is_declared(&self, port: u16) -> bool {
+        self.declared.contains(&port)
+    }
+
     /// The policy of `port`, subscribing on first use.
     pub fn watch(&self, port: u16) -> PortPolicy {
         let mut ports = self.ports.lock().expect("policy lock");

@@ -21,6 +21,19 @@ const COMMAND_LIMIT: Duration = Duration::from_secs(30);
 
 /// Runs a command to completion or kills it after [`COMMAND_LIMIT`].
 pub fn run(argv: &[&str]) -> Output {
+    // Another test thread's fork may briefly hold a just-copied binary open
+    // for writing (until its exec closes it); exec then fails with ETXTBSY.
+    for _ in 0..20 {
+        let out = run_once(argv);
+        if !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
+            return out;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    run_once(argv)
+}
+
+fn run_once(argv: &[&str]) -> Output {
     let child = Command::new(argv[0])
         .args(&argv[1..])
         .stdin(Stdio::null())

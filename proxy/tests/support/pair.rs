@@ -51,6 +51,11 @@ pub struct Mesh {
 impl Mesh {
     /// With `client_env` added to the client proxy's environment.
     pub fn start(client_env: &[(&str, &str)]) -> Self {
+        Self::start_with(client_env, &[])
+    }
+
+    /// With `client_env` and `server_env` added to each proxy's environment.
+    pub fn start_with(client_env: &[(&str, &str)], server_env: &[(&str, &str)]) -> Self {
         netns::require_root();
         let t0 = Instant::now();
         let node = Node::new();
@@ -79,7 +84,12 @@ impl Mesh {
         }
         let apps = ServerApps::start(&server);
 
-        let env = proxy_env(&server, "server-0", "server", &shared.0, &LISTENING);
+        let mut env = proxy_env(&server, "server-0", "server", &shared.0, &LISTENING);
+        env.extend(
+            server_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let server_proxy = Proxy::start(&server, &bin, &env, shared.0.join("server-0.log"));
         wait_ready(&server, &server_proxy);
 
