@@ -407,3 +407,56 @@ fn app_failed(dst: SocketAddr, e: ProxyError) -> ProxyError {
 fn request_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalised(method: &str, uri: &str) -> Result<String, ProxyError> {
+        let mut req = Request::builder().method(method).uri(uri).body(()).unwrap();
+        normalise_path(&mut req)?;
+        Ok(req.uri().to_string())
+    }
+
+    #[test]
+    fn the_normal_path_replaces_the_sent_one_and_the_query_stays() {
+        assert_eq!(
+            normalised("GET", "/a/../b/%7e?x=/../y").unwrap(),
+            "/b/~?x=/../y"
+        );
+        assert_eq!(
+            normalised("GET", "http://h:80/a//b").unwrap(),
+            "http://h:80/a/b"
+        );
+        assert!(matches!(
+            normalised("GET", "/a/..%2f"),
+            Err(ProxyError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn connect_names_no_path_and_is_refused() {
+        assert!(matches!(
+            normalised("CONNECT", "example.com:443"),
+            Err(ProxyError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn only_an_h2c_upgrade_is_dropped() {
+        let mut req = Request::get("/")
+            .header(header::UPGRADE, "h2c")
+            .header("http2-settings", "AAMAAABkAAQCAAAAAAIAAAAA")
+            .body(())
+            .unwrap();
+        assert!(refuse_h2c(&mut req));
+        assert!(!req.headers().contains_key(header::UPGRADE));
+        assert!(!req.headers().contains_key("http2-settings"));
+        let mut ws = Request::get("/")
+            .header(header::UPGRADE, "websocket")
+            .body(())
+            .unwrap();
+        assert!(!refuse_h2c(&mut ws));
+        assert!(ws.headers().contains_key(header::UPGRADE));
+    }
+}
