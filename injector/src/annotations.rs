@@ -33,6 +33,7 @@ pub struct Overrides {
 pub fn overrides(ann: &BTreeMap<String, String>) -> Result<Overrides, AnnotationError> {
     // Validated here, applied by the controller (it tells both proxies).
     ports(ann, a::OPAQUE_PORTS)?;
+    ports(ann, a::HTTP_PORTS)?;
     Ok(Overrides {
         skip_inbound_ports: ports(ann, a::SKIP_INBOUND_PORTS)?,
         skip_outbound_ports: ports(ann, a::SKIP_OUTBOUND_PORTS)?,
@@ -187,6 +188,15 @@ mod tests {
         for bad in ["0", "70000", "ssh", "10-5", "-5"] {
             let e = overrides(&ann(a::SKIP_INBOUND_PORTS, bad)).unwrap_err();
             assert_eq!(e.key, a::SKIP_INBOUND_PORTS, "{bad}");
+        }
+    }
+
+    #[test]
+    fn opaque_and_http_ports_are_validated() {
+        for key in [a::OPAQUE_PORTS, a::HTTP_PORTS] {
+            assert!(overrides(&ann(key, "3306, 9000-9010")).is_ok(), "{key}");
+            let e = overrides(&ann(key, "http")).unwrap_err();
+            assert_eq!(e.key, key);
         }
     }
 

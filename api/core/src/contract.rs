@@ -128,6 +128,9 @@ pub mod annotations {
     pub const SKIP_OUTBOUND_CIDRS: &str = "weft.io/skip-outbound-cidrs";
     /// Comma-separated ports never inspected for a protocol.
     pub const OPAQUE_PORTS: &str = "weft.io/opaque-ports";
+    /// Comma-separated ports always served as HTTP/1 or HTTP/2, never as
+    /// opaque bytes (`opaque-ports` wins when both list a port).
+    pub const HTTP_PORTS: &str = "weft.io/http-ports";
     /// `allow` or `deny`, on a namespace or a pod.
     pub const DEFAULT_POLICY: &str = "weft.io/default-policy";
     /// Comma-separated CIDRs whose unauthenticated clients are allowed.
@@ -246,6 +249,7 @@ mod tests {
             annotations::SKIP_OUTBOUND_PORTS,
             annotations::SKIP_OUTBOUND_CIDRS,
             annotations::OPAQUE_PORTS,
+            annotations::HTTP_PORTS,
             annotations::DEFAULT_POLICY,
             annotations::ALLOW_UNAUTHENTICATED_FROM,
             annotations::PROXY_LOG_LEVEL,

@@ -82,6 +82,14 @@ pub(crate) fn opaque_ports(layers: &[Annotated<'_>], sink: &mut Vec<Finding>) ->
         .unwrap_or_default()
 }
 
+/// `weft.io/http-ports` of the first layer that sets it.
+pub(crate) fn http_ports(layers: &[Annotated<'_>], sink: &mut Vec<Finding>) -> PortSet {
+    layers
+        .iter()
+        .find_map(|l| parse_ports(l, a::HTTP_PORTS, sink))
+        .unwrap_or_default()
+}
+
 /// `weft.io/skip-inbound-ports` of the first layer that sets it: ports the
 /// pod's proxy does not intercept (the injector passes the same list to
 /// `weft-init`).
@@ -178,6 +186,7 @@ fn parse_default_policy(l: &Annotated<'_>, sink: &mut Vec<Finding>) -> Option<De
 pub(crate) fn check(l: &Annotated<'_>, sink: &mut Vec<Finding>) {
     parse_ports(l, a::OPAQUE_PORTS, sink);
     if l.kind != Kind::Service {
+        parse_ports(l, a::HTTP_PORTS, sink);
         parse_ports(l, a::SKIP_INBOUND_PORTS, sink);
         parse_networks(l, sink);
         parse_default_policy(l, sink);

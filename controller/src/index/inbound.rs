@@ -1,7 +1,10 @@
 //! The inbound policy of a meshed pod's port.
 //!
 //! - `protocol`: opaque when the port is in the pod's (else its namespace's)
-//!   `opaque-ports`, else detect.
+//!   `opaque-ports`; else HTTP when it is in the pod's (else its namespace's)
+//!   `http-ports`, or a Service or the pod declares it HTTP
+//!   ([`super::protocols`]); else detect. Opaque wins: bytes a server never
+//!   wants inspected must not be, whatever else names the port HTTP.
 //! - `default_policy`: the pod's annotation, else the namespace's, else the
 //!   mesh-wide setting; an invalid value falls through to the next level.
 //! - `targeted`: some TrafficTarget of the pod's namespace binds the pod's
@@ -19,7 +22,7 @@
 use super::annotations::{self, Annotated};
 use super::findings::Finding;
 use super::store::{ObjKey, Store, in_ns};
-use super::{Config, InboundError, Kind, pods, probes, targets};
+use super::{Config, InboundError, Kind, pods, probes, protocols, targets};
 use weft_api::policy::{InboundPolicyUpdate, Protocol};
 
 pub(crate) fn policy(
@@ -43,6 +46,10 @@ pub(crate) fn policy(
         annotations::layers(store, Kind::Pod, key, pod.metadata.annotations.as_ref());
     let protocol = if annotations::opaque_ports(&layers, sink).contains(port) {
         Protocol::Opaque
+    } else if annotations::http_ports(&layers, sink).contains(port)
+        || protocols::declared_http(store, key, pod, port)
+    {
+        Protocol::Http
     } else {
         Protocol::Detect
     };

@@ -24,21 +24,22 @@
 //! Subscriptions are `tokio::sync::watch` channels whose senders the index
 //! keeps. Each change works out the scope it can affect (a TrafficTarget or
 //! route → the pods of its namespace; a pod → itself and the services whose
-//! EndpointSlices name it; a Service or slice → that Service and the splits
-//! using it as a backend; a split → its root; a namespace → everything in
-//! it) and recomputes only the subscriptions in that scope, sending only
-//! when the value changed. Senders nobody listens to any more are dropped
-//! when they come up for recomputation and whenever a new subscription is
-//! made. An inbound sender is also dropped when its pod disappears or stops
-//! being meshed, which ends the receiver's stream.
+//! EndpointSlices name it; a Service → the pods it selects; a Service or
+//! slice → that Service and the splits using it as a backend; a split → its
+//! root; a namespace → everything in it) and recomputes only the
+//! subscriptions in that scope, sending only when the value changed. Senders
+//! nobody listens to any more are dropped when they come up for
+//! recomputation and whenever a new subscription is made. An inbound sender
+//! is also dropped when its pod disappears or stops being meshed, which ends
+//! the receiver's stream.
 //!
 //! The index answers from what it holds. Answering only after every watch's
 //! initial list (so that a missing route group is judged only after sync) is
 //! the glue's job.
 //!
 //! The semantics are those of "Policy" in the design; the choices it leaves
-//! open are documented where they are made ([`inbound`], [`outbound`],
-//! [`split`], [`canonical`]).
+//! open are documented where they are made ([`inbound`], [`protocols`],
+//! [`outbound`], [`split`], [`canonical`]).
 
 mod annotations;
 mod canonical;
@@ -48,6 +49,7 @@ mod inbound;
 mod outbound;
 mod pods;
 mod probes;
+mod protocols;
 mod routes;
 mod scope;
 mod split;

@@ -15,6 +15,7 @@
 use super::annotations::{self, Annotated};
 use super::canonical::OutKey;
 use super::endpoints::{self, Ready};
+use super::protocols::HTTP2_APP_PROTOCOLS;
 use super::store::{ObjKey, Store};
 use super::{Config, Kind, pods, split};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
@@ -46,9 +47,6 @@ pub enum OutboundError {
     #[error("invalid authority {authority:?}: {why}")]
     InvalidAuthority { authority: String, why: String },
 }
-
-/// Application protocols that mean HTTP/2 from the first byte.
-const HTTP2_APP_PROTOCOLS: &[&str] = &["kubernetes.io/h2c", "grpc", "h2c", "http2"];
 
 pub(crate) fn resolve(store: &Store, cfg: &Config, key: &OutKey) -> Outbound {
     match key {

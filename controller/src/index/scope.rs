@@ -6,7 +6,9 @@
 //! - a pod: its own inbound policy, its addresses, and the Services whose
 //!   EndpointSlices name it (its identity, readiness or opaque ports show in
 //!   their endpoints and hints);
-//! - a Service: itself and its cluster IPs; an EndpointSlice: its Service;
+//! - a Service: itself, its cluster IPs, and the inbound policy of the pods
+//!   it selects (its ports can declare theirs HTTP); an EndpointSlice: its
+//!   Service;
 //! - a TrafficTarget, TCPRoute or UDPRoute: the inbound policy of every pod
 //!   of its namespace (the only namespace they bind);
 //! - an HTTPRouteGroup: that too, and the roots of its namespace's splits;
@@ -19,7 +21,7 @@
 
 use super::canonical::OutKey;
 use super::store::{ObjKey, Store, in_ns, service_ips, slice_service};
-use super::{Resource, pods};
+use super::{Resource, pods, protocols};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -43,6 +45,8 @@ impl Scope {
             }
             Resource::Service(s) => {
                 self.addresses.extend(service_ips(s));
+                let selected = protocols::selected(store, &key, s).cloned();
+                self.inbound_pods.extend(selected);
                 self.services.insert(key);
             }
             Resource::EndpointSlice(s) => self.services.extend(slice_service(s)),

@@ -374,3 +374,19 @@ fn the_findings_reader_is_poked_on_each_change_and_only_then() {
     ix.delete(Kind::Namespace, None, "shop");
     assert!(seen(&mut changes), "a deleted object");
 }
+
+#[test]
+fn bad_http_ports_are_reported_on_pods_and_namespaces() {
+    let ix = index_with([
+        namespace("shop").ann(a::HTTP_PORTS, "web").into(),
+        pod("shop", "api").ann(a::HTTP_PORTS, "8080, 9-1").into(),
+    ]);
+    let all = ix.findings();
+    assert_eq!(all.len(), 2, "{all:#?}");
+    for f in &all {
+        assert_eq!(f.reason, reason::INVALID_ANNOTATION);
+        assert!(f.message.contains(a::HTTP_PORTS), "{}", f.message);
+    }
+    has(&ix, Kind::Namespace, "/shop", reason::INVALID_ANNOTATION);
+    has(&ix, Kind::Pod, "shop/api", reason::INVALID_ANNOTATION);
+}

@@ -133,6 +133,26 @@ impl PodB {
         self
     }
 
+    pub fn label(mut self, k: &str, v: &str) -> Self {
+        self.0
+            .metadata
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(k.into(), v.into());
+        self
+    }
+
+    /// Adds a TCP port (unnamed when `name` is empty) to container `app`.
+    pub fn container_port(mut self, name: &str, port: i32) -> Self {
+        let c = &mut self.spec().containers[0];
+        c.ports.get_or_insert_with(Vec::new).push(ContainerPort {
+            name: (!name.is_empty()).then(|| name.into()),
+            container_port: port,
+            ..Default::default()
+        });
+        self
+    }
+
     /// Sets a probe (`liveness`, `readiness`, `startup`) of container `app`.
     pub fn probe(mut self, kind: &str, p: Probe) -> Self {
         let c = &mut self.spec().containers[0];
@@ -188,6 +208,36 @@ impl SvcB {
                 target_port: Some(IntOrString::Int(target)),
                 ..Default::default()
             });
+        self
+    }
+
+    /// A port whose targetPort is a container port's name.
+    pub fn port_to_name(mut self, name: &str, port: i32, target: &str) -> Self {
+        self.spec()
+            .ports
+            .get_or_insert_with(Vec::new)
+            .push(ServicePort {
+                name: (!name.is_empty()).then(|| name.into()),
+                port,
+                target_port: Some(IntOrString::String(target.into())),
+                ..Default::default()
+            });
+        self
+    }
+
+    /// Adds `k: v` to the selector.
+    pub fn selector(mut self, k: &str, v: &str) -> Self {
+        self.spec()
+            .selector
+            .get_or_insert_with(BTreeMap::new)
+            .insert(k.into(), v.into());
+        self
+    }
+
+    /// Sets the protocol (`TCP`, `UDP`, `SCTP`) of the last port added.
+    pub fn protocol(mut self, p: &str) -> Self {
+        let ports = self.spec().ports.as_mut().unwrap();
+        ports.last_mut().unwrap().protocol = Some(p.into());
         self
     }
 

@@ -362,3 +362,49 @@ fn dropped_receivers_are_garbage_collected() {
     let _new = subscribe_out(&mut ix, "10.1.0.5:8080");
     assert_eq!(ix.subscriptions().outbound, 2);
 }
+
+#[test]
+fn a_service_declaring_http_re_streams_the_pods_it_selects() {
+    let web = |app_protocol: &str| -> Resource {
+        service("shop", "api", "10.96.0.10")
+            .selector("app", "api")
+            .port("web", 80, 9000)
+            .app_protocol(app_protocol)
+            .into()
+    };
+    let mut ix = index_with([pod("shop", "api-0").label("app", "api").into()]);
+    let mut rx = ix.inbound("shop", "api-0", 9000).unwrap();
+    assert_eq!(current(&mut rx).protocol(), Protocol::Detect);
+
+    ix.apply(web("http"));
+    assert!(changed(&rx), "added");
+    assert_eq!(current(&mut rx).protocol(), Protocol::Http);
+
+    ix.apply(web("tcp"));
+    assert!(changed(&rx), "updated");
+    assert_eq!(current(&mut rx).protocol(), Protocol::Detect);
+
+    ix.reset(Kind::Service, vec![web("grpc")]);
+    assert!(changed(&rx), "relisted");
+    assert_eq!(current(&mut rx).protocol(), Protocol::Http);
+
+    ix.delete(Kind::Service, Some("shop"), "api");
+    assert!(changed(&rx), "deleted");
+    assert_eq!(current(&mut rx).protocol(), Protocol::Detect);
+}
+
+#[test]
+fn a_pod_relabelled_out_of_a_services_selector_is_no_longer_http() {
+    let mut ix = index_with([
+        pod("shop", "api-0").label("app", "api").into(),
+        service("shop", "api", "10.96.0.10")
+            .selector("app", "api")
+            .port("http", 80, 9000)
+            .into(),
+    ]);
+    let mut rx = ix.inbound("shop", "api-0", 9000).unwrap();
+    assert_eq!(current(&mut rx).protocol(), Protocol::Http);
+    ix.apply(pod("shop", "api-0").label("app", "api-v2").into());
+    assert!(changed(&rx));
+    assert_eq!(current(&mut rx).protocol(), Protocol::Detect);
+}
