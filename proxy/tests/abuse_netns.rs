@@ -280,11 +280,7 @@ const REQUEST_BLOCK: &[u8] = &[0x82, 0x86, 0x84, 0x41, 0x01, b'a'];
 /// until the proxy closes it or [`FLOOD_FOR`] passes. Returns how many
 /// connections there were, how many the proxy closed (all but the last,
 /// which the time limit may end), and the most batches one carried.
-async fn flood(
-    addr: &str,
-    start: &[u8],
-    mut batch: impl FnMut(u32) -> Vec<u8>,
-) -> (u32, u32, u32) {
+async fn flood(addr: &str, start: &[u8], mut batch: impl FnMut(u32) -> Vec<u8>) -> (u32, u32, u32) {
     let t0 = Instant::now();
     let (mut connections, mut closed, mut most) = (0, 0, 0);
     while t0.elapsed() < FLOOD_FOR {

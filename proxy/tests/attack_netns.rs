@@ -23,7 +23,7 @@ mod pair;
 #[path = "support/plane.rs"]
 mod plane;
 
-use apps::HTTP_PORT;
+use apps::{BANNER_PORT, CLOSED_PORT, HTTP_PORT, LISTENING};
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
 use http_body_util::Full;
@@ -32,14 +32,14 @@ use mesh::{SUBNET, block_in_ns, in_ns};
 use pair::{
     DETECT_TIMEOUT, FORGED_ID, HOST, Mesh, admin_get, connect, get, h2c, http1, send1, within,
 };
-use plane::{WAIT, workload_id};
+use plane::{WAIT, pod_object, workload_id};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     time::Instant,
 };
-use weft_api::contract::{deny_reason, headers, proxy_error};
+use weft_api::contract::{annotations, deny_reason, headers, proxy_error};
 use weft_controller::index::Resource;
 
 /// Writes `pieces` with `gap` before each, then reads until the server
@@ -148,6 +148,49 @@ fn no_pause_split_or_method_forges_the_client_id() {
         assert_eq!(seen["client_ids"], json!([]), "{seen}");
     }
     eprintln!("{}", outcomes.join("; "));
+}
+
+/// A port declared HTTP (`weft.io/http-ports` here) is never carried as
+/// bytes: a client that stays silent past detection and then sends a
+/// request is served as HTTP, with its verified identity, where on an
+/// undeclared port its connection is refused.
+#[test]
+fn a_port_declared_http_is_always_served_as_http() {
+    let m = Mesh::start(&[]);
+    let declared: Vec<u16> = LISTENING.into_iter().chain([CLOSED_PORT]).collect();
+    let opaque = BANNER_PORT.to_string();
+    let http = HTTP_PORT.to_string();
+    m.control.apply([pod_object(
+        "server-0",
+        "server",
+        &m.server.ip,
+        &declared,
+        &[
+            (annotations::OPAQUE_PORTS, &opaque),
+            (annotations::HTTP_PORTS, &http),
+        ],
+    )]);
+    let addr = m.server_addr(HTTP_PORT);
+    let silence = DETECT_TIMEOUT * 5 / 2;
+    let t0 = Instant::now();
+    let seen = loop {
+        let a = addr.clone();
+        let back = m.in_client(move || raw_exchange(a, forged("GET /late HTTP/1.1"), silence));
+        assert!(
+            !String::from_utf8_lossy(&back).contains(FORGED_ID),
+            "the forged identity reached the app: {}",
+            String::from_utf8_lossy(&back)
+        );
+        if let Some(seen) = described(&back) {
+            break seen;
+        }
+        assert!(
+            t0.elapsed() < WAIT,
+            "a silent client of a port declared HTTP was never served"
+        );
+    };
+    assert_eq!(seen["client_ids"], json!([workload_id("client")]), "{seen}");
+    assert_eq!(seen["path"], "/late", "{seen}");
 }
 
 /// The client may GET /allowed, send /tenant with `x-tenant: acme`, and
