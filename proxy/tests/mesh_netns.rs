@@ -6,15 +6,18 @@
 //!
 //! Root only (CI runs tests as root); without root it fails and says so.
 
+// Shared with other suites; not every helper is used here.
+#[allow(dead_code)]
 #[path = "support/mesh.rs"]
 mod mesh;
-// Shared with other suites; not every helper is used here.
 #[allow(dead_code)]
 #[path = "support/netns.rs"]
 mod netns;
 #[allow(dead_code)]
 #[path = "support/plane.rs"]
 mod plane;
+#[path = "support/wire.rs"]
+mod wire;
 
 use mesh::{Node, Pod, Proxy, SUBNET, block_in_ns, http_status, in_ns};
 use plane::{CP_HOST, ControlPlane, Shared, WAIT, pod_object, proxy_env, wait_ready};
@@ -27,6 +30,7 @@ use std::{
 };
 use weft_api::contract::ports;
 use weft_controller::index::Resource;
+use wire::{capture, contains};
 
 const CLIENT_HOST: u8 = 11;
 const SERVER_HOST: u8 = 12;
@@ -90,48 +94,6 @@ fn client_exchange(client: &Pod, addr: String, msg: &'static [u8]) -> Vec<u8> {
         got.truncate(n);
         got
     })
-}
-
-/// Captures every frame on the node side of `port` until `stop` is set.
-fn capture(
-    node: &Node,
-    port: &str,
-) -> (
-    Arc<std::sync::atomic::AtomicBool>,
-    std::thread::JoinHandle<Vec<u8>>,
-) {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let stop = Arc::new(AtomicBool::new(false));
-    let (dev, flag) = (port.to_string(), stop.clone());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = in_ns(&node.ns.name, move || async move {
-        // ETH_P_ALL, in network byte order.
-        let sock = socket2::Socket::new(
-            socket2::Domain::PACKET,
-            socket2::Type::RAW,
-            Some(socket2::Protocol::from(0x0003u16.to_be() as i32)),
-        )
-        .expect("a packet socket");
-        sock.bind_device(Some(dev.as_bytes()))
-            .expect("bind to the veth");
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        tx.send(()).unwrap();
-        let mut all = Vec::new();
-        let mut buf = [0u8; 65536];
-        while !flag.load(Ordering::SeqCst) {
-            if let Ok(n) = (&sock).read(&mut buf) {
-                all.extend_from_slice(&buf[..n]);
-            }
-        }
-        all
-    });
-    rx.recv_timeout(WAIT).expect("capture started");
-    (stop, handle)
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Two meshed pods (client, server) and an impostor (a pod the controller
