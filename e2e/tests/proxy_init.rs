@@ -155,12 +155,16 @@ async fn weft_init_writes_the_rules_non_root_with_file_capabilities() -> anyhow:
             "-m owner --uid-owner 2102",
             "--dport 22 ",
             "-d 169.254.169.254/32 ",
-            // IPv6 defaults to reject, in the filter table.
+            // IPv6 defaults to redirect, as IPv4.
             "IPv6 rules written with ip6tables-",
-            "-j REJECT --reject-with tcp-reset",
         ] {
             assert!(log.contains(want), "{want:?} not in weft-init's log:\n{log}");
         }
+        let v6 = log
+            .split_once("IPv6 rules written")
+            .map_or("", |(_, v6)| v6);
+        assert!(v6.contains("-j REDIRECT --to-ports 4140"), "{log}");
+        assert!(!log.contains("REJECT"), "IPv6 is refused, not redirected:\n{log}");
 
         // The rules are really in the pod's network namespace, in the
         // backend init chose.

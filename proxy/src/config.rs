@@ -97,8 +97,16 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "required",
         "PEM trust anchors (watched; rotation needs no restart)",
     ),
-    (env::INBOUND_ADDR, "0.0.0.0:4143", "inbound listener"),
-    (env::OUTBOUND_ADDR, "127.0.0.1:4140", "outbound listener"),
+    (
+        env::INBOUND_ADDR,
+        "0.0.0.0:4143",
+        "inbound listener; the IPv4 wildcard also listens on [::] (same port)",
+    ),
+    (
+        env::OUTBOUND_ADDR,
+        "127.0.0.1:4140",
+        "outbound listener; IPv4 loopback also listens on [::1] (same port)",
+    ),
     (
         env::INBOUND_PORTS,
         "",

@@ -3,12 +3,13 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use prometheus_client::registry::Registry;
 use std::process::ExitCode;
 use std::{sync::Arc, time::Duration};
-use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use weft_proxy::{
     config,
     inbound::{Inbound, http::HttpServer, policy::Policies},
     init,
     metrics::Metrics,
+    net,
     outbound::{Outbound, discovery::Discovery, http::HttpClient},
     scrape::{self, ScrapeServer},
     tracker::Tracker,
@@ -188,13 +189,30 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
     });
 
     let tracker = Tracker::default();
-    let outbound_listener = TcpListener::bind(cfg.outbound_addr)
-        .await
+    // Each direction listens on IPv4 and, where the pod has IPv6, on IPv6
+    // too: `weft-proxy init` redirects both families by default.
+    let outbound_listeners = net::listen_dual(cfg.outbound_addr)
         .with_context(|| format!("binding the outbound listener {}", cfg.outbound_addr))?;
-    let inbound_listener = TcpListener::bind(cfg.inbound_addr)
-        .await
+    let inbound_listeners = net::listen_dual(cfg.inbound_addr)
         .with_context(|| format!("binding the inbound listener {}", cfg.inbound_addr))?;
-    tracing::info!(id = %own_id, outbound = %cfg.outbound_addr, inbound = %cfg.inbound_addr, "proxying");
+    // Once, though both directions meet the same missing IPv6.
+    let no_ipv6 = outbound_listeners.no_ipv6.as_ref();
+    if let Some(error) = no_ipv6.or(inbound_listeners.no_ipv6.as_ref()) {
+        tracing::info!(%error, "no IPv6 in this pod: listening on IPv4 only");
+    }
+    let addrs = |l: &net::Listeners| -> Vec<String> {
+        l.bound
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .map(|a| a.to_string())
+            .collect()
+    };
+    tracing::info!(
+        id = %own_id,
+        outbound = ?addrs(&outbound_listeners),
+        inbound = ?addrs(&inbound_listeners),
+        "proxying"
+    );
     let limits = Arc::new(cfg.limits.clone());
     let outbound = Arc::new(Outbound {
         resolver: Arc::new(resolver),
@@ -210,6 +228,7 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
             metrics.clone(),
         )),
         limits: limits.clone(),
+        room: Arc::new(Semaphore::new(limits.max_connections_outbound)),
         metrics: metrics.clone(),
     });
     let inbound = Arc::new(Inbound {
@@ -224,14 +243,19 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
             limits.clone(),
             metrics.clone(),
         )),
+        room: Arc::new(Semaphore::new(limits.max_connections_inbound)),
         limits,
         metrics,
     });
     // On SIGTERM inbound stops accepting at once; outbound keeps serving the
     // app while it drains, until nothing is in flight or the grace ends.
     let (outbound_stop, outbound_signal) = weft_runtime::shutdown::channel();
-    tokio::spawn(outbound.serve(outbound_listener, outbound_signal));
-    tokio::spawn(inbound.serve(inbound_listener, proc.stop.clone()));
+    for l in outbound_listeners.bound {
+        tokio::spawn(outbound.clone().serve(l, outbound_signal.clone()));
+    }
+    for l in inbound_listeners.bound {
+        tokio::spawn(inbound.clone().serve(l, proc.stop.clone()));
+    }
     let drained = proc
         .wait(cfg.shutdown_grace, async move {
             tracker.idle().await;

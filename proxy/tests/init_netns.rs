@@ -91,7 +91,9 @@ fn weft_lines(saved: &str) -> usize {
 fn init_writes_one_set_of_rules_and_a_rerun_replaces_it() {
     let (v4, v6) = expected(SKIPS);
     assert!(v4.iter().any(|l| l.starts_with("-A PREROUTING ")), "{v4:?}");
-    assert!(v6.iter().any(|l| l.starts_with("-A INPUT ")), "{v6:?}");
+    // IPv6 is redirected as IPv4 by default.
+    assert!(v6.iter().any(|l| l.starts_with("-A PREROUTING ")), "{v6:?}");
+    assert!(!v6.iter().any(|l| l.starts_with("-A INPUT ")), "{v6:?}");
     for backend in backends() {
         let ns = Netns::new("init");
         let mut args = vec![format!("--mode={backend}")];
@@ -113,6 +115,7 @@ fn init_writes_one_set_of_rules_and_a_rerun_replaces_it() {
             "WEFT_OUTBOUND_REDIRECT",
         ] {
             assert!(first.0.contains(&format!(":{chain} - ")), "{}", first.0);
+            assert!(first.1.contains(&format!(":{chain} - ")), "{}", first.1);
         }
 
         let log = init(&ns, &args);
@@ -184,8 +187,14 @@ fn switching_ipv6_mode_leaves_no_stale_chains() {
 
     init(&ns, &[&mode, "--ipv6=reject"]);
     assert_eq!(weft_lines(&nat(&ns)), 0, "{}", nat(&ns));
-    let (_, v6) = expected(&[]);
+    let (_, v6) = expected(&["--ipv6=reject"]);
     assert_exactly(&save(&ns, "ip6tables", backend), &v6, "IPv6 reject again");
+
+    // The default is redirect.
+    init(&ns, &[&mode]);
+    assert_eq!(weft_lines(&filter(&ns)), 0, "{}", filter(&ns));
+    let (_, v6) = expected(&["--ipv6=redirect"]);
+    assert_exactly(&save(&ns, "ip6tables", backend), &v6, "IPv6 by default");
 }
 
 /// Which backend holds weft's rules in this namespace.
@@ -342,7 +351,17 @@ fn the_rules_take_effect() {
     assert_eq!(connect(&ns, true, "10.250.0.2", 80), Connect::Untouched);
     assert_eq!(connect(&ns, false, "10.250.0.2", 5432), Connect::Untouched);
     assert_eq!(connect(&ns, false, "10.250.0.200", 80), Connect::Untouched);
-    // IPv6 (the default, reject): the app is refused, the proxy is not.
+    // IPv6 (the default, redirect): as IPv4.
+    assert_eq!(connect(&ns, false, "fd00:250::2", 80), Connect::Refused);
+    assert_eq!(connect(&ns, true, "fd00:250::2", 80), Connect::Untouched);
+    assert_eq!(connect(&ns, false, "fd00:250::2", 5432), Connect::Untouched);
+    let v6 = save(&ns, "ip6tables", holder(&ns));
+    assert!(
+        v6.contains("-j WEFT_OUTBOUND_REDIRECT") && !v6.contains("REJECT"),
+        "the default redirects and refuses nothing:\n{v6}"
+    );
+    // IPv6 with `--ipv6=reject`: the app is refused, the proxy is not.
+    init(&ns, &["--skip-outbound-ports=5432", "--ipv6=reject"]);
     assert_eq!(connect(&ns, false, "fd00:250::2", 80), Connect::Refused);
     assert_eq!(connect(&ns, true, "fd00:250::2", 80), Connect::Untouched);
     assert_eq!(connect(&ns, false, "fd00:250::2", 5432), Connect::Untouched);

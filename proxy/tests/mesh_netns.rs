@@ -6,15 +6,18 @@
 //!
 //! Root only (CI runs tests as root); without root it fails and says so.
 
+// Shared with other suites; not every helper is used here.
+#[allow(dead_code)]
 #[path = "support/mesh.rs"]
 mod mesh;
-// Shared with other suites; not every helper is used here.
 #[allow(dead_code)]
 #[path = "support/netns.rs"]
 mod netns;
 #[allow(dead_code)]
 #[path = "support/plane.rs"]
 mod plane;
+#[path = "support/wire.rs"]
+mod wire;
 
 use mesh::{Node, Pod, Proxy, SUBNET, block_in_ns, http_status, in_ns};
 use plane::{CP_HOST, ControlPlane, Shared, WAIT, pod_object, proxy_env, wait_ready};
@@ -27,6 +30,7 @@ use std::{
 };
 use weft_api::contract::ports;
 use weft_controller::index::Resource;
+use wire::{capture, contains};
 
 const CLIENT_HOST: u8 = 11;
 const SERVER_HOST: u8 = 12;
@@ -70,6 +74,9 @@ fn echo(l: TcpListener, seen: Arc<Mutex<Vec<std::net::SocketAddr>>>) {
 
 /// From the client pod, as the app (root, so redirected): sends `msg` to
 /// `addr` and returns what comes back (empty if the connection is closed).
+/// The suite's messages start with `@`, which no HTTP method has, so the
+/// proxy carries them as bytes at once: bytes that could still begin a
+/// request line are waited on (`detect::PATIENCE`), then served as HTTP.
 fn client_exchange(client: &Pod, addr: String, msg: &'static [u8]) -> Vec<u8> {
     block_in_ns(&client.ns.name, move || async move {
         let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().unwrap(), WAIT) else {
@@ -90,48 +97,6 @@ fn client_exchange(client: &Pod, addr: String, msg: &'static [u8]) -> Vec<u8> {
         got.truncate(n);
         got
     })
-}
-
-/// Captures every frame on the node side of `port` until `stop` is set.
-fn capture(
-    node: &Node,
-    port: &str,
-) -> (
-    Arc<std::sync::atomic::AtomicBool>,
-    std::thread::JoinHandle<Vec<u8>>,
-) {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let stop = Arc::new(AtomicBool::new(false));
-    let (dev, flag) = (port.to_string(), stop.clone());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = in_ns(&node.ns.name, move || async move {
-        // ETH_P_ALL, in network byte order.
-        let sock = socket2::Socket::new(
-            socket2::Domain::PACKET,
-            socket2::Type::RAW,
-            Some(socket2::Protocol::from(0x0003u16.to_be() as i32)),
-        )
-        .expect("a packet socket");
-        sock.bind_device(Some(dev.as_bytes()))
-            .expect("bind to the veth");
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        tx.send(()).unwrap();
-        let mut all = Vec::new();
-        let mut buf = [0u8; 65536];
-        while !flag.load(Ordering::SeqCst) {
-            if let Ok(n) = (&sock).read(&mut buf) {
-                all.extend_from_slice(&buf[..n]);
-            }
-        }
-        all
-    });
-    rx.recv_timeout(WAIT).expect("capture started");
-    (stop, handle)
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Two meshed pods (client, server) and an impostor (a pod the controller
@@ -208,7 +173,7 @@ fn tcp_flows_through_both_proxies_inside_mesh_mtls() {
     let m = Mesh::start();
     // App to app, through both proxies; the wire carries mesh TLS only.
     let (stop_capture, captured) = capture(&m.node, &m.server.port);
-    let marker: &'static [u8] = b"weft-plaintext-marker-4f2a";
+    let marker: &'static [u8] = b"@weft-plaintext-marker-4f2a";
     let got = client_exchange(&m.client, format!("{}:{APP_PORT}", m.server.ip), marker);
     stop_capture.store(true, std::sync::atomic::Ordering::SeqCst);
     let wire = captured.join().unwrap();
@@ -262,7 +227,7 @@ fn tcp_flows_through_both_proxies_inside_mesh_mtls() {
     let got = client_exchange(
         &m.client,
         format!("{}:{LOOPBACK_ONLY_PORT}", m.server.ip),
-        b"private?",
+        b"@private?",
     );
     assert!(got.is_empty(), "reached a loopback-only listener: {got:?}");
 
@@ -292,9 +257,9 @@ fn tcp_flows_through_both_proxies_inside_mesh_mtls() {
     let got = client_exchange(
         &m.client,
         format!("{}:{APP_PORT}", m.server.ip),
-        b"still there",
+        b"@still there",
     );
-    assert_eq!(got, b"still there");
+    assert_eq!(got, b"@still there");
 }
 
 #[test]
@@ -305,7 +270,7 @@ fn an_endpoint_presenting_another_identity_is_refused() {
     let got = client_exchange(
         &m.client,
         format!("{}:{APP_PORT}", m.impostor.ip),
-        b"secret",
+        b"@secret",
     );
     assert!(got.is_empty(), "talked to an impostor: {got:?}");
     // The app sees the close as the proxy drops its socket, a moment
@@ -320,8 +285,8 @@ fn an_endpoint_presenting_another_identity_is_refused() {
         "client proxy log:\n{log}"
     );
     // The real server still works.
-    let got = client_exchange(&m.client, format!("{}:{APP_PORT}", m.server.ip), b"hello");
-    assert_eq!(got, b"hello");
+    let got = client_exchange(&m.client, format!("{}:{APP_PORT}", m.server.ip), b"@hello");
+    assert_eq!(got, b"@hello");
 }
 
 #[test]
@@ -332,10 +297,10 @@ fn sigterm_stops_new_inbound_and_drains_open_connections() {
     let held = block_in_ns(&m.client.ns.name, move || async move {
         let mut s = TcpStream::connect_timeout(&addr, WAIT).unwrap();
         s.set_read_timeout(Some(WAIT)).unwrap();
-        s.write_all(b"before").unwrap();
-        let mut b = [0u8; 6];
+        s.write_all(b"@before").unwrap();
+        let mut b = [0u8; 7];
         s.read_exact(&mut b).unwrap();
-        assert_eq!(&b, b"before");
+        assert_eq!(&b, b"@before");
         s
     });
     let pid = m.server_proxy.child.id().to_string();
@@ -343,7 +308,7 @@ fn sigterm_stops_new_inbound_and_drains_open_connections() {
     std::thread::sleep(Duration::from_millis(300));
 
     // New inbound connections are refused; the open one keeps working.
-    let got = client_exchange(&m.client, addr.to_string(), b"after");
+    let got = client_exchange(&m.client, addr.to_string(), b"@after");
     assert!(
         got.is_empty(),
         "a new connection got through a draining proxy: {got:?}"
@@ -418,7 +383,7 @@ fn traffic_targets_admit_their_sources_only_and_revocation_closes_connections() 
     apply(&m, traffic_target(&["other"]));
     let t0 = tokio::time::Instant::now();
     loop {
-        if client_exchange(&m.client, server.clone(), b"let me in").is_empty() {
+        if client_exchange(&m.client, server.clone(), b"@let me in").is_empty() {
             break;
         }
         assert!(t0.elapsed() < WAIT, "never refused");
@@ -434,7 +399,7 @@ fn traffic_targets_admit_their_sources_only_and_revocation_closes_connections() 
     // Granted: the client gets through.
     apply(&m, traffic_target(&["other", "client"]));
     let t0 = tokio::time::Instant::now();
-    while client_exchange(&m.client, server.clone(), b"granted") != b"granted" {
+    while client_exchange(&m.client, server.clone(), b"@granted") != b"@granted" {
         assert!(t0.elapsed() < WAIT, "the grant never took effect");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -445,8 +410,8 @@ fn traffic_targets_admit_their_sources_only_and_revocation_closes_connections() 
     let mut held = block_in_ns(&m.client.ns.name, move || async move {
         let mut s = TcpStream::connect_timeout(&addr, WAIT).unwrap();
         s.set_read_timeout(Some(WAIT)).unwrap();
-        s.write_all(b"open").unwrap();
-        let mut b = [0u8; 4];
+        s.write_all(b"@open").unwrap();
+        let mut b = [0u8; 5];
         s.read_exact(&mut b).unwrap();
         s
     });

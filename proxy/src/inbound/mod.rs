@@ -68,6 +68,9 @@ pub struct Inbound {
     pub tracker: Tracker,
     pub http: Arc<HttpServer>,
     pub limits: Arc<Limits>,
+    /// Room for [`Limits::max_connections_inbound`] connections, shared by
+    /// every listener of this direction.
+    pub room: Arc<Semaphore>,
     pub metrics: Metrics,
 }
 
@@ -76,9 +79,8 @@ impl Inbound {
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: shutdown::Signal) {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let mut incoming = Incoming::new(listener, stop, "inbound");
-        let room = Arc::new(Semaphore::new(self.limits.max_connections_inbound));
         while let Some((sock, peer)) = incoming.next().await {
-            let Ok(permit) = room.clone().try_acquire_owned() else {
+            let Ok(permit) = self.room.clone().try_acquire_owned() else {
                 tracing::debug!(%peer, "inbound connection limit reached; closing");
                 self.metrics
                     .refused(Direction::Inbound, refusal::CONNECTION_LIMIT);

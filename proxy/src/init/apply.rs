@@ -138,8 +138,14 @@ mod tests {
         let written = fake.restored.borrow();
         assert!(written[0].starts_with("*nat\n"), "{}", written[0]);
         assert!(!written[0].contains("*filter"), "{}", written[0]);
-        // IPv6 defaults to reject: filter only, no nat rules.
-        assert!(written[1].starts_with("*filter\n"), "{}", written[1]);
+        // IPv6 defaults to redirect: the same nat rules, nothing refused.
+        assert!(written[1].starts_with("*nat\n"), "{}", written[1]);
+        assert!(
+            written[1].contains("REDIRECT --to-ports 4140"),
+            "{}",
+            written[1]
+        );
+        assert!(!written[1].contains("REJECT"), "{}", written[1]);
         assert!(!written[1].contains("-D "), "{}", written[1]);
     }
 

@@ -44,9 +44,9 @@ pub struct InitArgs {
     /// (annotation weft.io/skip-outbound-cidrs).
     #[arg(long, value_name = "CIDRS", default_value = "")]
     pub skip_outbound_cidrs: String,
-    /// IPv6 TCP: `redirect` when the proxy listens on IPv6, else `reject`
-    /// (new IPv6 TCP connections are refused rather than let through unmediated).
-    #[arg(long, value_enum, default_value_t = Ipv6Mode::Reject)]
+    /// IPv6 TCP: `redirect` to the proxy's IPv6 listeners, as IPv4; or `reject`
+    /// (new IPv6 TCP connections are refused, for a pod that must not use IPv6).
+    #[arg(long, value_enum, default_value_t = Ipv6Mode::Redirect)]
     pub ipv6: Ipv6Mode,
     /// iptables backend: `auto` picks the one whose tables already hold rules,
     /// else the one `iptables --version` reports.

@@ -42,22 +42,22 @@ impl Default for InitConfig {
             skip_outbound_ports: Vec::new(),
             skip_outbound_cidrs_v4: Vec::new(),
             skip_outbound_cidrs_v6: Vec::new(),
-            ipv6: Ipv6Mode::Reject,
+            ipv6: Ipv6Mode::Redirect,
         }
     }
 }
 
-/// IPv6 handling: the proxy either listens on IPv6 (redirect, as for IPv4) or
-/// it does not, and then IPv6 TCP is refused rather than let through
-/// unmediated.
+/// IPv6 handling. The proxy listens on IPv6 as on IPv4 (`[::]` inbound,
+/// `[::1]` outbound), so by default IPv6 is redirected to it like IPv4;
+/// `reject` is for a pod that must not use IPv6 at all, where IPv6 TCP is
+/// refused rather than let through unmediated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Ipv6Mode {
-    /// The proxy listens on IPv6: the same redirects as IPv4.
-    Redirect,
-    /// The proxy does not listen on IPv6: new IPv6 TCP connections are refused
-    /// (filter table), except the proxy's ports and traffic, in-pod traffic and
-    /// the skip lists.
+    /// The same redirects as IPv4, to the proxy's IPv6 listeners.
     #[default]
+    Redirect,
+    /// New IPv6 TCP connections are refused (filter table), except the
+    /// proxy's ports and traffic, in-pod traffic and the skip lists.
     Reject,
 }
 

@@ -176,7 +176,11 @@ COMMIT
             ipv6: Ipv6Mode::Redirect,
             ..InitConfig::default()
         };
-        let first = ruleset(&InitConfig::default(), Family::V6);
+        let reject = InitConfig {
+            ipv6: Ipv6Mode::Reject,
+            ..InitConfig::default()
+        };
+        let first = ruleset(&reject, Family::V6);
         let saved_filter = render(&first).replace("*nat\n", "");
         let text = input(&ruleset(&redirect, Family::V6), |t| {
             if t == "filter" {

@@ -57,6 +57,9 @@ pub struct Outbound<R> {
     pub tracker: Tracker,
     pub http: Arc<HttpClient>,
     pub limits: Arc<Limits>,
+    /// Room for [`Limits::max_connections_outbound`] connections, shared by
+    /// every listener of this direction.
+    pub room: Arc<Semaphore>,
     pub metrics: Metrics,
 }
 
@@ -65,9 +68,8 @@ impl<R: Resolve> Outbound<R> {
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: shutdown::Signal) {
         let local = listener.local_addr().ok();
         let mut incoming = Incoming::new(listener, stop, "outbound");
-        let room = Arc::new(Semaphore::new(self.limits.max_connections_outbound));
         while let Some((sock, peer)) = incoming.next().await {
-            let Ok(permit) = room.clone().try_acquire_owned() else {
+            let Ok(permit) = self.room.clone().try_acquire_owned() else {
                 tracing::debug!(%peer, "outbound connection limit reached; closing");
                 self.metrics
                     .refused(Direction::Outbound, refusal::CONNECTION_LIMIT);

@@ -16,6 +16,9 @@ use std::{
 
 /// The subnet the suite's namespaces use; it exists only inside them.
 pub const SUBNET: &str = "198.18.200";
+/// Its IPv6 counterpart (a /64 of the ULA range), for dual-stack pods: host
+/// `n` is `fd00:198:18:200::n`.
+pub const SUBNET6: &str = "fd00:198:18:200:";
 
 /// Runs `f` on a fresh thread that entered `ns`'s network namespace, with
 /// its own runtime; sockets it creates stay in that namespace.
@@ -67,6 +70,34 @@ impl Node {
         self.pod_at(purpose, port, &format!("{SUBNET}.{host}"), 24)
     }
 
+    /// Like [`Node::pod`], with IPv6 too: `SUBNET6:host/64` as well.
+    pub fn pod_dual(&self, purpose: &str, port: &str, host: u8) -> Pod {
+        let mut pod = self.pod(purpose, port, host);
+        let ip6 = format!("{SUBNET6}:{host}");
+        // A fresh namespace may start with IPv6 off; `nodad` makes the
+        // address usable at once instead of after duplicate detection.
+        pod.ns.ok(&[
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.disable_ipv6=0",
+            "net.ipv6.conf.default.disable_ipv6=0",
+            "net.ipv6.conf.lo.disable_ipv6=0",
+            "net.ipv6.conf.eth0.disable_ipv6=0",
+        ]);
+        pod.ns.ok(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("{ip6}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+        pod.ip6 = Some(ip6);
+        pod
+    }
+
     /// Like [`Node::pod`], at any address `ip/prefix` on the bridge.
     pub fn pod_at(&self, purpose: &str, port: &str, ip: &str, prefix: u8) -> Pod {
         let ns = Netns::new(purpose);
@@ -87,6 +118,7 @@ impl Node {
         Pod {
             ns,
             ip: ip.to_string(),
+            ip6: None,
             port: port.to_string(),
         }
     }
@@ -95,8 +127,19 @@ impl Node {
 pub struct Pod {
     pub ns: Netns,
     pub ip: String,
+    /// The IPv6 address of a dual-stack pod ([`Node::pod_dual`]).
+    pub ip6: Option<String>,
     /// The node-side name of this pod's veth.
     pub port: String,
+}
+
+impl Pod {
+    /// Every address, as `status.podIPs` lists them (IPv4 first).
+    pub fn ips(&self) -> Vec<String> {
+        std::iter::once(self.ip.clone())
+            .chain(self.ip6.clone())
+            .collect()
+    }
 }
 
 /// A running proxy process, killed on drop.

@@ -28,8 +28,15 @@ pub fn service(name: &str, cluster_ip: &str, ports: &[(&str, u16, u16)]) -> Reso
 }
 
 /// The EndpointSlice of Service `svc` with `ports` (name, port) and a ready
-/// endpoint for each of `pods` (name, IP).
+/// endpoint for each of `pods` (name, IP). A slice holds one family: IPv6
+/// when the addresses are.
 pub fn endpoint_slice(svc: &str, ports: &[(&str, u16)], pods: &[(&str, &str)]) -> Resource {
+    // A Service has a slice per family, under different generated names.
+    let (family, name) = if pods.first().is_some_and(|(_, ip)| ip.contains(':')) {
+        ("IPv6", format!("{svc}-q9m4v"))
+    } else {
+        ("IPv4", format!("{svc}-x7k2p"))
+    };
     let ports: Vec<_> = ports
         .iter()
         .map(|(n, p)| json!({"name": n, "port": p, "protocol": "TCP"}))
@@ -48,13 +55,13 @@ pub fn endpoint_slice(svc: &str, ports: &[(&str, u16)], pods: &[(&str, &str)]) -
         serde_json::from_value(json!({
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {
-                "name": format!("{svc}-x7k2p"), "namespace": "shop",
+                "name": name, "namespace": "shop",
                 "labels": {
                     "kubernetes.io/service-name": svc,
                     "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"
                 }
             },
-            "addressType": "IPv4",
+            "addressType": family,
             "ports": ports,
             "endpoints": endpoints
         }))

@@ -3,7 +3,7 @@
 //! index), the files the proxies read, their environment, and the wait for
 //! their readiness.
 
-use super::mesh::{Pod, Proxy, SUBNET, block_in_ns, http_status, in_ns};
+use super::mesh::{Pod, Proxy, SUBNET, SUBNET6, block_in_ns, http_status, in_ns};
 use arc_swap::ArcSwap;
 use k8s_openapi::api::core::v1::{Namespace, Pod as PodObject};
 use serde_json::json;
@@ -70,12 +70,36 @@ pub fn pod_object(
     pod_object_with(name, sa, ip, ports, annotations, json!({}))
 }
 
+/// Like [`pod_object`], at every address of `ips` (a dual-stack pod lists
+/// both families in `status.podIPs`; `podIP` is the first).
+pub fn pod_object_ips(
+    name: &str,
+    sa: &str,
+    ips: &[String],
+    ports: &[u16],
+    annotations: &[(&str, &str)],
+) -> Resource {
+    let ips: Vec<&str> = ips.iter().map(String::as_str).collect();
+    pod_resource(name, sa, &ips, ports, annotations, json!({}))
+}
+
 /// Like [`pod_object`], with the fields of `app` (probes, say) added to
 /// the app container.
 pub fn pod_object_with(
     name: &str,
     sa: &str,
     ip: &str,
+    ports: &[u16],
+    annotations: &[(&str, &str)],
+    app: serde_json::Value,
+) -> Resource {
+    pod_resource(name, sa, &[ip], ports, annotations, app)
+}
+
+fn pod_resource(
+    name: &str,
+    sa: &str,
+    ips: &[&str],
     ports: &[u16],
     annotations: &[(&str, &str)],
     app: serde_json::Value,
@@ -97,7 +121,11 @@ pub fn pod_object_with(
                 "initContainers": [{"name": "weft-proxy", "restartPolicy": "Always"}],
                 "containers": [container]
             },
-            "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}
+            "status": {
+                "phase": "Running",
+                "podIP": ips.first(),
+                "podIPs": ips.iter().map(|ip| json!({"ip": ip})).collect::<Vec<_>>()
+            }
         }))
         .unwrap(),
     )
@@ -135,7 +163,10 @@ impl ControlPlane {
             .control_plane_server_config(ClientAuth::Required);
 
         let mut cfg = Config::new(td.clone());
-        cfg.cluster_networks = vec![format!("{SUBNET}.0/24").parse().unwrap()];
+        cfg.cluster_networks = vec![
+            format!("{SUBNET}.0/24").parse().unwrap(),
+            format!("{SUBNET6}:/64").parse().unwrap(),
+        ];
         let mut index = Index::new(cfg);
         index.apply(Resource::Namespace(
             serde_json::from_value::<Namespace>(json!({"metadata": {"name": "shop"}})).unwrap(),
@@ -266,7 +297,7 @@ pub fn proxy_env(
         (env::POD_NAME, name.to_string()),
         (env::POD_NAMESPACE, "shop".into()),
         (env::SERVICE_ACCOUNT, sa.into()),
-        (env::POD_IPS, pod.ip.clone()),
+        (env::POD_IPS, pod.ips().join(",")),
         (env::IDENTITY_ADDR, format!("{cp}:{}", ports::IDENTITY_GRPC)),
         (env::IDENTITY_ID, cp_id("weft-identity").to_string()),
         (

@@ -208,7 +208,11 @@ fn ipv6_redirect_mirrors_ipv4() {
 
 #[test]
 fn ipv6_reject_refuses_new_tcp_in_the_filter_table() {
-    let text = rendered(&everything(), Family::V6);
+    let cfg = InitConfig {
+        ipv6: Ipv6Mode::Reject,
+        ..everything()
+    };
+    let text = rendered(&cfg, Family::V6);
     // REJECT is not valid in nat: the nat table is not written at all.
     assert!(!text.contains("*nat"), "{text}");
     assert!(text.starts_with("*filter\n"), "{text}");
