@@ -74,9 +74,6 @@ fn echo(l: TcpListener, seen: Arc<Mutex<Vec<std::net::SocketAddr>>>) {
 
 /// From the client pod, as the app (root, so redirected): sends `msg` to
 /// `addr` and returns what comes back (empty if the connection is closed).
-/// The suite's messages start with `@`, which no HTTP method has, so the
-/// proxy carries them as bytes at once: bytes that could still begin a
-/// request line are waited on (`detect::PATIENCE`), then served as HTTP.
 fn client_exchange(client: &Pod, addr: String, msg: &'static [u8]) -> Vec<u8> {
     block_in_ns(&client.ns.name, move || async move {
         let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().unwrap(), WAIT) else {
@@ -173,7 +170,7 @@ fn tcp_flows_through_both_proxies_inside_mesh_mtls() {
     let m = Mesh::start();
     // App to app, through both proxies; the wire carries mesh TLS only.
     let (stop_capture, captured) = capture(&m.node, &m.server.port);
-    let marker: &'static [u8] = b"@weft-plaintext-marker-4f2a";
+    let marker: &'static [u8] = b"weft-plaintext-marker-4f2a";
     let got = client_exchange(&m.client, format!("{}:{APP_PORT}", m.server.ip), marker);
     stop_capture.store(true, std::sync::atomic::Ordering::SeqCst);
     let wire = captured.join().unwrap();
@@ -227,7 +224,7 @@ fn tcp_flows_through_both_proxies_inside_mesh_mtls() {
     let got = client_exchange(
         &m.client,
         format!("{}:{LOOPBACK_ONLY_PORT}", m.server.ip),
-        b"@private?",
+        b"private?",
     );
     assert!(got.is_empty(), "reached a loopback-only listener: {got:?}");
 
@@ -257,9 +254,9 @@ fn tcp_flows_through_both_proxies_inside_mesh_mtls() {
     let got = client_exchange(
         &m.client,
         format!("{}:{APP_PORT}", m.server.ip),
-        b"@still there",
+        b"still there",
     );
-    assert_eq!(got, b"@still there");
+    assert_eq!(got, b"still there");
 }
 
 #[test]
@@ -270,7 +267,7 @@ fn an_endpoint_presenting_another_identity_is_refused() {
     let got = client_exchange(
         &m.client,
         format!("{}:{APP_PORT}", m.impostor.ip),
-        b"@secret",
+        b"secret",
     );
     assert!(got.is_empty(), "talked to an impostor: {got:?}");
     // The app sees the close as the proxy drops its socket, a moment
@@ -285,8 +282,8 @@ fn an_endpoint_presenting_another_identity_is_refused() {
         "client proxy log:\n{log}"
     );
     // The real server still works.
-    let got = client_exchange(&m.client, format!("{}:{APP_PORT}", m.server.ip), b"@hello");
-    assert_eq!(got, b"@hello");
+    let got = client_exchange(&m.client, format!("{}:{APP_PORT}", m.server.ip), b"hello");
+    assert_eq!(got, b"hello");
 }
 
 #[test]
@@ -297,10 +294,10 @@ fn sigterm_stops_new_inbound_and_drains_open_connections() {
     let held = block_in_ns(&m.client.ns.name, move || async move {
         let mut s = TcpStream::connect_timeout(&addr, WAIT).unwrap();
         s.set_read_timeout(Some(WAIT)).unwrap();
-        s.write_all(b"@before").unwrap();
-        let mut b = [0u8; 7];
+        s.write_all(b"before").unwrap();
+        let mut b = [0u8; 6];
         s.read_exact(&mut b).unwrap();
-        assert_eq!(&b, b"@before");
+        assert_eq!(&b, b"before");
         s
     });
     let pid = m.server_proxy.child.id().to_string();
@@ -308,7 +305,7 @@ fn sigterm_stops_new_inbound_and_drains_open_connections() {
     std::thread::sleep(Duration::from_millis(300));
 
     // New inbound connections are refused; the open one keeps working.
-    let got = client_exchange(&m.client, addr.to_string(), b"@after");
+    let got = client_exchange(&m.client, addr.to_string(), b"after");
     assert!(
         got.is_empty(),
         "a new connection got through a draining proxy: {got:?}"
@@ -383,7 +380,7 @@ fn traffic_targets_admit_their_sources_only_and_revocation_closes_connections() 
     apply(&m, traffic_target(&["other"]));
     let t0 = tokio::time::Instant::now();
     loop {
-        if client_exchange(&m.client, server.clone(), b"@let me in").is_empty() {
+        if client_exchange(&m.client, server.clone(), b"let me in").is_empty() {
             break;
         }
         assert!(t0.elapsed() < WAIT, "never refused");
@@ -399,7 +396,7 @@ fn traffic_targets_admit_their_sources_only_and_revocation_closes_connections() 
     // Granted: the client gets through.
     apply(&m, traffic_target(&["other", "client"]));
     let t0 = tokio::time::Instant::now();
-    while client_exchange(&m.client, server.clone(), b"@granted") != b"@granted" {
+    while client_exchange(&m.client, server.clone(), b"granted") != b"granted" {
         assert!(t0.elapsed() < WAIT, "the grant never took effect");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -410,8 +407,8 @@ fn traffic_targets_admit_their_sources_only_and_revocation_closes_connections() 
     let mut held = block_in_ns(&m.client.ns.name, move || async move {
         let mut s = TcpStream::connect_timeout(&addr, WAIT).unwrap();
         s.set_read_timeout(Some(WAIT)).unwrap();
-        s.write_all(b"@open").unwrap();
-        let mut b = [0u8; 5];
+        s.write_all(b"open").unwrap();
+        let mut b = [0u8; 4];
         s.read_exact(&mut b).unwrap();
         s
     });
