@@ -131,6 +131,8 @@ pub mod refusal {
     pub const H2C_UPGRADE: &str = "h2c-upgrade";
     /// An HTTP/1 request's headers did not arrive in time (slowloris).
     pub const HEADER_TIMEOUT: &str = "header-timeout";
+    /// An HTTP/1 request's headers were too many or too large (431).
+    pub const HEADER_LIMIT: &str = "header-limit";
     /// An HTTP/2 client flooded resets, CONTINUATION frames or errors.
     pub const H2_ABUSE: &str = "h2-abuse";
     /// A byte stream idle past the TCP idle timeout.

@@ -443,3 +443,99 @@ fn a_port_scan_leaves_no_state_behind() {
         "the declared ports' policies"
     );
 }
+
+/// The idle timeouts and header limits, each hit on purpose (with short
+/// settings): a byte stream silent past the TCP idle timeout is closed, an
+/// HTTP keep-alive connection silent past the HTTP idle timeout is closed,
+/// and too many or too large request headers get 431; each is counted.
+#[test]
+fn idle_connections_and_oversized_headers_are_cut_off() {
+    let m = Mesh::start_with(
+        &[],
+        &[
+            (env::TCP_IDLE_TIMEOUT, "1s"),
+            (env::HTTP_IDLE_TIMEOUT, "1s"),
+            (env::MAX_HEADERS, "20"),
+            (env::MAX_HEADER_BYTES, "8192"),
+        ],
+    );
+    let banner = m.server_addr(apps::BANNER_PORT);
+    let http = m.server_addr(HTTP_PORT);
+    let (tcp_closed_after, http_closed_after, many, large) =
+        block_in_ns(&m.cp.ns.name, move || async move {
+            // Read until the far side closes; how long that took.
+            async fn closed_after(s: &mut TcpStream) -> Option<Duration> {
+                let t0 = Instant::now();
+                let mut buf = [0u8; 4096];
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+                        Ok(Ok(0) | Err(_)) => return Some(t0.elapsed()),
+                        Ok(Ok(_)) => {}
+                        Err(_) => return None,
+                    }
+                }
+            }
+            let mut tcp = TcpStream::connect(&banner).await.unwrap();
+            let tcp_closed_after = closed_after(&mut tcp).await;
+
+            let mut h = TcpStream::connect(&http).await.unwrap();
+            h.write_all(b"GET /once HTTP/1.1\r\nHost: a\r\n\r\n")
+                .await
+                .unwrap();
+            let http_closed_after = closed_after(&mut h).await;
+
+            let status = |req: Vec<u8>, addr: String| async move {
+                let mut s = TcpStream::connect(&addr).await.unwrap();
+                s.write_all(&req).await.unwrap();
+                let mut buf = vec![0u8; 64];
+                let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or(0);
+                String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let mut many = b"GET /many HTTP/1.1\r\nHost: a\r\n".to_vec();
+            for i in 0..40 {
+                many.extend(format!("x-h{i}: v\r\n").as_bytes());
+            }
+            many.extend(b"\r\n");
+            let mut large = b"GET /large HTTP/1.1\r\nHost: a\r\nx-big: ".to_vec();
+            large.extend(std::iter::repeat_n(b'a', 16 * 1024));
+            large.extend(b"\r\n\r\n");
+            (
+                tcp_closed_after,
+                http_closed_after,
+                status(many, http.clone()).await,
+                status(large, http).await,
+            )
+        });
+    eprintln!(
+        "idle byte stream closed after {tcp_closed_after:?}, idle HTTP connection after {http_closed_after:?}; \
+         40 headers: {many:?}; a 16 KiB header: {large:?}"
+    );
+    let within = |d: Option<Duration>| d.is_some_and(|d| d < Duration::from_secs(5));
+    assert!(within(tcp_closed_after), "the idle byte stream stayed open");
+    assert!(
+        within(http_closed_after),
+        "the idle HTTP connection stayed open"
+    );
+    assert!(many.contains("431"), "{many}");
+    assert!(large.contains("431"), "{large}");
+    assert!(
+        refused(&m, "tcp-idle") >= 1.0,
+        "the TCP idle timeout is counted"
+    );
+    assert!(
+        refused(&m, "http-idle") >= 1.0,
+        "the HTTP idle timeout is counted"
+    );
+    assert!(
+        refused(&m, "header-limit") >= 2.0,
+        "the header limits are counted"
+    );
+}

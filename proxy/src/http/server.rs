@@ -133,6 +133,9 @@ fn limit_hit(e: &hyper::Error) -> Option<&'static str> {
     if e.is_timeout() {
         return Some(refusal::HEADER_TIMEOUT);
     }
+    if e.is_parse_too_large() {
+        return Some(refusal::HEADER_LIMIT);
+    }
     let h2 = std::error::Error::source(e)?.downcast_ref::<h2::Error>()?;
     // h2 answers floods (rapid reset, CONTINUATION, too many error resets)
     // with GOAWAY ENHANCE_YOUR_CALM.
