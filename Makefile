@@ -5,7 +5,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/weft/target
 CARGO ?= cargo
 
-.PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci \
+.PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci fuzz \
         lint-scripts lint-python lint-go \
         cluster-build cluster-up cluster-down cluster-status images images-previous e2e demo \
         bench-controller bench-identity bench-injector bench bench-smoke bench-build bench-control-plane
@@ -25,9 +25,11 @@ test: setup ## run every crate's tests (not the cluster suites: see `make e2e`)
 
 fmt: ## format the code
 	$(CARGO) fmt --all
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml
 
 fmt-check: ## fail on unformatted code
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 
 clippy: ## lint, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -130,6 +132,14 @@ bench: bench-build ## data-plane benchmark (root, ~16 min): direct, splice, hapr
 bench-smoke: bench-build ## one short round of `make bench` (CI): fails only if a mode or load cannot run
 	BENCH_ROUNDS=1 BENCH_SECONDS=1 BENCH_IDLE_CONNECTIONS=500 BENCH_OUT=$(CARGO_TARGET_DIR)/bench/smoke \
 	  timeout 240 python3 bench/run.py
+
+# cargo-fuzz targets (fuzz/README.md): one per parser that reads untrusted
+# input, each run for FUZZ_SECONDS; the growing corpus and any crash input
+# stay under ~/.cache/weft/fuzz, the build in ~/.cache/weft/fuzz-target.
+FUZZ_SECONDS ?= 60
+
+fuzz: setup ## run every fuzz target for FUZZ_SECONDS each (default 60; CI 30); fails on any crash
+	scripts/fuzz $(FUZZ_SECONDS)
 
 # The code that is not Rust. shellcheck comes from Debian, ruff from
 # scripts/setup (pinned, in a venv under WEFT_TOOLS), Go is a prerequisite of

@@ -70,7 +70,14 @@ async fn respond(
     };
     let pod: Pod = match serde_json::to_value(obj).and_then(serde_json::from_value) {
         Ok(p) => p,
-        Err(e) => return AdmissionResponse::invalid(format!("the object is not a valid Pod: {e}")),
+        Err(e) => {
+            // `invalid` is for a request that could not be read: its uid is
+            // empty, and the API server refuses an answer to another uid.
+            let mut invalid =
+                AdmissionResponse::invalid(format!("the object is not a valid Pod: {e}"));
+            invalid.uid = rsp.uid;
+            return invalid;
+        }
     };
     let ns_name = req
         .namespace

@@ -167,4 +167,10 @@ async fn a_pod_that_does_not_parse_is_invalid_not_a_crash() {
             .unwrap()
             .contains("not a valid Pod")
     );
+    // Found by fuzz/fuzz_targets/admission_review.rs: the answer must carry
+    // the request's uid, or the API server rejects it.
+    assert_eq!(
+        a.body["response"]["uid"],
+        "705ab4f5-6393-11e8-b7cc-42010a800002"
+    );
 }

@@ -63,7 +63,7 @@ pub struct Delta {
 
 impl Delta {
     pub fn total(&self) -> u64 {
-        self.success + self.failure
+        self.success.saturating_add(self.failure)
     }
 
     /// Successes over all responses; `None` without traffic.
@@ -80,7 +80,10 @@ impl Delta {
     /// interpolation inside the bucket that holds it; `None` without
     /// traffic. A quantile in the overflow bucket reports its lower bound.
     pub fn percentile_ms(&self, q: f64) -> Option<f64> {
-        let total: u64 = self.buckets.iter().map(|(_, n)| n).sum();
+        let total = self
+            .buckets
+            .iter()
+            .fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
         if total == 0 {
             return None;
         }
@@ -88,14 +91,14 @@ impl Delta {
         let mut below = 0u64;
         let mut lower = 0.0;
         for &(upper, n) in &self.buckets {
-            if n > 0 && (below + n) as f64 >= rank {
+            if n > 0 && below.saturating_add(n) as f64 >= rank {
                 if upper.is_infinite() {
                     return Some(lower * 1000.0);
                 }
                 let within = (rank - below as f64) / n as f64;
                 return Some((lower + (upper - lower) * within) * 1000.0);
             }
-            below += n;
+            below = below.saturating_add(n);
             lower = upper;
         }
         Some(lower * 1000.0)
@@ -133,16 +136,17 @@ impl Delta {
         out
     }
 
-    /// Adds `other` (another pod's view of the same resource).
+    /// Adds `other` (another pod's view of the same resource). Counts
+    /// saturate rather than overflow.
     pub fn add(&mut self, other: &Delta) {
-        self.success += other.success;
-        self.failure += other.failure;
+        self.success = self.success.saturating_add(other.success);
+        self.failure = self.failure.saturating_add(other.failure);
         self.seconds = self.seconds.max(other.seconds);
         if self.buckets.is_empty() {
             self.buckets = other.buckets.clone();
         } else if self.buckets.len() == other.buckets.len() {
             for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
-                mine.1 += theirs.1;
+                mine.1 = mine.1.saturating_add(theirs.1);
             }
         }
     }

@@ -68,6 +68,7 @@ pub fn parse(text: &str) -> Result<Scrape, ParseError> {
             peer: get("peer").to_string(),
         };
         let counts = scrape.entry(edge).or_default();
+        // Counts saturate: a proxy's text must not overflow them.
         let n = value as u64;
         if family == RESPONSES {
             if is_success(
@@ -77,9 +78,9 @@ pub fn parse(text: &str) -> Result<Scrape, ParseError> {
                 get("authorization"),
                 get("deny_reason"),
             ) {
-                counts.success += n;
+                counts.success = counts.success.saturating_add(n);
             } else {
-                counts.failure += n;
+                counts.failure = counts.failure.saturating_add(n);
             }
         } else {
             let le = match get("le") {
@@ -110,7 +111,7 @@ fn is_success(
 /// Buckets of several label sets (status classes) for one edge add up.
 fn add_bucket(counts: &mut Counts, le: f64, n: u64) {
     match counts.buckets.iter_mut().find(|(b, _)| *b == le) {
-        Some(b) => b.1 += n,
+        Some(b) => b.1 = b.1.saturating_add(n),
         None => {
             counts.buckets.push((le, n));
             counts.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
