@@ -1,61 +1,70 @@
-//! `weft_proxy::detect::classify(buf, tls_only)`: the protocol of a
-//! connection's first bytes, or `None` while more are needed.
+//! `weft_proxy::detect::classify(buf, mode)`: the protocol of a
+//! connection's first bytes, or `None` while more are needed; and the
+//! request-line grammar it rests on (`detect::line::request_line`).
 //!
 //! Beyond "no panic":
 //! - an answer is final: a prefix that has one gives the same as the whole
-//!   input, and so does the input with more bytes appended (the read loop
-//!   stops at the first answer, so a later byte must not change it);
-//! - `read` stops reading at `MAX_HELLO` bytes, so by then there is an
-//!   answer;
-//! - with `tls_only` the answer is TLS or opaque, and TLS exactly when it is
-//!   TLS without `tls_only`.
+//!   input (the read loop stops at the first answer, so a later byte must
+//!   not change it); the same for the request-line grammar;
+//! - on an opaque port the answer is TLS or opaque, on a port declared
+//!   HTTP it is never opaque, and TLS is TLS in every mode;
+//! - whatever the request-line grammar calls HTTP is served as HTTP.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use weft_proxy::detect::{Protocol, classify};
-use weft_proxy::sniff::MAX_HELLO;
+use weft_proxy::detect::{
+    Mode, Protocol, classify,
+    line::{Line, request_line},
+};
+
+const MODES: [Mode; 3] = [Mode::Opaque, Mode::Detect, Mode::Http];
 
 fuzz_target!(|data: &[u8]| {
-    for tls_only in [false, true] {
-        let full = classify(data, tls_only);
-        for end in prefix_ends(data.len()) {
-            if let Some(p) = classify(&data[..end], tls_only) {
-                assert_eq!(
-                    Some(p),
-                    full,
-                    "tls_only={tls_only}: the first {end} bytes say {p:?}"
-                );
-            }
-        }
-        // The same bytes, then whatever follows (here: the input again),
-        // up to the read loop's bound.
-        let mut longer = data.to_vec();
-        while longer.len() < MAX_HELLO {
-            longer.extend_from_slice(if data.is_empty() { b"\0" } else { data });
-        }
-        longer.truncate(MAX_HELLO);
-        let at_bound = classify(&longer, tls_only);
-        assert!(at_bound.is_some(), "no answer after MAX_HELLO bytes");
-        if full.is_some() {
+    let line = request_line(data);
+    for end in prefix_ends(data.len()) {
+        let earlier = request_line(&data[..end]);
+        if earlier != Line::NeedMore {
             assert_eq!(
-                at_bound, full,
-                "tls_only={tls_only}: more bytes changed the answer"
+                earlier, line,
+                "the request line's first {end} bytes say {earlier:?}"
             );
         }
     }
-    let open = classify(data, false);
-    let opaque_port = classify(data, true);
-    assert!(matches!(
-        opaque_port,
-        None | Some(Protocol::Tls) | Some(Protocol::Opaque)
-    ));
-    if open.is_some() && opaque_port.is_some() {
-        assert_eq!(
-            open == Some(Protocol::Tls),
-            opaque_port == Some(Protocol::Tls),
-            "TLS on an opaque port and not on an open one, or the reverse"
-        );
+    for mode in MODES {
+        let full = classify(data, mode);
+        for end in prefix_ends(data.len()) {
+            if let Some(p) = classify(&data[..end], mode) {
+                assert_eq!(Some(p), full, "{mode:?}: the first {end} bytes say {p:?}");
+            }
+        }
+        match mode {
+            Mode::Opaque => assert!(matches!(
+                full,
+                None | Some(Protocol::Tls | Protocol::Opaque)
+            )),
+            Mode::Http => assert!(
+                full != Some(Protocol::Opaque),
+                "opaque on a port declared HTTP"
+            ),
+            Mode::Detect => {
+                if line == Line::Http && full.is_some() && full != Some(Protocol::Tls) {
+                    assert!(
+                        full.is_some_and(Protocol::is_http),
+                        "a request line served as {full:?}"
+                    );
+                }
+            }
+        }
     }
+    let tls: Vec<bool> = MODES
+        .iter()
+        .filter_map(|&m| classify(data, m))
+        .map(|p| p == Protocol::Tls)
+        .collect();
+    assert!(
+        tls.windows(2).all(|w| w[0] == w[1]),
+        "TLS in one mode and not in another"
+    );
 });
 
 fn prefix_ends(len: usize) -> impl Iterator<Item = usize> {
