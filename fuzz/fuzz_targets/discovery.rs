@@ -164,12 +164,15 @@ fn update(u: &mut Unstructured<'_>) -> Result<DiscoveryUpdate> {
 
 type Key = (SocketAddr, Option<SpiffeId>);
 
+/// A backend's endpoints by address.
+type Endpoints = BTreeMap<SocketAddr, Option<SpiffeId>>;
+
 /// Each backend in order (root first), by name, with its endpoints by
 /// address; `None` for a backend whose snapshot listed one address twice
 /// (kept as sent, so no map describes it).
 #[derive(Clone, Debug)]
 struct Model {
-    backends: Vec<(String, Option<BTreeMap<SocketAddr, Option<SpiffeId>>>)>,
+    backends: Vec<(String, Option<Endpoints>)>,
 }
 
 /// An endpoint the proxy can use, as `answer` decides it.
@@ -181,7 +184,7 @@ fn usable(e: &pb::Endpoint) -> Option<Key> {
     Some((addr, Some(e.identity.parse().ok()?)))
 }
 
-fn model_backend(b: &pb::Backend) -> (String, Option<BTreeMap<SocketAddr, Option<SpiffeId>>>) {
+fn model_backend(b: &pb::Backend) -> (String, Option<Endpoints>) {
     let mut map = BTreeMap::new();
     let mut unique = true;
     for (addr, id) in b.endpoints.iter().filter_map(usable) {
@@ -256,8 +259,7 @@ fn check_model(answer: &Answer, model: Option<&Model>) {
     for (b, (name, want)) in backends(m).zip(&model.backends) {
         assert_eq!(&b.name, name);
         let Some(want) = want else { continue };
-        let got: BTreeMap<SocketAddr, Option<SpiffeId>> =
-            b.endpoints.iter().map(|e| (e.addr, e.id.clone())).collect();
+        let got: Endpoints = b.endpoints.iter().map(|e| (e.addr, e.id.clone())).collect();
         assert_eq!(
             got.len(),
             b.endpoints.len(),
