@@ -27,15 +27,23 @@ pub enum Line {
 /// Classifies the start of `buf` (see the module's documentation).
 pub fn request_line(buf: &[u8]) -> Line {
     // A CR at the end may end the line, or (bare) separate two words: which
-    // one, the next byte tells.
-    if let Some(head) = buf.strip_suffix(b"\r") {
-        return scan(head);
+    // one, the next byte tells. So it is not read yet; a CR just before it
+    // is then followed by a CR, so bare.
+    match buf.strip_suffix(b"\r") {
+        Some(head) => scan(Scan {
+            buf: head,
+            at: 0,
+            cr_follows: true,
+        }),
+        None => scan(Scan {
+            buf,
+            at: 0,
+            cr_follows: false,
+        }),
     }
-    scan(buf)
 }
 
-fn scan(buf: &[u8]) -> Line {
-    let mut c = Scan { buf, at: 0 };
+fn scan(mut c: Scan<'_>) -> Line {
     // Servers skip empty lines before a request (RFC 9112 §2.2); some skip
     // leading whitespace too.
     c.skip(|b| b == b'\r' || b == b'\n' || is_space_byte(b));
@@ -79,6 +87,8 @@ fn scan(buf: &[u8]) -> Line {
 struct Scan<'a> {
     buf: &'a [u8],
     at: usize,
+    /// `buf` is followed by a CR not yet read.
+    cr_follows: bool,
 }
 
 impl<'a> Scan<'a> {
@@ -101,7 +111,11 @@ impl<'a> Scan<'a> {
     /// Whether `b`, at the cursor, separates words: SP, HTAB, VT, FF, or a
     /// CR that does not end the line.
     fn is_space(&self, b: u8) -> bool {
-        is_space_byte(b) || (b == b'\r' && self.buf.get(self.at + 1).is_some_and(|&n| n != b'\n'))
+        let bare_cr = || match self.buf.get(self.at + 1) {
+            Some(&next) => next != b'\n',
+            None => self.cr_follows,
+        };
+        is_space_byte(b) || (b == b'\r' && bare_cr())
     }
 
     fn skip_space(&mut self) {
@@ -197,7 +211,7 @@ mod tests {
     fn a_decision_never_changes_as_bytes_arrive() {
         // Found by the `detect` and `late` fuzz targets: a CR at the end
         // was taken for a line end, then a bare CR made it a request.
-        let samples: [&[u8]; 7] = [
+        let samples: [&[u8]; 9] = [
             b"GET /nine\r\nHost: x\r\n",
             b"EHLO mail\r\nQUIT\r\n",
             b"SSH-2.0-x y\r\n",
@@ -205,6 +219,8 @@ mod tests {
             b"PO\rST / HTTP/1.1\r\n",
             b"E\r bytes HTTP/1.\r\n\n",
             b"GET\r/x\rHTTP/1.1\r\n",
+            b"+\r\r\r\r\x03SI",
+            b"#7!~~~H~7\r\r\r\rx* HTTP/2.0H",
         ];
         for s in samples {
             let mut first = None;
