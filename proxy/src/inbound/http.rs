@@ -335,51 +335,54 @@ fn upgrade_revoked<B>(
     conn: &Conn,
     regexes: Arc<routes::Regexes>,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let mut policy = conn.policy.clone();
+    let policy = conn.policy.clone();
     let client = conn.client.clone();
     let port = conn.dst.port();
     let mut head = Request::new(());
     *head.method_mut() = req.method().clone();
     *head.uri_mut() = req.uri().clone();
     *head.headers_mut() = req.headers().clone();
-    async move {
-        loop {
-            if policy.changed().await.is_err() {
-                return std::future::pending().await;
-            }
-            let latest = policy.borrow_and_update().clone();
-            if let Some(p) = latest
-                && let Decision::Deny { reason } = decide(&p, &client, &head, &regexes)
-            {
-                tracing::info!(
-                    ?client,
-                    port,
-                    path = head.uri().path(),
-                    reason,
-                    "access revoked; closing the upgraded stream"
-                );
-                return;
-            }
+    until_update(policy, move |p| match decide(p, &client, &head, &regexes) {
+        Decision::Deny { reason } => {
+            tracing::info!(
+                ?client,
+                port,
+                path = head.uri().path(),
+                reason,
+                "access revoked; closing the upgraded stream"
+            );
+            true
         }
-    }
+        Decision::Allow { .. } => false,
+    })
 }
 
 /// Completes when a policy update leaves `client` no request it may send
 /// on the port, after logging it; the connection is then drained.
-async fn revoked(mut policy: PortPolicy, client: Client, port: u16) {
-    loop {
-        if policy.changed().await.is_err() {
-            return std::future::pending().await;
-        }
-        let latest = policy.borrow_and_update().clone();
-        if let Some(p) = latest
-            && !authz::may_request(&p, &client)
-        {
+async fn revoked(policy: PortPolicy, client: Client, port: u16) {
+    until_update(policy, |p| {
+        let revoked = !authz::may_request(p, &client);
+        if revoked {
             tracing::info!(
                 ?client,
                 port,
                 "access revoked; draining the HTTP connection"
             );
+        }
+        revoked
+    })
+    .await;
+}
+
+/// Completes at the first policy update for which `ends` is true; never,
+/// once the policy stops being followed (the last one stays in force).
+async fn until_update(mut policy: PortPolicy, mut ends: impl FnMut(&InboundPolicyUpdate) -> bool) {
+    loop {
+        if policy.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        let latest = policy.borrow_and_update().clone();
+        if latest.is_some_and(|p| ends(&p)) {
             return;
         }
     }
