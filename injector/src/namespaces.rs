@@ -1,5 +1,6 @@
-//! Namespace metadata from a watched cache, with a live GET on a miss, so
-//! `kubectl annotate ns … && kubectl apply …` never races the cache.
+//! Namespace metadata from a watched cache, with a live GET on a miss and
+//! whenever the cached copy would leave a pod uninjected, so `kubectl
+//! annotate ns … && kubectl apply …` never races the cache.
 
 use crate::{NamespaceMeta, review::Namespaces};
 use futures::StreamExt as _;
@@ -36,14 +37,22 @@ impl KubeNamespaces {
 impl Namespaces for KubeNamespaces {
     async fn get(&self, name: &str) -> Result<NamespaceMeta, String> {
         let cached = self.store.get(&reflector::ObjectRef::new(name));
-        let ns = match cached {
-            Some(ns) => (*ns).clone(),
-            None => self.api.get(name).await.map_err(|e| e.to_string())?,
-        };
-        Ok(NamespaceMeta {
-            name: name.to_string(),
-            labels: ns.metadata.labels.unwrap_or_default(),
-            annotations: ns.metadata.annotations.unwrap_or_default(),
-        })
+        match cached {
+            Some(ns) => Ok(meta(name, (*ns).clone())),
+            None => self.fresh(name).await,
+        }
+    }
+
+    async fn fresh(&self, name: &str) -> Result<NamespaceMeta, String> {
+        let ns = self.api.get(name).await.map_err(|e| e.to_string())?;
+        Ok(meta(name, ns))
+    }
+}
+
+fn meta(name: &str, ns: Namespace) -> NamespaceMeta {
+    NamespaceMeta {
+        name: name.to_string(),
+        labels: ns.metadata.labels.unwrap_or_default(),
+        annotations: ns.metadata.annotations.unwrap_or_default(),
     }
 }

@@ -4,7 +4,7 @@
 //! and a pod is always admitted (injection is best effort; `weft check`
 //! reports pods that should be meshed and are not).
 
-use crate::{InjectConfig, NamespaceMeta, patch::skip_patch, patch_for};
+use crate::{InjectConfig, NamespaceMeta, Reason, patch::skip_patch, patch_for};
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::{
     DynamicObject,
@@ -15,7 +15,15 @@ use std::future::Future;
 /// Where namespace metadata comes from (a watched cache with a live GET on
 /// a miss, in the server; a map in tests and the CLI).
 pub trait Namespaces: Send + Sync {
+    /// The namespace as known now, possibly from a cache.
     fn get(&self, name: &str) -> impl Future<Output = Result<NamespaceMeta, String>> + Send;
+
+    /// The namespace as the API server has it. A cache lags a write by a
+    /// few milliseconds, so `kubectl annotate ns … && kubectl apply …` can
+    /// reach the webhook before the annotation reaches the cache.
+    fn fresh(&self, name: &str) -> impl Future<Output = Result<NamespaceMeta, String>> + Send {
+        self.get(name)
+    }
 }
 
 /// The answer to one HTTP request: a status code and a JSON body.
@@ -99,7 +107,16 @@ async fn respond(
         .clone()
         .or_else(|| pod.metadata.generate_name.clone().map(|g| format!("{g}*")))
         .unwrap_or_default();
-    match patch_for(&pod, &ns, cfg) {
+    let mut decided = patch_for(&pod, &ns, cfg);
+    if decided.as_ref().err() == Some(&Reason::NotEnabled) {
+        // Only "not enabled" is worth a second look: it is the answer a
+        // cache gives just before the annotation that enables injection
+        // arrives. A failed live read keeps the cached answer.
+        if let Ok(ns) = namespaces.fresh(&ns_name).await {
+            decided = patch_for(&pod, &ns, cfg);
+        }
+    }
+    match decided {
         Ok(inj) => {
             tracing::info!(namespace = %ns_name, pod = %pod_name, "injected");
             with_patch(rsp, inj.patch)

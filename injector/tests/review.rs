@@ -81,6 +81,34 @@ async fn a_pod_in_an_enabled_namespace_gets_a_patch() {
     assert_eq!(doc["spec"]["initContainers"][1]["name"], "weft-proxy");
 }
 
+/// A cache that has not yet seen the namespace's `inject: enabled`, in
+/// front of an API server that has.
+struct Stale;
+
+impl Namespaces for Stale {
+    async fn get(&self, name: &str) -> Result<NamespaceMeta, String> {
+        Ok(NamespaceMeta {
+            name: name.into(),
+            ..Default::default()
+        })
+    }
+
+    async fn fresh(&self, name: &str) -> Result<NamespaceMeta, String> {
+        namespaces().get(name).await
+    }
+}
+
+#[tokio::test]
+async fn a_stale_cache_does_not_leave_a_pod_uninjected() {
+    let a = review(
+        &review_for(pod_kind(), pod(), "shop"),
+        &Stale,
+        &InjectConfig::default(),
+    )
+    .await;
+    assert_eq!(a.body["response"]["patchType"], "JSONPatch", "{}", a.body);
+}
+
 #[tokio::test]
 async fn a_skipped_pod_is_admitted_with_a_warning() {
     let mut p = pod();
