@@ -42,6 +42,11 @@ pub enum Reason {
         uid = proxy_user::UID
     )]
     RunsAsProxyUid(String),
+    #[error(
+        "container {0} runs with the proxy's GID {gid} as its group: its traffic would bypass the proxy",
+        gid = proxy_user::GID
+    )]
+    RunsAsProxyGid(String),
     #[error("this Kubernetes does not support native sidecars (1.29 or later is needed)")]
     NoNativeSidecars,
     #[error(transparent)]
@@ -99,16 +104,27 @@ pub fn decide(pod: &Pod, ns: &NamespaceMeta, cfg: &InjectConfig) -> Result<(), R
             level: level.clone(),
         });
     }
-    let pod_uid = spec.security_context.as_ref().and_then(|s| s.run_as_user);
-    let runs_as = |sc: Option<&SecurityContext>| sc.and_then(|s| s.run_as_user).or(pod_uid);
+    // weft-init exempts the proxy's UID and its GID from redirection, so
+    // an app container running as either would talk past the proxy. A
+    // supplemental group (fsGroup, supplementalGroups) is not matched by
+    // the rule, and an image's own USER cannot be seen here (docs/security.md).
+    let pod_sc = spec.security_context.as_ref();
+    let (pod_uid, pod_gid) = (
+        pod_sc.and_then(|s| s.run_as_user),
+        pod_sc.and_then(|s| s.run_as_group),
+    );
     for c in spec
         .init_containers
         .iter()
         .flatten()
         .chain(spec.containers.iter())
     {
-        if runs_as(c.security_context.as_ref()) == Some(i64::from(proxy_user::UID)) {
+        let sc: Option<&SecurityContext> = c.security_context.as_ref();
+        if sc.and_then(|s| s.run_as_user).or(pod_uid) == Some(i64::from(proxy_user::UID)) {
             return Err(Reason::RunsAsProxyUid(c.name.clone()));
+        }
+        if sc.and_then(|s| s.run_as_group).or(pod_gid) == Some(i64::from(proxy_user::GID)) {
+            return Err(Reason::RunsAsProxyGid(c.name.clone()));
         }
     }
     if !cfg.native_sidecars {

@@ -249,6 +249,27 @@ fn skipped_pods_say_why() {
             |r| matches!(r, Reason::RunsAsProxyUid(_)),
         ),
         (
+            // iptables' --gid-owner exempts the proxy's group as well.
+            "proxy-gid",
+            {
+                let mut p = base_pod();
+                p["spec"]["containers"][0]["securityContext"] = json!({"runAsGroup": 2102});
+                p
+            },
+            ns(true),
+            |r| matches!(r, Reason::RunsAsProxyGid(_)),
+        ),
+        (
+            "proxy-gid-pod",
+            {
+                let mut p = base_pod();
+                p["spec"]["securityContext"] = json!({"runAsUser": 1000, "runAsGroup": 2102});
+                p
+            },
+            ns(true),
+            |r| matches!(r, Reason::RunsAsProxyGid(_)),
+        ),
+        (
             "bad-annotation",
             {
                 let mut p = base_pod();
