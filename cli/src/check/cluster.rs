@@ -144,6 +144,7 @@ pub async fn post(client: &Client, namespace: &str) -> Vec<Line> {
         }
     }
     lines.push(webhook(client, namespace).await);
+    lines.push(metrics_api(client, namespace).await);
     lines.extend(certificates(client, namespace).await);
     match (
         Api::<Namespace>::all(client.clone())
@@ -161,6 +162,37 @@ pub async fn post(client: &Client, namespace: &str) -> Vec<Line> {
         (Err(e), _) | (_, Err(e)) => lines.push(Line::fail("pods", format!("listing: {e}"), "")),
     }
     lines
+}
+
+/// The metrics APIService is available and the API server's aggregated
+/// discovery of its group is current.
+async fn metrics_api(client: &Client, namespace: &str) -> Line {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "apiregistration.k8s.io",
+        "v1",
+        "APIService",
+    ));
+    let svc = match Api::<DynamicObject>::all_with(client.clone(), &ar)
+        .get_opt(super::metrics_api::APISERVICE)
+        .await
+    {
+        Ok(s) => s.map(|s| serde_json::to_value(s).unwrap_or_default()),
+        Err(e) => return Line::fail("metrics API", format!("reading the APIService: {e}"), ""),
+    };
+    let discovery = async {
+        let req = http::Request::get("/apis")
+            .header(
+                http::header::ACCEPT,
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+            )
+            .body(Vec::new())
+            .ok()?;
+        let text = client.request_text(req).await.ok()?;
+        serde_json::from_str::<serde_json::Value>(&text).ok()
+    }
+    .await;
+    super::metrics_api::judge(svc.as_ref(), discovery.as_ref(), namespace)
 }
 
 /// The webhook is registered with a CA bundle, and its Service has a ready

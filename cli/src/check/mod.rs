@@ -3,6 +3,7 @@
 //! listed ([`cluster`] lists them), so every verdict is unit-tested.
 
 pub mod cluster;
+pub mod metrics_api;
 
 use k8s_openapi::api::{
     apps::v1::Deployment,

@@ -4,11 +4,12 @@
 //! this replica's figures (or the Lease holder's, [`super::peers`]).
 
 use super::aggregate::{self, Answer, Inputs, Scraped};
-use super::authn::FrontProxy;
+use super::authn::{FrontProxy, User};
 use super::authz;
 use super::discovery;
+use super::openapi;
 use super::peers::Peers;
-use super::response::{json, status};
+use super::response::{json, json_as, status};
 use super::routes::{self, Route, RouteError};
 use super::trust::Trust;
 use crate::index::SharedIndex;
@@ -70,30 +71,28 @@ impl ApiServer {
                     return status(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string());
                 }
             };
-            let (spec, what) = authz::review(&user, &path, &route);
-            match authz::authorize(&self.client, spec).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    debug!("forbidden");
-                    return status(
-                        StatusCode::FORBIDDEN,
-                        "Forbidden",
-                        &format!("user {:?} cannot {what}", user.name),
-                    );
-                }
-                Err(e) => {
-                    warn!(error = %e, "SubjectAccessReview failed");
-                    return status(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "InternalError",
-                        &format!("cannot check authorization: {e}"),
-                    );
-                }
+            if !route.is_public()
+                && let Some(refused) = self.refused(&user, &path, &route).await
+            {
+                return refused;
             }
             match route {
-                Route::GroupList => json(&discovery::group_list()),
+                Route::GroupList => {
+                    let accept = req
+                        .headers()
+                        .get(http::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    match discovery::aggregated_version(accept) {
+                        Some((version, media)) => json_as(&discovery::aggregated(version), media),
+                        None => json(&discovery::group_list()),
+                    }
+                }
                 Route::Group => json(&discovery::group()),
                 Route::ResourceList => json(&discovery::resource_list()),
+                Route::OpenApiV2 => json(&openapi::v2()),
+                Route::OpenApiV3 => json(&openapi::v3_root()),
+                Route::OpenApiV3Group => json(&openapi::v3_group()),
                 Route::Metrics(q) => {
                     let pq = req
                         .uri()
@@ -105,6 +104,35 @@ impl ApiServer {
         }
         .instrument(span)
         .await
+    }
+
+    /// The answer when `user` may not read `route`, or `None` when it may.
+    async fn refused(
+        &self,
+        user: &User,
+        path: &str,
+        route: &Route,
+    ) -> Option<Response<Full<Bytes>>> {
+        let (spec, what) = authz::review(user, path, route);
+        match authz::authorize(&self.client, spec).await {
+            Ok(true) => None,
+            Ok(false) => {
+                debug!("forbidden");
+                Some(status(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden",
+                    &format!("user {:?} cannot {what}", user.name),
+                ))
+            }
+            Err(e) => {
+                warn!(error = %e, "SubjectAccessReview failed");
+                Some(status(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    &format!("cannot check authorization: {e}"),
+                ))
+            }
+        }
     }
 
     /// Answers a TrafficMetrics query from this replica's figures.

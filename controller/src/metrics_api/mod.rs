@@ -18,6 +18,7 @@ pub mod discovery;
 mod handler;
 pub mod lease;
 mod listener;
+pub mod openapi;
 mod peers;
 mod response;
 pub mod routes;

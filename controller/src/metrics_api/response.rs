@@ -6,9 +6,15 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 
 pub(super) fn json<T: serde::Serialize>(v: &T) -> Response<Full<Bytes>> {
+    json_as(v, "application/json")
+}
+
+/// A JSON body under another media type (aggregated discovery names its
+/// document kind in the type's parameters).
+pub(super) fn json_as<T: serde::Serialize>(v: &T, media: &str) -> Response<Full<Bytes>> {
     match serde_json::to_vec(v) {
         Ok(body) => Response::builder()
-            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::CONTENT_TYPE, media)
             .body(Full::new(Bytes::from(body)))
             .expect("static headers are valid"),
         Err(e) => status(

@@ -36,7 +36,24 @@ pub enum Route {
     Group,
     /// `/apis/metrics.smi-spec.io/v1alpha1`
     ResourceList,
+    /// `/openapi/v2`
+    OpenApiV2,
+    /// `/openapi/v3`
+    OpenApiV3,
+    /// `/openapi/v3/apis/metrics.smi-spec.io/v1alpha1`
+    OpenApiV3Group,
     Metrics(Query),
+}
+
+impl Route {
+    /// Discovery and OpenAPI documents: the same for every caller, and
+    /// readable by every authenticated user under Kubernetes' default RBAC
+    /// (`system:discovery`). They are answered without a
+    /// SubjectAccessReview, because the aggregator asks for them as
+    /// `system:kube-aggregator` with no groups, a user RBAC grants nothing.
+    pub fn is_public(&self) -> bool {
+        !matches!(self, Route::Metrics(_))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +71,9 @@ pub fn route(path: &str, query: Option<&str>) -> Result<Route, RouteError> {
         "/apis" => return Ok(Route::GroupList),
         "/apis/metrics.smi-spec.io" => return Ok(Route::Group),
         PREFIX => return Ok(Route::ResourceList),
+        "/openapi/v2" => return Ok(Route::OpenApiV2),
+        "/openapi/v3" => return Ok(Route::OpenApiV3),
+        super::openapi::V3_GROUP_PATH => return Ok(Route::OpenApiV3Group),
         _ => {}
     }
     let rest = path
@@ -179,6 +199,17 @@ mod tests {
             Ok(Route::ResourceList)
         ));
         assert!(matches!(route("/apis", None), Ok(Route::GroupList)));
+        assert!(matches!(route("/openapi/v2", None), Ok(Route::OpenApiV2)));
+        assert!(matches!(
+            route(
+                "/openapi/v3/apis/metrics.smi-spec.io/v1alpha1",
+                Some("hash=X")
+            ),
+            Ok(Route::OpenApiV3Group)
+        ));
+        let public = |p| route(p, None).unwrap().is_public();
+        assert!(public("/apis") && public("/openapi/v3") && public(PREFIX));
+        assert!(!public(&format!("{PREFIX}/namespaces/shop/pods")));
     }
 
     #[test]
