@@ -171,7 +171,10 @@ fn main() -> anyhow::Result<()> {
         );
         let baseline = run_mode(fixed, seconds, conns).await?;
         let weft = run_mode(
-            server::router(Enabled, InjectConfig::default()),
+            server::router(
+                Enabled,
+                Arc::new(arc_swap::ArcSwap::from_pointee(InjectConfig::default())),
+            ),
             seconds,
             conns,
         )

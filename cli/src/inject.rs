@@ -137,3 +137,23 @@ fn inject_pod(
         Err(r) => Ok(Some(r.to_string())),
     }
 }
+
+/// The mesh's trust anchors as the control plane publishes them (the
+/// ConfigMap `weft-mesh-trust-anchors` in `namespace`).
+pub async fn cluster_anchors(namespace: &str) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let hint = "pass --trust-anchors FILE to inject without a cluster";
+    let client = kube::Client::try_default()
+        .await
+        .with_context(|| format!("no cluster to read the trust anchors from: {hint}"))?;
+    let cm = kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client, namespace)
+        .get("weft-mesh-trust-anchors")
+        .await
+        .with_context(|| {
+            format!("reading the ConfigMap {namespace}/weft-mesh-trust-anchors (is weft installed? {hint})")
+        })?;
+    cm.data
+        .and_then(|d| d.get("ca-bundle.pem").cloned())
+        .filter(|pem| !pem.trim().is_empty())
+        .with_context(|| format!("{namespace}/weft-mesh-trust-anchors has no ca-bundle.pem"))
+}

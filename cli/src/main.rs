@@ -33,6 +33,12 @@ enum Command {
         /// SPIFFE trust domain of the mesh.
         #[arg(long, default_value = weft_api::contract::control_plane::DEFAULT_TRUST_DOMAIN)]
         trust_domain: String,
+        /// PEM bundle of the mesh's trust anchors, written into each proxy's
+        /// environment. Without it, the bundle is read from the cluster
+        /// (the ConfigMap weft-mesh-trust-anchors in the control-plane
+        /// namespace), the one step that is not offline.
+        #[arg(long)]
+        trust_anchors: Option<PathBuf>,
     },
     /// Check that the cluster is ready for weft (--pre), or that weft works in it.
     ///
@@ -191,11 +197,22 @@ fn main() -> anyhow::Result<()> {
             proxy_image,
             control_plane_namespace,
             trust_domain,
+            trust_anchors,
         } => {
+            let trust_anchors = match trust_anchors {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+                None => tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("starting the runtime")?
+                    .block_on(weft_cli::inject::cluster_anchors(&control_plane_namespace))?,
+            };
             let cfg = InjectConfig {
                 proxy_image,
                 control_plane_namespace,
                 trust_domain,
+                trust_anchors,
                 ..Default::default()
             };
             let mut input = String::new();

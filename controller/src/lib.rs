@@ -1,6 +1,5 @@
 //! weft's controller: turns SMI objects into policy and discovery streamed to sidecars.
 
-pub mod anchors;
 pub mod feedback;
 pub mod grpc;
 pub mod index;

@@ -13,7 +13,6 @@ use weft_api::{
     policy::DefaultPolicy,
 };
 use weft_controller::{
-    anchors,
     feedback::{self, Feedback, Refs},
     grpc,
     index::{Config, Index, SharedIndex},
@@ -42,8 +41,8 @@ struct Args {
     /// A projected ServiceAccount token with the `weft-identity` audience.
     #[arg(long, env = "WEFT_TOKEN_FILE")]
     token_file: PathBuf,
-    /// PEM bundle of the mesh's trust anchors; watched, and published to
-    /// every injected namespace as the `weft-trust-anchors` ConfigMap.
+    /// PEM bundle of the mesh's trust anchors (the control plane's own
+    /// ConfigMap); watched for rotations.
     #[arg(long, env = "WEFT_TRUST_ANCHORS")]
     trust_anchors: PathBuf,
     /// SPIFFE trust domain.
@@ -166,7 +165,7 @@ async fn main() -> anyhow::Result<()> {
             identity_id: id(control_plane::IDENTITY_SERVICE_ACCOUNT)?,
             identity_addr: args.identity_addr.clone(),
             token_file: args.token_file.clone(),
-            anchors_file: args.trust_anchors.clone(),
+            anchors: weft_tls::workload::Anchors::WatchedFile(args.trust_anchors.clone()),
         },
         certified,
     )?;
@@ -197,13 +196,6 @@ async fn main() -> anyhow::Result<()> {
             stop: proc.stop.clone(),
         },
     );
-    tokio::spawn(anchors::keep(
-        client.clone(),
-        index.clone(),
-        args.trust_anchors.clone(),
-        Duration::from_secs(2),
-        proc.stop.clone(),
-    ));
 
     let metrics = match (&args.metrics_api_cert, &args.metrics_api_key) {
         (Some(cert), Some(key)) => Some(MetricsApi::load(args.metrics_api(cert, key))?),

@@ -4,7 +4,7 @@
 //! controller synced and holding a certificate it obtained from identity
 //! through Certify (the control plane's mTLS wiring end to end), the injector
 //! serving — whose real webhook injects an annotated namespace's pod and
-//! whose controller publishes the trust anchors there. A second upgrade keeps
+//! whose proxies start with the chart's trust anchors. A second upgrade keeps
 //! the generated PKI and the CAs of the webhook and the metrics API (each
 //! the caBundle its API server registration trusts); a forced rotation
 //! re-signs only the serving certificate asked for.
@@ -25,7 +25,6 @@ use k8s_openapi::{
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::{
-    collections::BTreeMap,
     path::PathBuf,
     process::{Command, Stdio},
     time::Duration,
@@ -408,24 +407,23 @@ async fn injection_and_anchors(client: &kube::Client, anchors: &str) -> anyhow::
             "the chart's webhook did not inject {ns}/meshed (status {status:?}): {:?}",
             pod.spec
         );
-        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-        let published = eventually("weft-trust-anchors published by the controller", || {
-            let cms = cms.clone();
-            async move {
-                Ok(cms
-                    .get_opt(names::TRUST_ANCHORS_CONFIGMAP)
-                    .await?
-                    .and_then(|cm| cm.data)
-                    .and_then(|d: BTreeMap<String, String>| {
-                        d.get(names::TRUST_ANCHORS_KEY).cloned()
-                    }))
-            }
-        })
-        .await?;
+        // The proxy starts with the chart's anchors, from its own spec.
+        let proxy_env = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.init_containers.iter().flatten())
+            .find(|c| c.name == names::PROXY_CONTAINER)
+            .and_then(|c| c.env.clone())
+            .unwrap_or_default();
+        let started_with = proxy_env
+            .iter()
+            .find(|e| e.name == weft_api::contract::env::TRUST_ANCHORS)
+            .and_then(|e| e.value.clone())
+            .unwrap_or_default();
         assert_eq!(
-            published.trim(),
+            started_with.trim(),
             anchors.trim(),
-            "the controller published other anchors than the chart's"
+            "the injector wrote other anchors than the chart's"
         );
 
         // Excluded: a namespace labelled weft.io/webhook=disabled is never

@@ -5,7 +5,7 @@
 //! when deleted. (The controller runs in this process with a test CA; the
 //! chart deploys it for real.)
 
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod, ServiceAccount};
 use kube::{
     Api, Client,
     api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
@@ -21,7 +21,6 @@ use weft_api::{
     policy::{InboundPolicyRequest, authorization, inbound_policy_client::InboundPolicyClient},
 };
 use weft_controller::{
-    anchors,
     feedback::{self, Feedback, Refs},
     grpc::{Metrics, Server},
     index::{Config, Index},
@@ -42,15 +41,6 @@ struct Controller {
     ca: TestCa,
     addr: std::net::SocketAddr,
     stop: shutdown::Trigger,
-    _anchors_dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn cp_id(sa: &str) -> SpiffeId {
@@ -61,10 +51,6 @@ fn cp_id(sa: &str) -> SpiffeId {
 
 async fn start_controller(client: &Client) -> anyhow::Result<Controller> {
     let ca = TestCa::new();
-    let dir = std::env::temp_dir().join(format!("weft-e2e-ctl-{:08x}", rand::random::<u32>()));
-    std::fs::create_dir_all(&dir)?;
-    let anchors_file = dir.join("ca-bundle.pem");
-    std::fs::write(&anchors_file, ca.root_pem())?;
 
     let (stop, signal) = shutdown::channel();
     let index = Arc::new(Mutex::new(Index::new(Config::new(
@@ -89,13 +75,6 @@ async fn start_controller(client: &Client) -> anyhow::Result<Controller> {
         index.clone(),
         refs,
         feedback,
-        Duration::from_millis(500),
-        signal.clone(),
-    ));
-    tokio::spawn(anchors::keep(
-        client.clone(),
-        index.clone(),
-        anchors_file,
         Duration::from_millis(500),
         signal.clone(),
     ));
@@ -126,12 +105,7 @@ async fn start_controller(client: &Client) -> anyhow::Result<Controller> {
         .await
         .map_err(|_| anyhow::anyhow!("watches not synced: {:?}", sync.pending()))?;
     eprintln!("controller synced after {:?}", t0.elapsed());
-    Ok(Controller {
-        ca,
-        addr,
-        stop,
-        _anchors_dir: TempDir(dir),
-    })
+    Ok(Controller { ca, addr, stop })
 }
 
 impl Controller {
@@ -301,40 +275,6 @@ async fn a_traffic_target_applied_to_the_api_server_reaches_the_proxy_s_stream()
         })
         .await
         .map_err(|_| anyhow::anyhow!("the deletion did not reach the stream"))??;
-        Ok(())
-    })
-    .await;
-    ctl.stop.trigger();
-    res
-}
-
-#[tokio::test]
-async fn the_trust_anchor_config_map_is_kept_in_injected_namespaces() -> anyhow::Result<()> {
-    let client = client().await?;
-    let ctl = start_controller(&client).await?;
-    let root = ctl.ca.root_pem();
-    let res = with_temp_ns(&client, |client, ns| async move {
-        meshed_namespace(&client, &ns).await?;
-        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-        let has_bundle = || {
-            let (cms, root) = (cms.clone(), root.clone());
-            async move {
-                Ok(cms
-                    .get_opt(contract_pod::TRUST_ANCHORS_CONFIGMAP)
-                    .await?
-                    .and_then(|cm| cm.data)
-                    .and_then(|d| d.get(contract_pod::TRUST_ANCHORS_KEY).cloned())
-                    .filter(|b| *b == root)
-                    .map(|_| ()))
-            }
-        };
-        eventually("the trust-anchor ConfigMap is created", has_bundle).await?;
-        cms.delete(
-            contract_pod::TRUST_ANCHORS_CONFIGMAP,
-            &DeleteParams::default(),
-        )
-        .await?;
-        eventually("the trust-anchor ConfigMap is recreated", has_bundle).await?;
         Ok(())
     })
     .await;

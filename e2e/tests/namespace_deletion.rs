@@ -108,7 +108,13 @@ fn why_not_gone(ns: &str) -> String {
 /// it (it once retried a ConfigMap write there every 2 s, forever).
 async fn quiet_about(ns: &str) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let logs = kubectl(&["-n", "weft-system", "logs", "deploy/weft-controller", "--since=90s"])?;
+    let logs = kubectl(&[
+        "-n",
+        "weft-system",
+        "logs",
+        "deploy/weft-controller",
+        "--since=90s",
+    ])?;
     let noisy: Vec<&str> = logs
         .lines()
         .filter(|l| l.contains(ns) && (l.contains("WARN") || l.contains("ERROR")))
@@ -167,7 +173,6 @@ async fn namespaces_are_deleted_promptly_with_weft_installed() -> anyhow::Result
         },
     )
     .await?;
-
 
     // Deleted while the controller restarts: gone within a minute of the
     // controller being ready again.

@@ -63,7 +63,8 @@ const CASES: &[Case] = &[
     must_not("weft-identity", "get", "secrets"),
     must_not("weft-identity", "list", "pods"),
     must_not("weft-identity", "create", "serviceaccounts/token"),
-    // controller: watch its inputs, report Events, keep the anchor ConfigMaps.
+    // controller: watch its inputs, report Events; no ConfigMap rights (trust
+    // anchors reach proxies through the injector and weft-identity).
     may("weft-controller", "watch", "pods"),
     may("weft-controller", "list", "services"),
     may(
@@ -91,7 +92,11 @@ const CASES: &[Case] = &[
         "trafficsplits.split.smi-spec.io",
     ),
     may("weft-controller", "create", "events"),
-    may("weft-controller", "patch", "configmaps"),
+    must_not("weft-controller", "create", "configmaps"),
+    must_not("weft-controller", "patch", "configmaps/coredns").in_ns("kube-system"),
+    must_not("weft-controller", "update", "configmaps/coredns").in_ns("kube-system"),
+    must_not("weft-controller", "get", "configmaps/coredns").in_ns("kube-system"),
+    must_not("weft-controller", "list", "configmaps"),
     must_not("weft-controller", "get", "secrets"),
     must_not("weft-controller", "create", "pods"),
     must_not(
@@ -99,11 +104,11 @@ const CASES: &[Case] = &[
         "delete",
         "traffictargets.access.smi-spec.io",
     ),
-    // controller, for the SMI metrics API: delegated authentication and
-    // authorization (it used to be refused TokenReviews; the aggregated API
-    // now checks bearer tokens with them), the scraper's Lease and no other,
-    // and the API server's authentication ConfigMap in kube-system.
-    may(
+    // controller, for the SMI metrics API: delegated authorization (the
+    // front proxy's certificate authenticates; no bearer token is accepted,
+    // so no TokenReviews), the scraper's Lease and no other, and the API
+    // server's authentication ConfigMap in kube-system.
+    must_not(
         "weft-controller",
         "create",
         "tokenreviews.authentication.k8s.io",
@@ -145,9 +150,6 @@ const CASES: &[Case] = &[
     )
     .in_ns("kube-system"),
     must_not("weft-controller", "create", "leases.coordination.k8s.io").in_ns("kube-system"),
-    // Not `get` another ConfigMap in kube-system: the ClusterRole's
-    // trust-anchor rule (get/list/watch/create/patch/update configmaps
-    // everywhere) already allows that. It never allows deleting one.
     must_not(
         "weft-controller",
         "delete",
@@ -160,6 +162,7 @@ const CASES: &[Case] = &[
     must_not("weft-injector", "patch", "namespaces"),
     must_not("weft-injector", "list", "pods"),
     must_not("weft-injector", "get", "secrets"),
+    must_not("weft-injector", "get", "configmaps"),
 ];
 
 /// `kubectl auth can-i` answers `yes` (exit 0) or `no` (exit 1); anything

@@ -14,7 +14,10 @@ use prometheus_client::{
 use std::{sync::Arc, time::Duration};
 use time::OffsetDateTime;
 use tonic::{Code, Request, Response, Status};
-use weft_api::identity::{CertifyRequest, CertifyResponse, identity_server::Identity};
+use weft_api::identity::{
+    CertifyRequest, CertifyResponse, TrustAnchorsRequest, TrustAnchorsResponse,
+    identity_server::Identity,
+};
 use weft_tls::{SpiffeId, TrustDomain};
 
 /// Certificates issued, and requests refused by reason.
@@ -56,6 +59,9 @@ pub struct CertifyService<R> {
     pub trust_domain: TrustDomain,
     pub lifetime: Duration,
     pub metrics: Metrics,
+    /// The PEM trust-anchor bundle TrustAnchors answers with (followed
+    /// from the control plane's own ConfigMap); empty until loaded.
+    pub anchors_pem: Arc<ArcSwap<Vec<u8>>>,
 }
 
 impl<R: TokenReviewer> CertifyService<R> {
@@ -66,6 +72,7 @@ impl<R: TokenReviewer> CertifyService<R> {
             trust_domain,
             lifetime: DEFAULT_LIFETIME,
             metrics: Metrics::default(),
+            anchors_pem: Arc::default(),
         }
     }
 
@@ -166,6 +173,19 @@ impl<R: TokenReviewer> Identity for CertifyService<R> {
                 Err(status)
             }
         }
+    }
+
+    async fn trust_anchors(
+        &self,
+        _: Request<TrustAnchorsRequest>,
+    ) -> Result<Response<TrustAnchorsResponse>, Status> {
+        let pem = self.anchors_pem.load_full();
+        if pem.is_empty() {
+            return Err(Status::unavailable("the trust anchors are not loaded yet"));
+        }
+        Ok(Response::new(TrustAnchorsResponse {
+            pem_bundle: pem.to_vec(),
+        }))
     }
 }
 

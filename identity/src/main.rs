@@ -130,10 +130,14 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_secs(10),
     ));
     let anchors = AnchorStore::from_file(&args.trust_anchors)?;
-    tokio::spawn(weft_tls::watch_anchors(
+    // The bundle is also what TrustAnchors serves: proxies follow rotations
+    // from here, not from any object in their own namespace.
+    let served = svc.anchors_pem.clone();
+    tokio::spawn(weft_tls::watch_anchors_pem(
         args.trust_anchors.clone(),
         Duration::from_secs(10),
         anchors.clone(),
+        move |pem| served.store(std::sync::Arc::new(pem.to_vec())),
     ));
     let tls = MeshTls::new(args.trust_domain, anchors, creds)
         .control_plane_server_config(ClientAuth::Optional);

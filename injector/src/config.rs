@@ -39,6 +39,11 @@ pub struct InjectConfig {
     /// `restartPolicy: Always`, Kubernetes ≥ 1.29). Without them weft does
     /// not inject.
     pub native_sidecars: bool,
+    /// The PEM trust-anchor bundle each proxy starts with, written into its
+    /// environment: a pod spec is something only whoever creates the pod
+    /// controls, unlike a ConfigMap in the namespace. Later rotations reach
+    /// running proxies from weft-identity.
+    pub trust_anchors: String,
 }
 
 impl Default for InjectConfig {
@@ -52,6 +57,7 @@ impl Default for InjectConfig {
             proxy_log_level: "info".into(),
             resources: ProxyResources::default(),
             native_sidecars: true,
+            trust_anchors: String::new(),
         }
     }
 }

@@ -2,10 +2,9 @@
 
 use crate::{InjectConfig, annotations::Overrides};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, ObjectFieldSelector, Probe, ProjectedVolumeSource,
-    ResourceRequirements, SecurityContext, ServiceAccountTokenProjection, Volume, VolumeMount,
-    VolumeProjection,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, ObjectFieldSelector, Probe, ProjectedVolumeSource, ResourceRequirements,
+    SecurityContext, ServiceAccountTokenProjection, Volume, VolumeMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::{api::resource::Quantity, util::intstr::IntOrString};
 use std::collections::BTreeMap;
@@ -112,15 +111,7 @@ pub fn proxy_container(cfg: &InjectConfig, o: &Overrides, inbound_ports: &[u16])
             Some(format!("{}/{}", names::TOKEN_DIR, names::TOKEN_FILE)),
             None,
         ),
-        (
-            env::TRUST_ANCHORS_FILE,
-            Some(format!(
-                "{}/{}",
-                names::TRUST_ANCHORS_DIR,
-                names::TRUST_ANCHORS_FILE
-            )),
-            None,
-        ),
+        (env::TRUST_ANCHORS, Some(cfg.trust_anchors.clone()), None),
         (env::WORKER_THREADS, Some(workers.to_string()), None),
         (
             env::LOG_LEVEL,
@@ -184,20 +175,12 @@ pub fn proxy_container(cfg: &InjectConfig, o: &Overrides, inbound_ports: &[u16])
             }),
             ..Default::default()
         }),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: names::TOKEN_VOLUME.into(),
-                mount_path: names::TOKEN_DIR.into(),
-                read_only: Some(true),
-                ..Default::default()
-            },
-            VolumeMount {
-                name: names::TRUST_ANCHORS_VOLUME.into(),
-                mount_path: names::TRUST_ANCHORS_DIR.into(),
-                read_only: Some(true),
-                ..Default::default()
-            },
-        ]),
+        volume_mounts: Some(vec![VolumeMount {
+            name: names::TOKEN_VOLUME.into(),
+            mount_path: names::TOKEN_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        }]),
         ..Default::default()
     }
 }
@@ -216,14 +199,6 @@ pub fn volumes() -> Vec<Volume> {
                     }),
                     ..Default::default()
                 }]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        Volume {
-            name: names::TRUST_ANCHORS_VOLUME.into(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: names::TRUST_ANCHORS_CONFIGMAP.into(),
                 ..Default::default()
             }),
             ..Default::default()

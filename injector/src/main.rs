@@ -56,6 +56,44 @@ struct Args {
     /// Default proxy memory limit; empty for none.
     #[arg(long, env = "WEFT_PROXY_MEMORY_LIMIT", default_value = "128Mi")]
     proxy_memory_limit: String,
+    /// PEM bundle of the mesh's trust anchors (the control plane's own
+    /// ConfigMap), written into every proxy's environment; re-read for
+    /// rotations.
+    #[arg(long, env = "WEFT_TRUST_ANCHORS_FILE")]
+    trust_anchors: PathBuf,
+}
+
+/// The bundle at `path`, if it parses as trust anchors.
+fn read_anchors(path: &std::path::Path) -> anyhow::Result<String> {
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the trust anchors {}", path.display()))?;
+    weft_tls::TrustAnchors::from_pem(pem.as_bytes())
+        .with_context(|| format!("the trust anchors {}", path.display()))?;
+    Ok(pem)
+}
+
+/// Re-reads the anchors every `every` and swaps them into `cfg`, so new
+/// pods start with the bundle of the moment.
+async fn follow_anchors(path: PathBuf, cfg: server::SharedConfig, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match read_anchors(&path) {
+            Ok(pem) if pem != cfg.load().trust_anchors => {
+                tracing::info!(path = %path.display(), "trust anchors changed; new pods get the new bundle");
+                let mut next = (**cfg.load()).clone();
+                next.trust_anchors = pem;
+                cfg.store(std::sync::Arc::new(next));
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "keeping the current trust anchors"
+                );
+            }
+        }
+    }
 }
 
 #[tokio::main]
@@ -93,7 +131,14 @@ async fn main() -> anyhow::Result<()> {
             memory_limit: non_empty(&args.proxy_memory_limit),
         },
         native_sidecars,
+        trust_anchors: read_anchors(&args.trust_anchors)?,
     };
+    let cfg: server::SharedConfig = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(cfg));
+    tokio::spawn(follow_anchors(
+        args.trust_anchors.clone(),
+        cfg.clone(),
+        Duration::from_secs(10),
+    ));
 
     let (namespaces, watch) = KubeNamespaces::start(client);
     tokio::spawn(watch);

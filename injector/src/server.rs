@@ -28,11 +28,15 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 
 struct AppState<N> {
     namespaces: N,
-    cfg: InjectConfig,
+    cfg: SharedConfig,
 }
 
+/// The configuration every review reads, swapped when the trust anchors
+/// rotate.
+pub type SharedConfig = Arc<arc_swap::ArcSwap<InjectConfig>>;
+
 /// The axum router; also used by tests without TLS.
-pub fn router<N: review::Namespaces + 'static>(namespaces: N, cfg: InjectConfig) -> Router {
+pub fn router<N: review::Namespaces + 'static>(namespaces: N, cfg: SharedConfig) -> Router {
     let state = Arc::new(AppState { namespaces, cfg });
     Router::new()
         .route("/inject", post(inject::<N>))
@@ -44,7 +48,8 @@ async fn inject<N: review::Namespaces>(
     State(st): State<Arc<AppState<N>>>,
     body: Bytes,
 ) -> impl IntoResponse {
-    let answer = review::review(&body, &st.namespaces, &st.cfg).await;
+    let cfg = st.cfg.load_full();
+    let answer = review::review(&body, &st.namespaces, &cfg).await;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(answer.body))
 }

@@ -33,6 +33,16 @@ fn ns(enabled: bool) -> NamespaceMeta {
 }
 
 /// Applies the patch (or the skip note) to the pod, as the API server would.
+/// What the injector writes a proxy starts trusting (not parsed here).
+const ANCHORS: &str = "-----BEGIN CERTIFICATE-----\nTUVTSA==\n-----END CERTIFICATE-----\n";
+
+fn cfg() -> InjectConfig {
+    InjectConfig {
+        trust_anchors: ANCHORS.into(),
+        ..InjectConfig::default()
+    }
+}
+
 fn outcome(p: &Value, ns: &NamespaceMeta, cfg: &InjectConfig) -> (Value, Result<(), Reason>) {
     let typed = pod(p.clone());
     let mut doc = p.clone();
@@ -92,14 +102,16 @@ fn status(doc: &Value) -> String {
 
 #[test]
 fn plain_pod_in_an_enabled_namespace() {
-    let (doc, res) = outcome(&base_pod(), &ns(true), &InjectConfig::default());
+    let (doc, res) = outcome(&base_pod(), &ns(true), &cfg());
     res.unwrap();
     assert_eq!(
         init_names(&doc),
         vec![names::INIT_CONTAINER, names::PROXY_CONTAINER]
     );
     assert_eq!(doc["spec"]["initContainers"][1]["restartPolicy"], "Always");
-    assert_eq!(doc["spec"]["volumes"].as_array().unwrap().len(), 3);
+    // The token and the xtables lock; the anchors are in the environment,
+    // not in a ConfigMap any namespace writer could change.
+    assert_eq!(doc["spec"]["volumes"].as_array().unwrap().len(), 2);
     assert_eq!(status(&doc), "injected");
     golden("plain", &doc);
 }
@@ -110,7 +122,7 @@ fn existing_init_containers_and_volumes_are_kept_after_ours() {
     p["spec"]["initContainers"] = json!([{"name": "migrate", "image": "shop/migrate:1"}]);
     p["spec"]["volumes"] = json!([{"name": "data", "emptyDir": {}}]);
     p["metadata"]["annotations"] = json!({"team": "shop"});
-    let (doc, res) = outcome(&p, &ns(true), &InjectConfig::default());
+    let (doc, res) = outcome(&p, &ns(true), &cfg());
     res.unwrap();
     assert_eq!(
         init_names(&doc),
@@ -123,15 +135,15 @@ fn existing_init_containers_and_volumes_are_kept_after_ours() {
         .map(|v| v["name"].as_str().unwrap())
         .collect();
     assert_eq!(vols[0], "data");
-    assert_eq!(vols.len(), 4);
+    assert_eq!(vols.len(), 3);
     assert_eq!(doc["metadata"]["annotations"]["team"], "shop");
     golden("existing-init-and-volumes", &doc);
 }
 
 #[test]
 fn injecting_twice_equals_once() {
-    let (once, _) = outcome(&base_pod(), &ns(true), &InjectConfig::default());
-    let (twice, res) = outcome(&once, &ns(true), &InjectConfig::default());
+    let (once, _) = outcome(&base_pod(), &ns(true), &cfg());
+    let (twice, res) = outcome(&once, &ns(true), &cfg());
     assert_eq!(res, Err(Reason::AlreadyInjected));
     assert_eq!(once, twice);
 }
@@ -149,7 +161,7 @@ fn annotation_overrides_reach_the_containers() {
         a::PROXY_CPU_LIMIT: "2",
         a::PROXY_MEMORY_LIMIT: "256Mi",
     });
-    let (doc, res) = outcome(&p, &ns(false), &InjectConfig::default());
+    let (doc, res) = outcome(&p, &ns(false), &cfg());
     res.unwrap();
     let args: Vec<&str> = doc["spec"]["initContainers"][0]["args"]
         .as_array()
@@ -281,7 +293,7 @@ fn skipped_pods_say_why() {
         ),
     ];
     for (case, p, n, expected) in cases {
-        let (doc, res) = outcome(&p, &n, &InjectConfig::default());
+        let (doc, res) = outcome(&p, &n, &cfg());
         let reason = res.expect_err(case);
         assert!(expected(&reason), "{case}: {reason}");
         assert!(init_names(&doc).is_empty(), "{case}: nothing injected");
@@ -295,7 +307,7 @@ fn skipped_pods_say_why() {
 
 #[test]
 fn pods_nobody_asked_for_pass_untouched() {
-    let (doc, res) = outcome(&base_pod(), &ns(false), &InjectConfig::default());
+    let (doc, res) = outcome(&base_pod(), &ns(false), &cfg());
     assert_eq!(res, Err(Reason::NotEnabled));
     assert_eq!(doc, base_pod());
 }
@@ -317,7 +329,7 @@ fn the_proxy_parses_what_the_injector_writes() {
     let mut p = base_pod();
     p["metadata"]["annotations"] =
         json!({a::OPAQUE_PORTS: "3306,9000-9010", a::PROXY_CPU_LIMIT: "1500m"});
-    let (doc, res) = outcome(&p, &ns(true), &InjectConfig::default());
+    let (doc, res) = outcome(&p, &ns(true), &cfg());
     res.unwrap();
     let downward = BTreeMap::from([
         ("metadata.name", "web-1"),
@@ -338,6 +350,10 @@ fn the_proxy_parses_what_the_injector_writes() {
     assert_eq!(cfg.workload.service_account, "web");
     assert_eq!(cfg.workload.pod_ips.len(), 2);
     assert_eq!(cfg.worker_threads, 2);
+    assert_eq!(
+        cfg.trust_anchors,
+        weft_proxy::config::InitialAnchors::Pem(ANCHORS.into())
+    );
     assert_eq!(
         cfg.identity.id,
         "spiffe://cluster.local/ns/weft-system/sa/weft-identity"

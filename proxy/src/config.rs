@@ -93,9 +93,14 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "projected ServiceAccount token (re-read on every renewal)",
     ),
     (
-        env::TRUST_ANCHORS_FILE,
+        env::TRUST_ANCHORS,
         "required",
-        "PEM trust anchors (watched; rotation needs no restart)",
+        "PEM trust anchors at start (the injector writes them); rotations come from weft-identity",
+    ),
+    (
+        env::TRUST_ANCHORS_FILE,
+        "unset",
+        "a file with the PEM trust anchors, read once, when WEFT_TRUST_ANCHORS is unset",
     ),
     (
         env::INBOUND_ADDR,
@@ -209,7 +214,7 @@ pub struct Config {
     pub identity: ControlPlaneService,
     pub controller: ControlPlaneService,
     pub token_file: PathBuf,
-    pub trust_anchors_file: PathBuf,
+    pub trust_anchors: InitialAnchors,
     pub inbound_addr: SocketAddr,
     pub outbound_addr: SocketAddr,
     /// The app's TCP ports, whose policy readiness waits for.
@@ -256,7 +261,7 @@ pub fn parse(s: &dyn Strings) -> Result<Config, EnvError> {
             id: required(s, env::CONTROLLER_ID)?,
         },
         token_file: required(s, env::TOKEN_FILE)?.into(),
-        trust_anchors_file: required(s, env::TRUST_ANCHORS_FILE)?.into(),
+        trust_anchors: initial_anchors(s)?,
         inbound_addr: parse_or(
             s,
             env::INBOUND_ADDR,
@@ -346,6 +351,24 @@ fn parse_duration(v: &str) -> Result<Duration, String> {
     }
 }
 
+/// The trust anchors a proxy starts with. Only these come from its own
+/// pod; every later bundle comes from weft-identity.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InitialAnchors {
+    Pem(String),
+    File(PathBuf),
+}
+
+fn initial_anchors(s: &dyn Strings) -> Result<InitialAnchors, EnvError> {
+    if let Some(pem) = s.get(env::TRUST_ANCHORS)?.filter(|v| !v.trim().is_empty()) {
+        return Ok(InitialAnchors::Pem(pem));
+    }
+    match s.get(env::TRUST_ANCHORS_FILE)? {
+        Some(path) if !path.trim().is_empty() => Ok(InitialAnchors::File(path.trim().into())),
+        _ => required(s, env::TRUST_ANCHORS).map(InitialAnchors::Pem),
+    }
+}
+
 fn required(s: &dyn Strings, name: &str) -> Result<String, EnvError> {
     match s.get(name)? {
         Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
@@ -425,8 +448,8 @@ mod tests {
             ),
             (env::TOKEN_FILE, "/var/run/weft/identity/token"),
             (
-                env::TRUST_ANCHORS_FILE,
-                "/var/run/weft/trust-anchors/ca-bundle.pem",
+                env::TRUST_ANCHORS,
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
             ),
         ])
     }

@@ -15,7 +15,10 @@ use weft_proxy::{
     tracker::Tracker,
 };
 use weft_runtime::{grpc::ChannelConfig, process};
-use weft_tls::{SpiffeId, TrustDomain, workload::Workload};
+use weft_tls::{
+    SpiffeId, TrustDomain,
+    workload::{Anchors, Workload},
+};
 
 /// How long a new connection may take to reach its destination.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -122,6 +125,15 @@ fn run_proxy() -> ExitCode {
     }
 }
 
+/// The bundle a proxy starts with: from its pod spec, or a file read once.
+fn initial_anchors(a: &config::InitialAnchors) -> anyhow::Result<Vec<u8>> {
+    match a {
+        config::InitialAnchors::Pem(pem) => Ok(pem.clone().into_bytes()),
+        config::InitialAnchors::File(path) => std::fs::read(path)
+            .with_context(|| format!("reading the trust anchors {}", path.display())),
+    }
+}
+
 async fn run(cfg: config::Config) -> anyhow::Result<()> {
     let settings = process::Settings {
         name: "weft-proxy",
@@ -144,7 +156,7 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
             identity_id: cfg.identity.id.parse()?,
             identity_addr: cfg.identity.addr.clone(),
             token_file: cfg.token_file.clone(),
-            anchors_file: cfg.trust_anchors_file.clone(),
+            anchors: Anchors::FromIdentity(initial_anchors(&cfg.trust_anchors)?),
         },
         proc.readiness.register("certificate"),
     )?;

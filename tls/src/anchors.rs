@@ -183,6 +183,17 @@ impl AnchorStore {
 /// symlink, which inotify on the file itself misses and which may keep the
 /// old mtime, while reading through the path always sees the live bundle.
 pub async fn watch_anchors(path: PathBuf, interval: Duration, store: AnchorStore) {
+    watch_anchors_pem(path, interval, store, |_| {}).await
+}
+
+/// [`watch_anchors`], also handing each bundle it stores, as PEM, to
+/// `stored` (weft-identity serves it to proxies).
+pub async fn watch_anchors_pem(
+    path: PathBuf,
+    interval: Duration,
+    store: AnchorStore,
+    mut stored: impl FnMut(&[u8]) + Send,
+) {
     // The bundle we last acted on (stored or refused), so a bad file is
     // reported once, not every poll, and a good one is not re-parsed. It
     // starts empty: the file may have changed since `store` was filled, so
@@ -209,6 +220,7 @@ pub async fn watch_anchors(path: PathBuf, interval: Duration, store: AnchorStore
                     tracing::info!(path = %path.display(), anchors = anchors.len(), "trust anchors rotated");
                 }
                 store.replace(anchors);
+                stored(&pem);
             }
             Err(error) => {
                 tracing::error!(path = %path.display(), %error, "refusing new trust anchors; keeping the current set");

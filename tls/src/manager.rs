@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep_until};
 use weft_api::identity::CertifyRequest;
 use weft_runtime::backoff::Backoff;
@@ -132,6 +132,9 @@ pub struct CertManager {
     creds: CredStore,
     state: watch::Sender<CertState>,
     ready: Option<Condition>,
+    /// Cuts the wait before the next renewal short (new anchors that no
+    /// longer cover the current certificate).
+    renew: Arc<Notify>,
 }
 
 impl CertManager {
@@ -147,6 +150,7 @@ impl CertManager {
             creds: CredStore::new(),
             state: watch::Sender::new(CertState::Initializing),
             ready: None,
+            renew: Arc::default(),
         })
     }
 
@@ -175,6 +179,11 @@ impl CertManager {
     /// configured identity id); build the [`Certifier`] with it.
     pub fn identity_client_config(&self) -> Arc<rustls::ClientConfig> {
         identity_client_config(&self.anchors, &self.config.identity_id)
+    }
+
+    /// Notify it to renew now rather than at the scheduled time.
+    pub fn renew_trigger(&self) -> Arc<Notify> {
+        self.renew.clone()
     }
 
     /// Rotations as they happen.
@@ -251,6 +260,15 @@ impl CertManager {
     /// Sleeps `wait`, but withdraws the current certificate if it expires
     /// first: peers would refuse it, and readiness must say so.
     async fn wait_watching_expiry(&self, wait: Duration) {
+        tokio::select! {
+            () = self.wait_until_due(wait) => {}
+            () = self.renew.notified() => {
+                tracing::info!(id = %self.config.id, "renewing early");
+            }
+        }
+    }
+
+    async fn wait_until_due(&self, wait: Duration) {
         let deadline = Instant::now() + wait;
         if let Some(current) = self.creds.current() {
             let left = current

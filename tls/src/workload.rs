@@ -1,18 +1,36 @@
 //! Getting and keeping a workload's certificate, the same way in every
 //! binary that needs one (the proxy, the controller): trust anchors loaded
-//! and watched, and the certificate manager renewing through weft-identity's
-//! Certify over TLS.
+//! and followed, and the certificate manager renewing through
+//! weft-identity's Certify over TLS.
 
 use crate::{
     AnchorError, AnchorStore, CertManager, CertState, CsrError, GrpcCertifier, ManagerConfig,
-    MeshTls, SpiffeId, tls_channel, watch_anchors,
+    MeshTls, SpiffeId, TrustAnchors, follow_anchors, tls_channel, watch_anchors,
 };
+use rustls_pki_types::UnixTime;
 use std::{path::PathBuf, time::Duration};
 use tokio::sync::watch;
+use weft_api::identity::identity_client::IdentityClient;
 use weft_runtime::{grpc, readiness::Condition};
 
 /// How often the trust-anchor file is checked for a rotation.
 pub const ANCHOR_POLL: Duration = Duration::from_secs(10);
+/// How often a proxy asks weft-identity for the current anchors: a
+/// rotation's new anchor must reach every proxy before the issuer switches
+/// to it (docs/identity.md), so within a minute, at a few requests per
+/// second for a thousand proxies.
+pub const ANCHOR_FOLLOW: Duration = Duration::from_secs(30);
+
+/// Where a workload's trust anchors come from.
+#[derive(Clone, Debug)]
+pub enum Anchors {
+    /// A file only the control plane's own namespace can write (its
+    /// ConfigMap mount), re-read for rotations.
+    WatchedFile(PathBuf),
+    /// A PEM bundle fixed at start (a proxy's pod spec, written by the
+    /// injector); rotations come only from weft-identity's TrustAnchors.
+    FromIdentity(Vec<u8>),
+}
 
 /// Who the workload is and where its certificate comes from.
 #[derive(Clone, Debug)]
@@ -24,14 +42,15 @@ pub struct Workload {
     pub identity_addr: String,
     /// The projected ServiceAccount token (audience `weft-identity`).
     pub token_file: PathBuf,
-    /// The PEM trust-anchor bundle, watched for rotation.
-    pub anchors_file: PathBuf,
+    pub anchors: Anchors,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("loading trust anchors from {path}: {source}")]
     Anchors { path: String, source: AnchorError },
+    #[error("the trust anchors given at start: {0}")]
+    InitialAnchors(#[source] AnchorError),
     #[error(transparent)]
     Key(#[from] CsrError),
     #[error("the channel to weft-identity: {0}")]
@@ -45,22 +64,52 @@ pub fn start(
     w: Workload,
     ready: Condition,
 ) -> Result<(MeshTls, watch::Receiver<CertState>), StartError> {
-    let anchors =
-        AnchorStore::from_file(&w.anchors_file).map_err(|source| StartError::Anchors {
-            path: w.anchors_file.display().to_string(),
-            source,
-        })?;
-    tokio::spawn(watch_anchors(w.anchors_file, ANCHOR_POLL, anchors.clone()));
+    let anchors = match &w.anchors {
+        Anchors::WatchedFile(path) => {
+            AnchorStore::from_file(path).map_err(|source| StartError::Anchors {
+                path: path.display().to_string(),
+                source,
+            })?
+        }
+        Anchors::FromIdentity(pem) => {
+            AnchorStore::new(TrustAnchors::from_pem(pem).map_err(StartError::InitialAnchors)?)
+        }
+    };
     let manager = CertManager::new(
         ManagerConfig::new(w.id, w.identity_id, w.token_file),
-        anchors,
+        anchors.clone(),
     )?
     .with_readiness(ready);
-    let certifier = GrpcCertifier::new(tls_channel(
+    let channel = tls_channel(
         &w.identity_addr,
         manager.identity_client_config(),
         &grpc::ChannelConfig::default(),
-    )?);
+    )?;
+    match w.anchors {
+        Anchors::WatchedFile(path) => {
+            tokio::spawn(watch_anchors(path, ANCHOR_POLL, anchors));
+        }
+        Anchors::FromIdentity(_) => {
+            let creds = manager.creds().clone();
+            let covers = move |a: &TrustAnchors| {
+                creds.current().is_none_or(|c| {
+                    let chain = &c.certified_key().cert;
+                    let now = UnixTime::now();
+                    chain
+                        .split_first()
+                        .is_some_and(|(leaf, rest)| a.verify_client_chain(leaf, rest, now).is_ok())
+                })
+            };
+            tokio::spawn(follow_anchors(
+                IdentityClient::new(channel.clone()),
+                anchors,
+                ANCHOR_FOLLOW,
+                covers,
+                manager.renew_trigger(),
+            ));
+        }
+    }
+    let certifier = GrpcCertifier::new(channel);
     let (tls, state) = (manager.mesh_tls(), manager.subscribe());
     tokio::spawn(manager.run(certifier));
     Ok((tls, state))

@@ -48,13 +48,10 @@ pub mod pod {
     pub const TOKEN_VOLUME: &str = "weft-identity-token";
     pub const TOKEN_DIR: &str = "/var/run/weft/identity";
     pub const TOKEN_FILE: &str = "token";
-    /// Volume and mount path of the trust anchors (the `weft-trust-anchors` ConfigMap).
-    pub const TRUST_ANCHORS_VOLUME: &str = "weft-trust-anchors";
-    pub const TRUST_ANCHORS_DIR: &str = "/var/run/weft/trust-anchors";
-    pub const TRUST_ANCHORS_FILE: &str = "ca-bundle.pem";
-    /// The ConfigMap the controller keeps in every injected namespace.
-    pub const TRUST_ANCHORS_CONFIGMAP: &str = "weft-trust-anchors";
-    /// Key of the PEM bundle inside that ConfigMap.
+    /// Key of the PEM bundle in the control plane's trust-anchor ConfigMap
+    /// (`weft-mesh-trust-anchors`). Proxies get the bundle in their
+    /// environment (`WEFT_TRUST_ANCHORS`), never from a ConfigMap in their
+    /// own namespace.
     pub const TRUST_ANCHORS_KEY: &str = "ca-bundle.pem";
     /// An emptyDir for the xtables lock of `weft-init`.
     pub const XTABLES_LOCK_VOLUME: &str = "weft-xtables-lock";
@@ -161,6 +158,10 @@ pub mod env {
     /// The SPIFFE id weft-controller must present.
     pub const CONTROLLER_ID: &str = "WEFT_CONTROLLER_ID";
     pub const TOKEN_FILE: &str = "WEFT_TOKEN_FILE";
+    /// The PEM trust-anchor bundle itself, written by the injector.
+    pub const TRUST_ANCHORS: &str = "WEFT_TRUST_ANCHORS";
+    /// A file holding the bundle, read once at start (tests, and running
+    /// a proxy by hand); `WEFT_TRUST_ANCHORS` wins when both are set.
     pub const TRUST_ANCHORS_FILE: &str = "WEFT_TRUST_ANCHORS_FILE";
     pub const INBOUND_ADDR: &str = "WEFT_INBOUND_ADDR";
     pub const OUTBOUND_ADDR: &str = "WEFT_OUTBOUND_ADDR";

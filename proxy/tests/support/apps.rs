@@ -360,6 +360,15 @@ impl Identity for Certifier {
             ..Default::default()
         }))
     }
+
+    async fn trust_anchors(
+        &self,
+        _: tonic::Request<weft_api::identity::TrustAnchorsRequest>,
+    ) -> Result<tonic::Response<weft_api::identity::TrustAnchorsResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented(
+            "a test app, not weft-identity",
+        ))
+    }
 }
 
 /// Watch streams [`WATCH_UPDATES`] updates, numbered in their reason, with

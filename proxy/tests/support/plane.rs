@@ -140,6 +140,8 @@ pub struct ControlPlane {
     identity: Option<std::thread::JoinHandle<()>>,
     controller: Option<(shutdown::Trigger, std::thread::JoinHandle<()>)>,
     pub anchors_pem: String,
+    /// What weft-identity's TrustAnchors answers; swap it to rotate.
+    pub served_anchors: Arc<ArcSwap<Vec<u8>>>,
 }
 
 impl ControlPlane {
@@ -180,6 +182,9 @@ impl ControlPlane {
         let (stop, signal) = shutdown::channel();
         let (stop_controller, controller_signal) = shutdown::channel();
         let svc = CertifyService::new(Arc::new(ArcSwap::from_pointee(issuer)), NamedTokens, td);
+        svc.anchors_pem
+            .store(Arc::new(p.root_pem.clone().into_bytes()));
+        let served_anchors = svc.anchors_pem.clone();
         let ip = cp.ip.clone();
         let identity = in_ns(&cp.ns.name, move || async move {
             let l = tokio::net::TcpListener::bind((ip.as_str(), ports::IDENTITY_GRPC))
@@ -208,6 +213,7 @@ impl ControlPlane {
             identity: Some(identity),
             controller: Some((stop_controller, controller)),
             anchors_pem: p.root_pem,
+            served_anchors,
         }
     }
 
