@@ -71,7 +71,11 @@ impl Certifier for GrpcCertifier {
 
 /// Handshakes in progress at once; beyond that, accepting waits. Bounds
 /// what a flood of silent connections can hold.
-const MAX_PENDING_HANDSHAKES: usize = 1024;
+const MAX_PENDING_HANDSHAKES: usize = 4096;
+/// Handshakes in progress from one address; a connection beyond it is
+/// closed at once, so one client holding idle connections open cannot
+/// fill [`MAX_PENDING_HANDSHAKES`] and stall everyone else's accept.
+const MAX_PENDING_PER_PEER: usize = 64;
 
 /// Accepted connections on `listener` after a TLS handshake with `tls`, for
 /// `tonic`'s `serve_with_incoming`: a failed or slow handshake is logged
@@ -88,15 +92,22 @@ pub fn tls_incoming(
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     async_stream::stream! {
         let mut pending = FuturesUnordered::new();
+        let mut per_peer: std::collections::HashMap<std::net::IpAddr, usize> = Default::default();
         loop {
-            let handshaken = tokio::select! {
+            let (ip, handshaken) = tokio::select! {
                 r = listener.accept(), if pending.len() < MAX_PENDING_HANDSHAKES => {
                     match r {
                         Ok((sock, peer)) => {
+                            let count = per_peer.entry(peer.ip()).or_default();
+                            if *count >= MAX_PENDING_PER_PEER {
+                                tracing::debug!(%peer, "too many handshakes in progress from this address; closed");
+                                continue;
+                            }
+                            *count += 1;
                             let _ = sock.set_nodelay(true);
                             let acceptor = acceptor.clone();
                             pending.push(
-                                async move { crate::handshake(&acceptor, sock).await }
+                                async move { (peer.ip(), crate::handshake(&acceptor, sock).await) }
                                     .instrument(tracing::debug_span!("grpc", %peer)),
                             );
                         }
@@ -107,8 +118,14 @@ pub fn tls_incoming(
                     }
                     continue;
                 }
-                Some(tls) = pending.next(), if !pending.is_empty() => tls,
+                Some(done) = pending.next(), if !pending.is_empty() => done,
             };
+            if let Some(count) = per_peer.get_mut(&ip) {
+                *count -= 1;
+                if *count == 0 {
+                    per_peer.remove(&ip);
+                }
+            }
             if let Some(tls) = handshaken {
                 yield Ok(tls);
             }

@@ -180,7 +180,8 @@ async fn trust_anchors_are_served_once_loaded() {
     let svc = service();
     let ask = || svc.trust_anchors(Request::new(TrustAnchorsRequest {}));
     assert_eq!(ask().await.unwrap_err().code(), Code::Unavailable);
-    svc.anchors_pem.store(Arc::new(b"-----BEGIN CERTIFICATE-----".to_vec()));
+    svc.anchors_pem
+        .store(Arc::new(b"-----BEGIN CERTIFICATE-----".to_vec()));
     assert_eq!(
         ask().await.unwrap().into_inner().pem_bundle,
         b"-----BEGIN CERTIFICATE-----"
