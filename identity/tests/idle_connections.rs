@@ -8,12 +8,9 @@
 mod support;
 
 use arc_swap::ArcSwap;
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 use support::{OneToken, certifier, identity_id};
-use tokio::net::TcpSocket;
+use tokio::{net::TcpSocket, time::Instant};
 use weft_api::identity::CertifyRequest;
 use weft_identity::{
     certify::CertifyService,
