@@ -360,12 +360,13 @@ pub enum InitialAnchors {
 }
 
 fn initial_anchors(s: &dyn Strings) -> Result<InitialAnchors, EnvError> {
-    if let Some(pem) = s.get(env::TRUST_ANCHORS)?.filter(|v| !v.trim().is_empty()) {
-        return Ok(InitialAnchors::Pem(pem));
-    }
-    match s.get(env::TRUST_ANCHORS_FILE)? {
-        Some(path) if !path.trim().is_empty() => Ok(InitialAnchors::File(path.trim().into())),
-        _ => required(s, env::TRUST_ANCHORS).map(InitialAnchors::Pem),
+    let non_empty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let pem = non_empty(s.get(env::TRUST_ANCHORS)?);
+    let file = non_empty(s.get(env::TRUST_ANCHORS_FILE)?);
+    match (pem, file) {
+        (Some(pem), _) => Ok(InitialAnchors::Pem(pem)),
+        (None, Some(path)) => Ok(InitialAnchors::File(path.trim().into())),
+        (None, None) => required(s, env::TRUST_ANCHORS).map(InitialAnchors::Pem),
     }
 }
 
@@ -471,6 +472,21 @@ mod tests {
         let documented: std::collections::BTreeSet<String> =
             VARIABLES.iter().map(|(n, _, _)| n.to_string()).collect();
         assert_eq!(asked.0.into_inner(), documented);
+    }
+
+    #[test]
+    fn the_anchors_come_from_the_environment_or_else_a_file() {
+        let mut e = base();
+        e.insert(env::TRUST_ANCHORS_FILE, "/tmp/anchors.pem");
+        assert!(matches!(
+            parse(&e).unwrap().trust_anchors,
+            InitialAnchors::Pem(_)
+        ));
+        e.remove(env::TRUST_ANCHORS);
+        assert_eq!(
+            parse(&e).unwrap().trust_anchors,
+            InitialAnchors::File("/tmp/anchors.pem".into())
+        );
     }
 
     #[test]

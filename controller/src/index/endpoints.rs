@@ -1,8 +1,11 @@
 //! A Service's endpoints on one port, from its EndpointSlices.
 //!
-//! An endpoint is left out only when its slice says it is not ready
-//! (`conditions.ready: false`); an absent condition means ready, as the
-//! EndpointSlice API defines. Each endpoint's first address is used (the
+//! An endpoint is left out when its slice says it is not ready
+//! (`conditions.ready: false`; an absent condition means ready, as the
+//! EndpointSlice API defines), and when it names a pod the index has not
+//! seen yet: whether that pod is meshed is unknown, and guessing "not
+//! meshed" would send a client plaintext to a meshed pod. The pod's arrival
+//! recomputes the Service, which then lists it. Each endpoint's first address is used (the
 //! API's addresses are fungible). An endpoint in two slices, as happens while
 //! the endpoint controller moves it, is listed once.
 
@@ -43,9 +46,12 @@ pub(crate) fn ready(store: &Store, cfg: &Config, svc: &ObjKey, port_name: &str) 
                 continue;
             };
             let pod_key = endpoint_pod(ns, e);
-            let identity = pod_key
-                .as_ref()
-                .and_then(|k| store.pods.get(k).map(|p| (k, p)))
+            let pod = pod_key.as_ref().map(|k| (k, store.pods.get(k)));
+            if let Some((_, None)) = pod {
+                continue;
+            }
+            let identity = pod
+                .and_then(|(k, p)| p.map(|p| (k, p)))
                 .filter(|(k, p)| pods::is_meshed(p) && pods::intercepts(store, k, p, port))
                 .and_then(|(k, p)| pods::identity(cfg, &k.ns, p))
                 .unwrap_or_default();

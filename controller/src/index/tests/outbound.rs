@@ -238,6 +238,9 @@ fn an_invalid_authority_is_an_error() {
 #[test]
 fn endpoints_marked_not_ready_are_left_out_and_absent_readiness_means_ready() {
     let mut ix = index_with([
+        pod("shop", "api-0").sa("api").ip("10.1.0.5").into(),
+        pod("shop", "api-1").sa("api").ip("10.1.0.6").into(),
+        pod("shop", "api-2").sa("api").ip("10.1.0.7").into(),
         service("shop", "api", "10.96.0.10")
             .port("http", 80, 8080)
             .into(),
@@ -253,7 +256,38 @@ fn endpoints_marked_not_ready_are_left_out_and_absent_readiness_means_ready() {
 }
 
 #[test]
+fn an_endpoint_is_listed_once_its_pod_is_seen() {
+    let mut ix = index_with([
+        service("shop", "api", "10.96.0.10")
+            .port("http", 80, 8080)
+            .into(),
+        slice("shop", "api-abc", "api")
+            .port("http", 8080)
+            .ready("10.1.0.5", "api-0")
+            .into(),
+    ]);
+    let rx = ix
+        .outbound(Target::Authority("10.96.0.10:80".into()), "shop")
+        .unwrap();
+    let endpoints = |rx: &tokio::sync::watch::Receiver<std::sync::Arc<Outbound>>| match &**rx.borrow() {
+        Outbound::Meshed(m) => m.root.as_ref().unwrap().endpoints.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        endpoints(&rx).is_empty(),
+        "an unseen pod's endpoint is listed"
+    );
+    ix.apply(pod("shop", "api-0").sa("api").ip("10.1.0.5").into());
+    assert_eq!(
+        endpoints(&rx),
+        [ep("10.1.0.5:8080", &id("shop", "api"), "api-0")]
+    );
+}
+
+#[test]
 fn endpoint_identity_is_the_pods_when_meshed_and_empty_otherwise() {
+    // A pod the index has not seen is left out (never guessed plaintext);
+    // an endpoint that names no pod is outside the mesh.
     let mut ix = index_with([
         pod("shop", "api-0").sa("api").ip("10.1.0.5").into(),
         pod("shop", "legacy").unmeshed().ip("10.1.0.6").into(),
@@ -274,7 +308,6 @@ fn endpoint_identity_is_the_pods_when_meshed_and_empty_otherwise() {
         [
             ep("10.1.0.5:8080", &id("shop", "api"), "api-0"),
             ep("10.1.0.6:8080", "", "legacy"),
-            ep("10.1.0.7:8080", "", "unknown-pod"),
             ep("10.1.0.8:8080", "", ""),
         ]
     );
