@@ -269,10 +269,11 @@ fn an_endpoint_is_listed_once_its_pod_is_seen() {
     let rx = ix
         .outbound(Target::Authority("10.96.0.10:80".into()), "shop")
         .unwrap();
-    let endpoints = |rx: &tokio::sync::watch::Receiver<std::sync::Arc<Outbound>>| match &**rx.borrow() {
-        Outbound::Meshed(m) => m.root.as_ref().unwrap().endpoints.clone(),
-        other => panic!("{other:?}"),
-    };
+    let endpoints =
+        |rx: &tokio::sync::watch::Receiver<std::sync::Arc<Outbound>>| match &**rx.borrow() {
+            Outbound::Meshed(m) => m.root.as_ref().unwrap().endpoints.clone(),
+            other => panic!("{other:?}"),
+        };
     assert!(
         endpoints(&rx).is_empty(),
         "an unseen pod's endpoint is listed"
