@@ -70,7 +70,7 @@ enum Command {
     /// In order: the webhook configuration (no new pod is injected), the
     /// control-plane Deployments (waiting for their pods to stop), the
     /// chart's other objects and Helm's record of the release, the
-    /// trust-anchor ConfigMaps of injected namespaces, the control-plane
+    /// trust-anchor ConfigMaps older releases kept in injected namespaces, the control-plane
     /// namespace when nothing else runs in it, and with --crds the SMI CRDs.
     /// Meshed pods keep working until they restart; restart them afterwards
     /// to drop their sidecars.

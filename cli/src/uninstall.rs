@@ -28,7 +28,7 @@ use weft_api::contract::control_plane;
 
 /// Every object the chart creates carries it.
 pub const PART_OF: &str = "app.kubernetes.io/part-of=weft";
-/// The trust-anchor ConfigMaps the controller keeps in injected namespaces.
+/// The trust-anchor ConfigMaps earlier releases kept in injected namespaces.
 pub const CONTROLLER_MANAGED: &str = "app.kubernetes.io/managed-by=weft-controller";
 /// The SMI CRDs the chart installs (Helm never removes `crds/`).
 pub const CRDS: [&str; 5] = [

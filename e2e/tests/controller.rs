@@ -1,9 +1,8 @@
 //! weft-controller's watches, index and gRPC servers against the real API
 //! server: a proxy's inbound-policy stream changes after SMI objects are
-//! applied, a malformed object gets an Event and stalls nothing, and the
-//! trust-anchor ConfigMap appears in an injected namespace and comes back
-//! when deleted. (The controller runs in this process with a test CA; the
-//! chart deploys it for real.)
+//! applied, and a malformed object gets an Event and stalls nothing. (The
+//! controller runs in this process with a test CA; the chart deploys it for
+//! real.)
 
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, ServiceAccount};
 use kube::{

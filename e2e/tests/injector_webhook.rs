@@ -73,6 +73,8 @@ fn start_injector() -> anyhow::Result<(Injector, SocketAddr, String)> {
     let cert = params.signed_by(&key, &issuer)?;
     std::fs::write(dir.join("tls.crt"), cert.pem())?;
     std::fs::write(dir.join("tls.key"), key.serialize_pem())?;
+    // Any valid bundle: the injector writes it into each proxy's environment.
+    std::fs::write(dir.join("anchors.pem"), ca.pem())?;
 
     let port = TcpListener::bind(SocketAddr::from((NODE_IP, 0)))
         .context("binding the node address: is the e2e cluster up?")?
@@ -90,6 +92,8 @@ fn start_injector() -> anyhow::Result<(Injector, SocketAddr, String)> {
         .arg(dir.join("tls.crt"))
         .arg("--tls-key")
         .arg(dir.join("tls.key"))
+        .arg("--trust-anchors")
+        .arg(dir.join("anchors.pem"))
         .args(["--proxy-image", "weft/proxy:e2e"])
         .spawn()?;
     Ok((Injector { child, dir }, addr, ca.pem()))

@@ -145,8 +145,8 @@ async fn uninstall_removes_everything_and_breaks_no_running_workload() -> anyhow
             first_delete.contains("mutatingwebhookconfiguration"),
             "{said}"
         );
-        // Nothing of weft lives in a meshed namespace any more (releases
-        // before 0.2 kept a trust-anchor ConfigMap there; `weft uninstall`
+        // Nothing of weft lives in a meshed namespace any more (earlier
+        // releases kept a trust-anchor ConfigMap there; `weft uninstall`
         // still removes one it finds).
         assert!(
             !said.contains(&format!("configmap {ns}/")),
