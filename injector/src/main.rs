@@ -72,27 +72,16 @@ fn read_anchors(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(pem)
 }
 
-/// Re-reads the anchors every `every` and swaps them into `cfg`, so new
-/// pods start with the bundle of the moment.
-async fn follow_anchors(path: PathBuf, cfg: server::SharedConfig, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tick.tick().await;
-        match read_anchors(&path) {
-            Ok(pem) if pem != cfg.load().trust_anchors => {
-                tracing::info!(path = %path.display(), "trust anchors changed; new pods get the new bundle");
-                let mut next = (**cfg.load()).clone();
-                next.trust_anchors = pem;
-                cfg.store(std::sync::Arc::new(next));
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    "keeping the current trust anchors"
-                );
-            }
-        }
+/// Swaps a rotated bundle into `cfg`, so new pods start with the bundle
+/// of the moment (weft-tls's file watch parses it and reports a bad file
+/// once).
+fn store_anchors(cfg: &server::SharedConfig, pem: &[u8]) {
+    let pem = String::from_utf8_lossy(pem).into_owned();
+    if pem != cfg.load().trust_anchors {
+        tracing::info!("trust anchors changed; new pods get the new bundle");
+        let mut next = (**cfg.load()).clone();
+        next.trust_anchors = pem;
+        cfg.store(std::sync::Arc::new(next));
     }
 }
 
@@ -133,11 +122,14 @@ async fn main() -> anyhow::Result<()> {
         native_sidecars,
         trust_anchors: read_anchors(&args.trust_anchors)?,
     };
+    let store = weft_tls::AnchorStore::from_file(&args.trust_anchors)?;
     let cfg: server::SharedConfig = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(cfg));
-    tokio::spawn(follow_anchors(
+    let followed = cfg.clone();
+    tokio::spawn(weft_tls::watch_anchors_pem(
         args.trust_anchors.clone(),
-        cfg.clone(),
         Duration::from_secs(10),
+        store,
+        move |pem| store_anchors(&followed, pem),
     ));
 
     let (namespaces, watch) = KubeNamespaces::start(client);
