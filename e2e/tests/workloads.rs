@@ -1,9 +1,10 @@
 //! Meshed workloads of the usual shapes on the real cluster, in a namespace
-//! whose default policy is `deny`: a Deployment whose readiness probe must
-//! still pass (probes are allowed under `deny`), a Job that completes even
-//! though its proxy is a sidecar (native sidecars stop with the job) and
-//! whose SPIFFE id the server app receives, and a caller no TrafficTarget
-//! names, refused with its reason.
+//! whose default policy is `deny`: a Deployment whose HTTP, TCP and gRPC
+//! probes must still pass (the proxy runs them) while the probed ports stay
+//! closed to an unmeshed pod, a Job that completes even though its proxy is
+//! a sidecar (native sidecars stop with the job) and whose SPIFFE id the
+//! server app receives, and a caller no TrafficTarget names, refused with
+//! its reason.
 
 use k8s_openapi::api::{batch::v1::Job, core::v1::Namespace};
 use kube::api::{Api, LogParams, Patch, PatchParams};
@@ -21,7 +22,7 @@ fn job(name: &str, sa: &str) -> serde_json::Value {
     json!({
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": name},
-        "spec": {"backoffLimit": 0, "template": {"spec": {
+        "spec": {"backoffLimit": 0, "template": {"metadata": {"annotations": {}}, "spec": {
             "serviceAccountName": sa, "restartPolicy": "Never",
             "containers": [{"name": "app", "image": "weft/testapp:e2e", "imagePullPolicy": "Never",
                             "args": ["get", "http://server/"]}]}}}
@@ -104,15 +105,33 @@ async fn probes_jobs_and_refusals_under_a_deny_default() -> anyhow::Result<()> {
                                                            "imagePullPolicy": "Never", "args": ["serve"],
                                                            "ports": [{"containerPort": 8080}],
                                                            "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080},
+                                                                              "periodSeconds": 1},
+                                                           "livenessProbe": {"tcpSocket": {"port": 8080},
+                                                                             "periodSeconds": 2}},
+                                                          {"name": "health", "image": "weft/testapp:e2e",
+                                                           "imagePullPolicy": "Never", "args": ["grpc", ":9090"],
+                                                           "ports": [{"containerPort": 9090}],
+                                                           "readinessProbe": {"grpc": {"port": 9090},
                                                                               "periodSeconds": 1}}]}}}
         })).await?;
         apply(&client, &ns, json!({
             "apiVersion": "v1", "kind": "Service", "metadata": {"name": "server"},
             "spec": {"selector": {"app": "server"}, "ports": [{"port": 80, "targetPort": 8080}]}
         })).await?;
-        // Under `deny` only the kubelet's probe path is open to it: Ready
-        // proves the probe grant.
+        // Under `deny` nothing is open to the kubelet: Ready proves that
+        // the proxy ran the HTTP and gRPC probes (and the TCP one keeps the
+        // app alive).
         run("kubectl", &["-n", &ns, "rollout", "status", "deploy/server", "--timeout=180s"])?;
+        let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+        // A pod outside the mesh reaches the probed port only as an
+        // unauthenticated client: a TCP probe no longer opens it.
+        let mut outside = job("unmeshed", "other");
+        outside["spec"]["template"]["metadata"]["annotations"][a::INJECT] = json!(a::INJECT_DISABLED);
+        apply(&client, &ns, outside).await?;
+        let ok = finished(&jobs, "unmeshed").await?;
+        let log = app_log(&client, &ns, "unmeshed").await;
+        assert!(!ok, "a pod outside the mesh reached a probed port under deny: {log}");
+        assert!(log.contains("403") && log.contains("unauthenticated"), "{log}");
 
         apply(&client, &ns, json!({
             "apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "TCPRoute",
@@ -126,7 +145,6 @@ async fn probes_jobs_and_refusals_under_a_deny_default() -> anyhow::Result<()> {
                      "rules": [{"kind": "TCPRoute", "name": "app"}]}
         })).await?;
 
-        let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
         apply(&client, &ns, job("granted", "job")).await?;
         let ok = finished(&jobs, "granted").await?;
         let log = app_log(&client, &ns, "granted").await;

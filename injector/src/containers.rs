@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::{api::resource::Quantity, util::intstr::IntOrString};
 use std::collections::BTreeMap;
 use weft_api::contract::{control_plane, env, pod as names, ports, proxy_user, token};
+use weft_api::probes::AppProbe;
 
 /// `weft-init`: writes the iptables rules, then exits.
 pub fn init_container(cfg: &InjectConfig, o: &Overrides) -> Container {
@@ -70,7 +71,12 @@ pub fn init_container(cfg: &InjectConfig, o: &Overrides) -> Container {
 }
 
 /// `weft-proxy`: the sidecar, as a native sidecar (restartPolicy Always).
-pub fn proxy_container(cfg: &InjectConfig, o: &Overrides, inbound_ports: &[u16]) -> Container {
+pub fn proxy_container(
+    cfg: &InjectConfig,
+    o: &Overrides,
+    inbound_ports: &[u16],
+    app_probes: &[AppProbe],
+) -> Container {
     let res = resources(cfg, o);
     let cpu_limit = o
         .cpu_limit
@@ -126,6 +132,13 @@ pub fn proxy_container(cfg: &InjectConfig, o: &Overrides, inbound_ports: &[u16])
     if !inbound_ports.is_empty() {
         let list: Vec<String> = inbound_ports.iter().map(u16::to_string).collect();
         vars.push((env::INBOUND_PORTS, Some(list.join(",")), None));
+    }
+    if !app_probes.is_empty() {
+        vars.push((
+            env::APP_PROBES,
+            Some(weft_api::probes::render(app_probes)),
+            None,
+        ));
     }
     let env = vars
         .into_iter()

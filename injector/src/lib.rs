@@ -11,6 +11,7 @@ pub mod containers;
 pub mod decision;
 pub mod namespaces;
 pub mod patch;
+pub mod probes;
 pub mod review;
 pub mod server;
 

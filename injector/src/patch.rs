@@ -3,6 +3,7 @@
 use crate::{
     InjectConfig, NamespaceMeta, Reason, annotations, containers,
     decision::{self},
+    probes,
 };
 use json_patch::{AddOperation, Patch, PatchOperation, jsonptr::PointerBuf};
 use k8s_openapi::api::core::v1::Pod;
@@ -26,11 +27,19 @@ pub fn patch_for(pod: &Pod, ns: &NamespaceMeta, cfg: &InjectConfig) -> Result<In
     let spec = pod.spec.as_ref().ok_or(Reason::NotEnabled)?;
 
     let mut ops = status_ops(pod, "injected");
+    // Before the init containers are inserted: the pointers index the
+    // pod's own lists.
+    let (rewrites, moved) = probes::rewrite(spec);
+    for r in rewrites {
+        let tokens: Vec<&str> = r.pointer.iter().map(String::as_str).collect();
+        ops.push(add(&tokens, to_value(r.probe)));
+    }
     let init = to_value(containers::init_container(cfg, &o));
     let proxy = to_value(containers::proxy_container(
         cfg,
         &o,
         &inbound_ports(spec, &o),
+        &moved,
     ));
     if spec.init_containers.as_ref().is_none_or(Vec::is_empty) {
         ops.push(add(&["spec", "initContainers"], json!([init, proxy])));

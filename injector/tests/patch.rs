@@ -191,6 +191,101 @@ fn annotation_overrides_reach_the_containers() {
     golden("overrides", &doc);
 }
 
+#[test]
+fn network_probes_move_to_the_proxy_and_the_rest_stay() {
+    let mut p = base_pod();
+    p["spec"]["containers"] = json!([
+        {"name": "app", "image": "shop/web:1",
+         "ports": [{"name": "http", "containerPort": 8080}],
+         "livenessProbe": {"httpGet": {"path": "healthz?full=1", "port": "http", "scheme": "HTTPS",
+                                       "httpHeaders": [{"name": "X-Probe", "value": "kubelet"}]},
+                           "periodSeconds": 7, "timeoutSeconds": 3, "failureThreshold": 4},
+         "readinessProbe": {"tcpSocket": {"port": 9000}},
+         "startupProbe": {"grpc": {"port": 5000, "service": "shop"}}},
+        {"name": "tools", "image": "shop/tools:1",
+         "livenessProbe": {"exec": {"command": ["true"]}},
+         "readinessProbe": {"httpGet": {"path": "/", "port": 80, "host": "example.com"}},
+         "startupProbe": {"tcpSocket": {"port": "missing"}}}
+    ]);
+    // A sidecar's probe too, behind an ordinary init container: the
+    // pointers must still name the pod's own lists.
+    p["spec"]["initContainers"] = json!([
+        {"name": "migrate", "image": "shop/migrate:1"},
+        {"name": "cache", "image": "shop/cache:1", "restartPolicy": "Always",
+         "readinessProbe": {"tcpSocket": {"port": 6379}}}
+    ]);
+    let (doc, res) = outcome(&p, &ns(true), &cfg());
+    res.unwrap();
+    let app = &doc["spec"]["containers"][0];
+    for (field, kind) in [
+        ("livenessProbe", "liveness"),
+        ("readinessProbe", "readiness"),
+        ("startupProbe", "startup"),
+    ] {
+        assert_eq!(
+            app[field]["httpGet"],
+            json!({"path": format!("/probe/app/{kind}"), "port": 4191}),
+            "{field}"
+        );
+    }
+    assert_eq!(app["livenessProbe"]["periodSeconds"], 7);
+    assert_eq!(app["livenessProbe"]["failureThreshold"], 4);
+    assert!(app["readinessProbe"].get("tcpSocket").is_none());
+    assert!(app["startupProbe"].get("grpc").is_none());
+    let tools = &doc["spec"]["containers"][1];
+    assert_eq!(
+        tools, &p["spec"]["containers"][1],
+        "exec, another host and an unknown port stay"
+    );
+    let cache = &doc["spec"]["initContainers"][3];
+    assert_eq!(cache["name"], "cache");
+    assert_eq!(
+        cache["readinessProbe"]["httpGet"]["path"],
+        "/probe/cache/readiness"
+    );
+
+    let proxy = &doc["spec"]["initContainers"][1];
+    let value = proxy["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == env::APP_PROBES)
+        .and_then(|e| e["value"].as_str())
+        .expect("the proxy is told the checks");
+    let moved = weft_api::probes::parse(value).unwrap();
+    let summary: Vec<(String, u16, u32)> = moved
+        .iter()
+        .map(|m| (m.name.clone(), m.port, m.timeout_seconds))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("app/liveness".into(), 8080, 3),
+            ("app/readiness".into(), 9000, 1),
+            ("app/startup".into(), 5000, 1),
+            ("cache/readiness".into(), 6379, 1),
+        ]
+    );
+    assert_eq!(
+        moved[0].check,
+        weft_api::probes::Check::Http {
+            path: "/healthz?full=1".into(),
+            https: true,
+            headers: vec![weft_api::probes::Header {
+                name: "X-Probe".into(),
+                value: "kubelet".into()
+            }],
+        }
+    );
+    assert_eq!(
+        moved[2].check,
+        weft_api::probes::Check::Grpc {
+            service: Some("shop".into())
+        }
+    );
+    golden("probes", &doc);
+}
+
 /// A case name, the pod, its namespace, and the reason expected.
 type SkipCase = (&'static str, Value, NamespaceMeta, fn(&Reason) -> bool);
 
@@ -329,6 +424,7 @@ fn the_proxy_parses_what_the_injector_writes() {
     let mut p = base_pod();
     p["metadata"]["annotations"] =
         json!({a::OPAQUE_PORTS: "3306,9000-9010", a::PROXY_CPU_LIMIT: "1500m"});
+    p["spec"]["containers"][0]["readinessProbe"] = json!({"tcpSocket": {"port": 8080}});
     let (doc, res) = outcome(&p, &ns(true), &cfg());
     res.unwrap();
     let downward = BTreeMap::from([
@@ -350,6 +446,13 @@ fn the_proxy_parses_what_the_injector_writes() {
     assert_eq!(cfg.workload.service_account, "web");
     assert_eq!(cfg.workload.pod_ips.len(), 2);
     assert_eq!(cfg.worker_threads, 2);
+    assert_eq!(
+        cfg.app_probes
+            .iter()
+            .map(|p| (p.name.as_str(), p.port))
+            .collect::<Vec<_>>(),
+        vec![("app/readiness", 8080)]
+    );
     assert_eq!(
         cfg.trust_anchors,
         weft_proxy::config::InitialAnchors::Pem(ANCHORS.into())

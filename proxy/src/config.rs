@@ -118,6 +118,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "the app's TCP ports, comma-separated: ready only once each has a policy",
     ),
     (
+        env::APP_PROBES,
+        "none",
+        "the app probes the proxy runs for the kubelet at /probe/<container>/<kind> (JSON, the injector writes it)",
+    ),
+    (
         env::ADMIN_ADDR,
         "0.0.0.0:4191",
         "admin listener: /live, /ready, /metrics",
@@ -219,6 +224,8 @@ pub struct Config {
     pub outbound_addr: SocketAddr,
     /// The app's TCP ports, whose policy readiness waits for.
     pub inbound_ports: Vec<u16>,
+    /// The app's probes, run on the kubelet's behalf.
+    pub app_probes: Vec<weft_api::probes::AppProbe>,
     pub admin_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
     pub worker_threads: usize,
@@ -273,6 +280,9 @@ pub fn parse(s: &dyn Strings) -> Result<Config, EnvError> {
             SocketAddr::from(([127, 0, 0, 1], ports::OUTBOUND)),
         )?,
         inbound_ports: parse_with(s, env::INBOUND_PORTS, Vec::new(), parse_ports)?,
+        app_probes: parse_with(s, env::APP_PROBES, Vec::new(), |v| {
+            weft_api::probes::parse(v).map_err(|e| format!("not a list of app probes: {e}"))
+        })?,
         admin_addr: parse_or(
             s,
             env::ADMIN_ADDR,

@@ -22,7 +22,7 @@
 //! ([`path`]), HTTP plumbing
 //! ([`http`]), the one error type ([`error`]), [`metrics`] and sockets
 //! ([`net`], [`tracker`]). [`scrape`] serves the metrics to weft-controller
-//! alone, over mTLS.
+//! alone, over mTLS. [`probe`] runs the app's probes for the kubelet.
 //!
 //! [`init`] is `weft-proxy init`, the `weft-init` init container that writes
 //! the pod's iptables rules.
@@ -41,6 +41,7 @@ pub mod net;
 pub mod outbound;
 pub mod path;
 pub mod prefixed;
+pub mod probe;
 pub mod routes;
 pub mod scrape;
 pub mod sniff;

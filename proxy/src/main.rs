@@ -134,12 +134,26 @@ fn initial_anchors(a: &config::InitialAnchors) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// The app probes, checked against the pod's first address (the one the
+/// kubelet dials).
+fn app_probes(cfg: &config::Config) -> Option<Arc<dyn weft_runtime::admin::AppProbes>> {
+    let target = *cfg.workload.pod_ips.first()?;
+    if cfg.app_probes.is_empty() {
+        return None;
+    }
+    Some(Arc::new(weft_proxy::probe::AppProbes::new(
+        target,
+        cfg.app_probes.clone(),
+    )))
+}
+
 async fn run(cfg: config::Config) -> anyhow::Result<()> {
     let settings = process::Settings {
         name: "weft-proxy",
         admin_addr: cfg.admin_addr,
         log_level: cfg.log_level.clone(),
         log_format: cfg.log_format,
+        app_probes: app_probes(&cfg),
     };
     let metrics = Metrics::default();
     let mut registry = Registry::default();

@@ -13,6 +13,7 @@
 //! | GET    | `/log-level` | anyone   | the current filter |
 //! | PUT    | `/log-level` | loopback | replace the filter with the body |
 //! | POST   | `/shutdown`  | loopback | start a graceful shutdown |
+//! | GET    | `/probe/<name>` | anyone | the proxy runs an app probe the injector moved to it: 200 or 503 |
 
 use crate::{listen::Incoming, readiness::Readiness, shutdown, telemetry::LogLevel};
 use bytes::Bytes;
@@ -20,7 +21,7 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use prometheus_client::registry::Registry;
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, pin::Pin, sync::Arc};
 use tokio::net::TcpListener;
 use tracing::{Instrument, debug, info_span};
 
@@ -31,6 +32,17 @@ pub struct State {
     pub metrics: Arc<Registry>,
     pub log_level: Option<LogLevel>,
     pub shutdown: Option<shutdown::Trigger>,
+    /// Only the proxy runs app probes.
+    pub app_probes: Option<Arc<dyn AppProbes>>,
+}
+
+/// The result of an app probe: `Err` says why it failed.
+pub type ProbeResult = Result<(), String>;
+
+/// App probes run on the kubelet's behalf (`GET /probe/<name>`).
+pub trait AppProbes: Send + Sync + std::fmt::Debug {
+    /// Runs the probe called `name`; `None` when there is none by that name.
+    fn run(&self, name: &str) -> Option<Pin<Box<dyn Future<Output = ProbeResult> + Send>>>;
 }
 
 /// A bound, not yet serving, admin server.
@@ -146,6 +158,16 @@ where
                     text(StatusCode::OK, format!("{}\n", level.current()))
                 }
                 Err(e) => text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+            }
+        }
+        (&Method::GET, path) if path.starts_with(weft_api::probes::PATH_PREFIX) => {
+            let name = &path[weft_api::probes::PATH_PREFIX.len()..];
+            match state.app_probes.as_ref().and_then(|p| p.run(name)) {
+                None => text(StatusCode::NOT_FOUND, format!("no app probe {name:?}\n")),
+                Some(check) => match check.await {
+                    Ok(()) => text(StatusCode::OK, "ok\n"),
+                    Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+                },
             }
         }
         (&Method::POST, "/shutdown") => match &state.shutdown {

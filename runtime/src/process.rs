@@ -12,6 +12,8 @@ pub struct Settings {
     pub admin_addr: SocketAddr,
     pub log_level: String,
     pub log_format: telemetry::LogFormat,
+    /// App probes the admin server runs (the proxy's).
+    pub app_probes: Option<Arc<dyn admin::AppProbes>>,
 }
 
 /// The shared parts of a running binary.
@@ -51,6 +53,7 @@ impl Process {
             metrics: metrics.into(),
             log_level: Some(log_level),
             shutdown: Some(trigger.clone()),
+            app_probes: settings.app_probes.clone(),
         };
         let addr = settings.admin_addr;
         let bound = admin::Admin::bind(addr, state)
@@ -116,6 +119,7 @@ impl CommonArgs {
             admin_addr: self.admin_addr,
             log_level: self.log_level.clone(),
             log_format: self.log_format,
+            app_probes: None,
         }
     }
 

@@ -173,6 +173,9 @@ pub mod env {
     /// The app containers' declared TCP ports (comma-separated): the proxy
     /// fetches their policy at start and is ready only once each has one.
     pub const INBOUND_PORTS: &str = "WEFT_INBOUND_PORTS";
+    /// The app probes the proxy runs for the kubelet (JSON, see
+    /// [`crate::probes`]).
+    pub const APP_PROBES: &str = "WEFT_APP_PROBES";
     pub const LOG_LEVEL: &str = "WEFT_LOG";
     /// `plain` or `json`.
     pub const LOG_FORMAT: &str = "WEFT_LOG_FORMAT";

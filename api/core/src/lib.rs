@@ -9,9 +9,11 @@
 //!   build needs `protoc`.
 //! - [`contract`] names everything two components must agree on.
 //! - [`duration`]: durations as Go writes them, parsed and printed alike.
+//! - [`probes`]: the app probes the injector hands to the proxy.
 
 pub mod contract;
 pub mod duration;
+pub mod probes;
 
 /// The generated code, nested as the protobuf packages are, so that
 /// cross-package references (`discovery` uses `policy` routes) resolve.

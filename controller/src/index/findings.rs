@@ -63,6 +63,9 @@ pub mod reason {
     pub const UDP_NOT_MEDIATED: &str = "UDPNotMediated";
     /// A probe on a named port no container port has.
     pub const UNRESOLVED_PROBE_PORT: &str = "UnresolvedProbePort";
+    /// A TCP, gRPC or HTTPS probe the proxy does not run (a pod injected
+    /// before it did): its port is open to any client.
+    pub const PROBE_OPENS_PORT: &str = "ProbeOpensPort";
     /// A TrafficSplit whose root Service does not exist.
     pub const MISSING_ROOT_SERVICE: &str = "MissingRootService";
     /// A TrafficSplit backend Service that does not exist.

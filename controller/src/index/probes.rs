@@ -1,10 +1,14 @@
-//! The kubelet's probes, authorised for unauthenticated clients on the port
-//! each probe targets only.
+//! The kubelet's probes that still reach an app port.
 //!
-//! An HTTP probe allows `GET` of exactly its path (query excluded). An HTTPS
-//! probe arrives as TLS the proxy does not terminate, so, like TCP and gRPC
-//! probes, it allows all traffic on its port: the kubelet is not a mesh
-//! client, and a probe that cannot pass restarts the pod.
+//! The injector moves every httpGet, tcpSocket and gRPC probe to the proxy
+//! (`weft_api::probes`): the proxy runs it from inside the pod, so it needs
+//! no grant here and the app port stays under policy. What is left are the
+//! probes of pods injected before weft did that. Those are authorised for
+//! unauthenticated clients, on the probe's port only, so that upgrading weft
+//! does not fail running pods' probes: an HTTP probe allows `GET` of exactly
+//! its path (query excluded); an HTTPS, TCP or gRPC probe allows all traffic
+//! on its port, which opens it to anyone, and a `ProbeOpensPort` finding
+//! asks for the pod to be re-created.
 
 use super::Kind;
 use super::findings::{Finding, reason};
@@ -12,6 +16,7 @@ use super::pods;
 use super::store::ObjKey;
 use k8s_openapi::api::core::v1::{Container, Pod, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use weft_api::contract::ports;
 use weft_api::policy::authorization::Rules;
 use weft_api::policy::{AllTraffic, Authorization, Clients, HttpRoute, HttpRoutes};
 
@@ -37,12 +42,24 @@ pub(crate) fn authorizations(pod: &Pod, port: u16) -> Vec<Authorization> {
     out
 }
 
-/// Reports probes whose named port no container port has.
+/// Reports probes whose named port no container port has, and probes that
+/// open a whole port.
 pub(crate) fn check(key: &ObjKey, pod: &Pod, sink: &mut Vec<Finding>) {
     for c in pods::app_containers(pod) {
         for (kind, probe) in probes(c) {
-            if let Err(port) = grant(c, kind, probe) {
-                sink.push(Finding::new(
+            match grant(c, kind, probe) {
+                Ok(Some((port, Rules::AllTraffic(_)))) => sink.push(Finding::new(
+                    Kind::Pod,
+                    &key.ns,
+                    &key.name,
+                    reason::PROBE_OPENS_PORT,
+                    format!(
+                        "{kind} probe of container {} reaches port {port} directly, so any client may use that port: re-create the pod to have its proxy run the probe",
+                        c.name
+                    ),
+                )),
+                Ok(_) => {}
+                Err(port) => sink.push(Finding::new(
                     Kind::Pod,
                     &key.ns,
                     &key.name,
@@ -51,7 +68,7 @@ pub(crate) fn check(key: &ObjKey, pod: &Pod, sink: &mut Vec<Finding>) {
                         "{kind} probe of container {} targets port {port:?}, which the container does not declare; the probe is not authorised",
                         c.name
                     ),
-                ));
+                )),
             }
         }
     }
@@ -61,6 +78,7 @@ fn name(c: &Container, kind: &str) -> String {
     format!("probe/{}/{kind}", c.name)
 }
 
+/// The container's probes that reach an app port: not those the proxy runs.
 fn probes(c: &Container) -> impl Iterator<Item = (&'static str, &Probe)> {
     [
         ("liveness", &c.liveness_probe),
@@ -69,6 +87,16 @@ fn probes(c: &Container) -> impl Iterator<Item = (&'static str, &Probe)> {
     ]
     .into_iter()
     .filter_map(|(k, p)| p.as_ref().map(|p| (k, p)))
+    .filter(|(_, p)| !run_by_proxy(p))
+}
+
+fn run_by_proxy(p: &Probe) -> bool {
+    p.http_get.as_ref().is_some_and(|h| {
+        h.port == IntOrString::Int(ports::ADMIN.into())
+            && h.path
+                .as_deref()
+                .is_some_and(|path| path.starts_with(weft_api::probes::PATH_PREFIX))
+    })
 }
 
 /// The port a probe targets and what it needs there; `Err` with the port's

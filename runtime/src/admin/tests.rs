@@ -14,6 +14,7 @@ fn state() -> (State, shutdown::Signal) {
         metrics: Arc::new(registry),
         log_level: Some(telemetry::detached("info").unwrap()),
         shutdown: Some(trigger),
+        app_probes: None,
     };
     (st, signal)
 }
@@ -169,4 +170,42 @@ async fn serves_over_tcp_until_stopped() {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// Passes `app/readiness`, fails `app/liveness`, knows nothing else.
+#[derive(Debug)]
+struct TwoProbes;
+
+impl AppProbes for TwoProbes {
+    fn run(&self, name: &str) -> Option<Pin<Box<dyn Future<Output = ProbeResult> + Send>>> {
+        let result = match name {
+            "app/readiness" => Ok(()),
+            "app/liveness" => Err("connecting to 10.1.2.3:8080: connection refused".to_string()),
+            _ => return None,
+        };
+        Some(Box::pin(async move { result }))
+    }
+}
+
+#[tokio::test]
+async fn app_probes_answer_200_or_503_with_the_reason() {
+    let (mut st, _) = state();
+    let peer = POD_PEER.parse().unwrap();
+    let rsp = handle(req(Method::GET, "/probe/app/readiness", ""), peer, &st).await;
+    assert_eq!(
+        rsp.status(),
+        StatusCode::NOT_FOUND,
+        "no probes in this process"
+    );
+
+    st.app_probes = Some(Arc::new(TwoProbes));
+    let rsp = handle(req(Method::GET, "/probe/app/readiness", ""), peer, &st).await;
+    assert_eq!(rsp.status(), StatusCode::OK);
+    let rsp = handle(req(Method::GET, "/probe/app/liveness", ""), peer, &st).await;
+    assert_eq!(rsp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body(rsp).await.contains("connection refused"));
+    let rsp = handle(req(Method::GET, "/probe/app/startup", ""), peer, &st).await;
+    assert_eq!(rsp.status(), StatusCode::NOT_FOUND);
+    let rsp = handle(req(Method::POST, "/probe/app/readiness", ""), peer, &st).await;
+    assert_eq!(rsp.status(), StatusCode::NOT_FOUND);
 }

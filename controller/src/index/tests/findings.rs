@@ -319,6 +319,19 @@ fn a_probe_on_an_undeclared_named_port_is_reported() {
 }
 
 #[test]
+fn a_probe_that_opens_its_port_is_reported() {
+    let probe = Probe {
+        tcp_socket: Some(k8s_openapi::api::core::v1::TCPSocketAction {
+            port: IntOrString::Int(9000),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let ix = index_with([pod("shop", "api").probe("readiness", probe).into()]);
+    has(&ix, Kind::Pod, "shop/api", reason::PROBE_OPENS_PORT);
+}
+
+#[test]
 fn findings_are_sorted_and_do_not_depend_on_arrival_order() {
     let objects: Vec<Resource> = vec![
         web_to_api().rule("HTTPRouteGroup", "gone", &[]).into(),

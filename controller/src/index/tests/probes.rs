@@ -163,3 +163,22 @@ fn the_proxys_own_probes_are_not_authorised() {
             .is_empty()
     );
 }
+
+#[test]
+fn probes_the_proxy_runs_open_nothing() {
+    let moved = |kind: &str| http_get(&format!("/probe/app/{kind}"), IntOrString::Int(4191));
+    let mut ix = index_with([pod("shop", "api")
+        .ann(a::DEFAULT_POLICY, "deny")
+        .probe("liveness", moved("liveness"))
+        .probe("readiness", moved("readiness"))
+        .into()]);
+    for port in [8080, 4191] {
+        assert!(
+            policy(&mut ix, "shop", "api", port)
+                .authorizations
+                .is_empty(),
+            "port {port}"
+        );
+    }
+    assert_eq!(ix.findings(), Vec::new());
+}
