@@ -22,7 +22,8 @@ pub fn init_container(cfg: &InjectConfig, o: &Overrides) -> Container {
     ];
     if !o.skip_inbound_ports.is_empty() {
         args.push(format!(
-            "--skip-inbound-ports={}",
+            "{}{}",
+            names::SKIP_INBOUND_PORTS_ARG,
             o.skip_inbound_ports.join(",")
         ));
     }

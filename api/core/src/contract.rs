@@ -42,6 +42,9 @@ pub mod proxy_user {
 pub mod pod {
     /// The iptables init container.
     pub const INIT_CONTAINER: &str = "weft-init";
+    /// The weft-init argument listing the inbound ports it leaves alone;
+    /// weft-controller reads it back (an annotation could change later).
+    pub const SKIP_INBOUND_PORTS_ARG: &str = "--skip-inbound-ports=";
     /// The proxy, a native sidecar (init container with `restartPolicy: Always`).
     pub const PROXY_CONTAINER: &str = "weft-proxy";
     /// Volume and mount path of the projected ServiceAccount token.

@@ -90,26 +90,25 @@ pub(crate) fn http_ports(layers: &[Annotated<'_>], sink: &mut Vec<Finding>) -> P
         .unwrap_or_default()
 }
 
-/// `weft.io/skip-inbound-ports` of the first layer that sets it: ports the
-/// pod's proxy does not intercept (the injector passes the same list to
-/// `weft-init`).
-pub(crate) fn skip_inbound_ports(layers: &[Annotated<'_>], sink: &mut Vec<Finding>) -> PortSet {
-    layers
-        .iter()
-        .find_map(|l| parse_ports(l, a::SKIP_INBOUND_PORTS, sink))
-        .unwrap_or_default()
+/// A port list as `weft.io/*-ports` and `weft-init` write it
+/// (`22,8000-8010`); entries that are not ports are left out.
+pub(crate) fn port_set(value: &str) -> PortSet {
+    PortSet(entries(value).filter_map(port_range).collect())
+}
+
+fn port_range(item: &str) -> Option<(u16, u16)> {
+    let port = |p: &str| p.trim().parse::<u16>().ok().filter(|p| *p != 0);
+    match item.split_once('-') {
+        Some((lo, hi)) => port(lo).zip(port(hi)).filter(|(l, h)| l <= h),
+        None => port(item).map(|p| (p, p)),
+    }
 }
 
 fn parse_ports(l: &Annotated<'_>, name: &str, sink: &mut Vec<Finding>) -> Option<PortSet> {
     let value = l.get(name)?;
-    let port = |p: &str| p.trim().parse::<u16>().ok().filter(|p| *p != 0);
     let mut set = Vec::new();
     for item in entries(value) {
-        let range = match item.split_once('-') {
-            Some((lo, hi)) => port(lo).zip(port(hi)).filter(|(l, h)| l <= h),
-            None => port(item).map(|p| (p, p)),
-        };
-        match range {
+        match port_range(item) {
             Some(r) => set.push(r),
             None => sink.push(l.invalid(
                 name,

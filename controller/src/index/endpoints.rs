@@ -52,7 +52,7 @@ pub(crate) fn ready(store: &Store, cfg: &Config, svc: &ObjKey, port_name: &str) 
             }
             let identity = pod
                 .and_then(|(k, p)| p.map(|p| (k, p)))
-                .filter(|(k, p)| pods::is_meshed(p) && pods::intercepts(store, k, p, port))
+                .filter(|(_, p)| pods::is_meshed(p) && pods::intercepts(p, port))
                 .and_then(|(k, p)| pods::identity(cfg, &k.ns, p))
                 .unwrap_or_default();
             out.push(Ready {

@@ -71,7 +71,7 @@ fn address(store: &Store, cfg: &Config, a: SocketAddr) -> Outbound {
     }
     if let Some(k) = store.pod_at(a.ip()) {
         let pod = &store.pods[k];
-        if !pods::is_meshed(pod) || !pods::intercepts(store, k, pod, a.port()) {
+        if !pods::is_meshed(pod) || !pods::intercepts(pod, a.port()) {
             return Outbound::NotMeshed;
         }
         let ann = pod.metadata.annotations.as_ref();

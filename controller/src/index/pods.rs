@@ -4,7 +4,7 @@ use super::Config;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use weft_api::contract::pod::PROXY_CONTAINER;
+use weft_api::contract::pod::{INIT_CONTAINER, PROXY_CONTAINER, SKIP_INBOUND_PORTS_ARG};
 use weft_tls::SpiffeId;
 
 /// Whether the injector gave the pod its proxy. The container is what
@@ -87,20 +87,31 @@ pub(crate) fn app_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
         .filter(|c| c.name != PROXY_CONTAINER)
 }
 
-/// Whether the pod's proxy intercepts `port`: not its admin or metrics port, and not a
-/// port its `skip-inbound-ports` leaves alone. Mesh TLS sent to a port that
+/// Whether the pod's proxy intercepts `port`: not its admin or metrics
+/// port, and not a port weft-init left alone. Mesh TLS sent to a port that
 /// is not intercepted would reach the app (or the admin server) raw.
-pub(crate) fn intercepts(
-    store: &super::store::Store,
-    key: &super::store::ObjKey,
-    pod: &Pod,
-    port: u16,
-) -> bool {
-    use super::{Kind, annotations};
+///
+/// The skipped ports are read from weft-init's arguments, which are what it
+/// applied and cannot change while the pod lives; annotations can be edited
+/// at any time, and a later `skip-inbound-ports` on the pod or its
+/// namespace must not turn clients' mesh TLS into plaintext.
+pub(crate) fn intercepts(pod: &Pod, port: u16) -> bool {
     use weft_api::contract::ports::{ADMIN, PROXY_METRICS};
     if port == ADMIN || port == PROXY_METRICS {
         return false;
     }
-    let layers = annotations::layers(store, Kind::Pod, key, pod.metadata.annotations.as_ref());
-    !annotations::skip_inbound_ports(&layers, &mut Vec::new()).contains(port)
+    !skipped_inbound_ports(pod).contains(port)
+}
+
+fn skipped_inbound_ports(pod: &Pod) -> super::annotations::PortSet {
+    let args = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.init_containers.iter().flatten())
+        .filter(|c| c.name == INIT_CONTAINER)
+        .flat_map(|c| c.args.iter().flatten());
+    let lists: Vec<&str> = args
+        .filter_map(|a| a.strip_prefix(SKIP_INBOUND_PORTS_ARG))
+        .collect();
+    super::annotations::port_set(&lists.join(","))
 }

@@ -113,6 +113,23 @@ impl PodB {
         self
     }
 
+    /// weft-init as the injector writes it for `skip-inbound-ports: ports`.
+    pub fn skip_inbound(mut self, ports: &str) -> Self {
+        let init = Container {
+            name: weft_api::contract::pod::INIT_CONTAINER.into(),
+            args: Some(vec![
+                "init".into(),
+                format!("{}{ports}", weft_api::contract::pod::SKIP_INBOUND_PORTS_ARG),
+            ]),
+            ..Default::default()
+        };
+        self.spec()
+            .init_containers
+            .get_or_insert_with(Vec::new)
+            .insert(0, init);
+        self
+    }
+
     pub fn unmeshed(mut self) -> Self {
         self.spec().init_containers = None;
         self

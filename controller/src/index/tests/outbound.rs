@@ -453,7 +453,7 @@ fn ports_the_far_proxy_does_not_intercept_are_not_meshed() {
         pod("shop", "db-0")
             .sa("db")
             .ip("10.1.0.9")
-            .ann(a::SKIP_INBOUND_PORTS, "5432")
+            .skip_inbound("5432")
             .into(),
     ]);
     // The admin port and a skipped port reach the pod directly: mesh TLS
@@ -466,12 +466,34 @@ fn ports_the_far_proxy_does_not_intercept_are_not_meshed() {
 }
 
 #[test]
+fn an_annotation_added_later_does_not_downgrade_clients_to_plaintext() {
+    // weft-init redirected every port; the annotations came afterwards
+    // (a pod patch, a namespace edit) and changed nothing in the pod.
+    let mut ix = index_with(vec![
+        namespace("shop").ann(a::SKIP_INBOUND_PORTS, "8080").into(),
+        pod("shop", "db-0")
+            .sa("db")
+            .ip("10.1.0.9")
+            .ann(a::SKIP_INBOUND_PORTS, "5432,8080")
+            .into(),
+    ]);
+    for target in ["10.1.0.9:5432", "10.1.0.9:8080"] {
+        let m = meshed(out(&mut ix, target));
+        assert_eq!(
+            m.root.unwrap().endpoints[0].identity,
+            id("shop", "db"),
+            "{target}"
+        );
+    }
+}
+
+#[test]
 fn a_service_endpoint_on_a_skipped_port_has_no_identity() {
     let mut ix = index_with(vec![
         pod("shop", "db-0")
             .sa("db")
             .ip("10.1.0.9")
-            .ann(a::SKIP_INBOUND_PORTS, "5432")
+            .skip_inbound("5432")
             .into(),
         service("shop", "db", "10.96.0.20")
             .port("pg", 5432, 5432)
