@@ -239,6 +239,7 @@ pub async fn run(
     let helm = format!("owner=helm,name={}", o.release);
     n += delete_matching(client, o, &SECRETS, &Scope::Namespace(ns), &helm, verb, say).await?;
     total += counted(n, say);
+    say("    the mesh PKI goes with them: weft installed again generates a new one, which pods meshed now do not trust; re-create them then".into());
 
     say("==> 4. the trust-anchor ConfigMaps the controller kept in injected namespaces".into());
     let n = delete_matching(

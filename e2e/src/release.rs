@@ -94,3 +94,26 @@ pub fn wait_namespace_gone_if_terminating() -> anyhow::Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
+
+/// The generated mesh PKI: the issuer certificate and the anchor bundle.
+/// Upgrades and reinstalls must never change it.
+pub async fn generated_pki(client: &kube::Client) -> anyhow::Result<(Vec<u8>, String)> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let issuer = kube::Api::<Secret>::namespaced(client.clone(), "weft-system")
+        .get("weft-identity-issuer")
+        .await?
+        .data
+        .and_then(|d| d.get("tls.crt").map(|b| b.0.clone()))
+        .unwrap_or_default();
+    let anchors = kube::Api::<ConfigMap>::namespaced(client.clone(), "weft-system")
+        .get("weft-mesh-trust-anchors")
+        .await?
+        .data
+        .map(|d| d.into_values().collect::<String>())
+        .unwrap_or_default();
+    anyhow::ensure!(
+        !issuer.is_empty() && !anchors.is_empty(),
+        "no generated PKI found"
+    );
+    Ok((issuer, anchors))
+}

@@ -4,7 +4,7 @@
 //! proxies keep working against the new control plane (version skew): they
 //! take its new policy, and a new proxy talks to an old one.
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use serde_json::json;
 use std::path::PathBuf;
@@ -14,7 +14,10 @@ use weft_e2e::{
         LoadReport, app_tcp_route, mesh_namespace, run_to_end, server_pod, service, start_client,
         still_running, tcp_grant, wait_ended, wait_ready,
     },
-    release::{install, run, uninstall, wait_control_plane, wait_namespace_gone_if_terminating},
+    release::{
+        generated_pki as pki, install, run, uninstall, wait_control_plane,
+        wait_namespace_gone_if_terminating,
+    },
     repo_root, with_temp_ns,
 };
 
@@ -40,27 +43,6 @@ fn previous_chart() -> anyhow::Result<PathBuf> {
         "the previous release is not built: run `make images-previous` (e2e/previous/build)"
     );
     Ok(chart)
-}
-
-/// The mesh PKI generated at first install: it must never change.
-async fn pki(client: &kube::Client) -> anyhow::Result<(Vec<u8>, String)> {
-    let issuer = Api::<Secret>::namespaced(client.clone(), "weft-system")
-        .get("weft-identity-issuer")
-        .await?
-        .data
-        .and_then(|d| d.get("tls.crt").map(|b| b.0.clone()))
-        .unwrap_or_default();
-    let anchors = Api::<ConfigMap>::namespaced(client.clone(), "weft-system")
-        .get("weft-mesh-trust-anchors")
-        .await?
-        .data
-        .map(|d| d.into_values().collect::<String>())
-        .unwrap_or_default();
-    anyhow::ensure!(
-        !issuer.is_empty() && !anchors.is_empty(),
-        "no generated PKI found"
-    );
-    Ok((issuer, anchors))
 }
 
 /// The image of `pod`'s weft-proxy container.

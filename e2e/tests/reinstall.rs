@@ -1,0 +1,97 @@
+//! `helm uninstall`, then installing again, while meshed pods keep running
+//! under steady traffic: the generated mesh PKI survives the uninstall, so
+//! not one request fails, the running proxies reconnect to the new control
+//! plane (a grant made afterwards reaches them) and a pod created afterwards
+//! talks to them.
+//!
+//! With a PKI generated afresh, the running proxies would trust neither the
+//! new control plane nor new pods until they are re-created
+//! (docs/uninstall.md states that gap).
+
+use serde_json::json;
+use std::time::Duration;
+use weft_e2e::{
+    apply, client,
+    pods::{
+        LoadReport, app_tcp_route, mesh_namespace, run_to_end, server_pod, service, start_client,
+        still_running, tcp_grant, wait_ended, wait_ready,
+    },
+    release::{generated_pki, install, run, uninstall},
+    with_temp_ns,
+};
+
+#[tokio::test]
+async fn reinstalling_under_load_keeps_the_mesh() -> anyhow::Result<()> {
+    let client = client().await?;
+    install()?;
+    let res = with_temp_ns(&client, |client, ns| async move {
+        mesh_namespace(&client, &ns, &[], &["server", "client", "late"]).await?;
+        for pod in ["server-0", "server-1"] {
+            server_pod(&client, &ns, pod, "server", json!({"app": "server"})).await?;
+        }
+        service(&client, &ns, "server", json!({"app": "server"})).await?;
+        app_tcp_route(&client, &ns).await?;
+        apply(&client, &ns, tcp_grant("client", "client")).await?;
+        wait_ready(&client, &ns, &["server-0", "server-1"]).await?;
+        let before = generated_pki(&client).await?;
+
+        // 2 minutes at 20/s: longer than an uninstall and an install.
+        start_client(
+            &client,
+            &ns,
+            "steady",
+            "client",
+            &["load", "http://server/", "2400", "20"],
+        )
+        .await?;
+        wait_ready(&client, &ns, &["steady"]).await?;
+
+        let t0 = tokio::time::Instant::now();
+        run(
+            "helm",
+            &["uninstall", "weft", "-n", "weft-system", "--wait"],
+        )?;
+        eprintln!("uninstalled in {:?}", t0.elapsed());
+        let kept = generated_pki(&client).await?;
+        assert!(kept == before, "helm uninstall changed the generated PKI");
+        let t1 = tokio::time::Instant::now();
+        install()?;
+        eprintln!(
+            "installed again, control plane Ready, in {:?}",
+            t1.elapsed()
+        );
+        still_running(&client, &ns, "steady", "the reinstall").await?;
+        assert!(
+            generated_pki(&client).await? == before,
+            "the reinstall generated a new PKI"
+        );
+
+        // The old proxies are connected to the new controller: they take a
+        // grant made now, for a pod certified by the new weft-identity.
+        apply(&client, &ns, tcp_grant("late", "late")).await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (phase, log) =
+            run_to_end(&client, &ns, "late", "late", &["get", "http://server/"]).await?;
+        assert_eq!(
+            phase, "Succeeded",
+            "a pod created after the reinstall cannot reach the pods meshed before it: {log}"
+        );
+
+        let (phase, log) = wait_ended(&client, &ns, "steady").await?;
+        assert_eq!(phase, "Succeeded", "{log}");
+        let r = LoadReport::parse(&log)?;
+        eprintln!(
+            "load across the reinstall: {} ok, {} failed",
+            r.ok, r.failed
+        );
+        assert_eq!(
+            r.failed, 0,
+            "requests failed across the reinstall: {:?}",
+            r.errors
+        );
+        Ok(())
+    })
+    .await;
+    uninstall();
+    res
+}
