@@ -166,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
             identity_addr: args.identity_addr.clone(),
             token_file: args.token_file.clone(),
             anchors: weft_tls::workload::Anchors::WatchedFile(args.trust_anchors.clone()),
+            control_plane_trust: std::sync::Arc::default(),
         },
         certified,
     )?;

@@ -159,6 +159,12 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     weft_runtime::process_metrics::register(&mut registry);
     metrics.register(&mut registry);
+    let control_plane_trust = Arc::new(weft_tls::ControlPlaneTrust::default());
+    registry.register(
+        "weft_proxy_control_plane_refusals",
+        "Handshakes in which weft-identity's or weft-controller's certificate did not verify against this proxy's trust anchors (a control plane installed again with a new PKI: re-create the pod)",
+        control_plane_trust.refusals(),
+    );
     let registry = Arc::new(registry);
     let proc = process::Process::start(&settings, registry.clone()).await?;
     let w = &cfg.workload;
@@ -171,6 +177,7 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
             identity_addr: cfg.identity.addr.clone(),
             token_file: cfg.token_file.clone(),
             anchors: Anchors::FromIdentity(initial_anchors(&cfg.trust_anchors)?),
+            control_plane_trust,
         },
         proc.readiness.register("certificate"),
     )?;

@@ -94,3 +94,38 @@ fn a_bundle_written_into_the_pod_later_changes_nothing() {
     assert_eq!(r.status, StatusCode::OK, "after the file changed: {r:?}");
     assert_eq!(r.seen()["client_ids"], json!([workload_id("client")]));
 }
+
+/// weft installed again with a new PKI while the pods kept running: the
+/// proxies can verify neither the new weft-controller nor weft-identity,
+/// and nothing but re-creating the pod cures that. They must say so, in the
+/// log and in a metric, rather than fail quietly.
+#[test]
+fn a_control_plane_it_cannot_verify_is_reported_in_log_and_metrics() {
+    let mut m = Mesh::start(&[]);
+    let r = one_request(&m);
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
+    m.control.stop();
+    m.control = plane::ControlPlane::start(&m.cp, []);
+    let refused = format!(
+        "weft_proxy_control_plane_refusals_total{{service=\"{}\"}}",
+        "spiffe://cluster.local/ns/weft-system/sa/weft-controller"
+    );
+    // Reconnections back off from 1 s: 30 s is plenty.
+    let mut seen = false;
+    for _ in 0..60 {
+        if pair::admin_get(&m.client, "/metrics").contains(&refused) {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        seen,
+        "no {refused} after 30 s:\n{}\nlog:\n{}",
+        pair::admin_get(&m.client, "/metrics"),
+        m.client_proxy.log()
+    );
+    let log = m.client_proxy.log();
+    assert!(log.contains("re-create this pod"), "{log}");
+}

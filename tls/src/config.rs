@@ -19,6 +19,7 @@ use weft_api::contract::alpn;
 use crate::anchors::AnchorStore;
 use crate::creds::CredStore;
 use crate::id::{SpiffeId, TrustDomain};
+use crate::trust::ControlPlaneTrust;
 use crate::verify::{ExpectedIdVerifier, TrustDomainVerifier};
 
 /// Whether a control-plane server demands a client certificate.
@@ -40,6 +41,7 @@ pub struct MeshTls {
     trust_domain: TrustDomain,
     anchors: AnchorStore,
     creds: CredStore,
+    control_plane: Arc<ControlPlaneTrust>,
 }
 
 impl MeshTls {
@@ -48,7 +50,18 @@ impl MeshTls {
             trust_domain,
             anchors,
             creds,
+            control_plane: Arc::default(),
         }
+    }
+
+    /// Where refusals of the control plane's certificate are counted.
+    pub fn with_control_plane_trust(mut self, trust: Arc<ControlPlaneTrust>) -> Self {
+        self.control_plane = trust;
+        self
+    }
+
+    pub fn control_plane_trust(&self) -> &Arc<ControlPlaneTrust> {
+        &self.control_plane
     }
 
     pub fn anchors(&self) -> &AnchorStore {
@@ -94,17 +107,23 @@ impl MeshTls {
     /// offering ALPN `weft/1` and our certificate. The `ServerName` passed
     /// to rustls with it is only sent as SNI; use the peer's IP.
     pub fn mesh_client_config(&self, expected: &SpiffeId) -> Arc<ClientConfig> {
-        self.client_config(expected, alpn::MESH)
+        self.client_config(expected, alpn::MESH, None)
     }
 
     /// A gRPC connection to a control-plane server that must be `expected`
     /// (weft-controller), presenting our certificate.
     pub fn control_plane_client_config(&self, expected: &SpiffeId) -> Arc<ClientConfig> {
-        self.client_config(expected, alpn::H2)
+        self.client_config(expected, alpn::H2, Some(self.control_plane.clone()))
     }
 
-    fn client_config(&self, expected: &SpiffeId, alpn: &[u8]) -> Arc<ClientConfig> {
-        let verifier = ExpectedIdVerifier::new(self.anchors.clone(), expected.clone());
+    fn client_config(
+        &self,
+        expected: &SpiffeId,
+        alpn: &[u8],
+        control_plane: Option<Arc<ControlPlaneTrust>>,
+    ) -> Arc<ClientConfig> {
+        let verifier =
+            ExpectedIdVerifier::new(self.anchors.clone(), expected.clone(), control_plane);
         let mut config = client_builder()
             .dangerous()
             .with_custom_certificate_verifier(verifier)
@@ -119,7 +138,24 @@ impl MeshTls {
 /// `anchors` and be `identity_id`; we present no certificate (we are asking
 /// for one). ALPN `h2`, for gRPC.
 pub fn identity_client_config(anchors: &AnchorStore, identity_id: &SpiffeId) -> Arc<ClientConfig> {
-    let verifier = ExpectedIdVerifier::new(anchors.clone(), identity_id.clone());
+    identity_config(anchors, identity_id, None)
+}
+
+/// [`identity_client_config`], counting refusals of weft-identity in `trust`.
+pub fn identity_client_config_counted(
+    anchors: &AnchorStore,
+    identity_id: &SpiffeId,
+    trust: Arc<ControlPlaneTrust>,
+) -> Arc<ClientConfig> {
+    identity_config(anchors, identity_id, Some(trust))
+}
+
+fn identity_config(
+    anchors: &AnchorStore,
+    identity_id: &SpiffeId,
+    trust: Option<Arc<ControlPlaneTrust>>,
+) -> Arc<ClientConfig> {
+    let verifier = ExpectedIdVerifier::new(anchors.clone(), identity_id.clone(), trust);
     let mut config = client_builder()
         .dangerous()
         .with_custom_certificate_verifier(verifier)

@@ -12,6 +12,8 @@
 //! - [`serving`]: plain serving certificates from files (webhook, metrics
 //!   API), rotated without a restart.
 //! - [`accept`]: the server side of a handshake, bounded in time.
+//! - [`trust`]: refusals of the control plane's certificate, counted and
+//!   explained.
 //! - `test_util` (feature `test-util`): a test CA for other crates' tests.
 //!
 //! Wiring, in a proxy (the controller does the same minus the mesh
@@ -52,6 +54,7 @@ pub mod manager;
 pub mod serving;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+pub mod trust;
 pub mod verify;
 pub mod workload;
 
@@ -68,6 +71,7 @@ pub use id::{IdError, SpiffeId, TrustDomain};
 pub use leaf::{LeafError, LeafInfo, inspect_leaf, leaf_id};
 pub use manager::{CertManager, CertState, ManagerConfig, RenewError, refresh_in};
 pub use serving::{ServingCert, ServingError, common_name, watch_serving_cert};
+pub use trust::ControlPlaneTrust;
 pub use verify::{PeerIdError, peer_id, peer_id_from_certs};
 
 /// The crypto provider every weft TLS config is built with.

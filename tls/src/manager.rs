@@ -23,10 +23,11 @@ use weft_runtime::readiness::Condition;
 use crate::anchors::AnchorStore;
 use crate::certify::{Certifier, CertifyError, ResponseError, validate_response};
 use crate::clock::WallClock;
-use crate::config::{MeshTls, identity_client_config};
+use crate::config::{MeshTls, identity_client_config_counted};
 use crate::creds::{CredStore, Credentials};
 use crate::csr::{CsrError, WorkloadKey};
 use crate::id::SpiffeId;
+use crate::trust::ControlPlaneTrust;
 
 /// Renew when this fraction of the lifetime has passed…
 pub const REFRESH_AT: f64 = 0.7;
@@ -135,6 +136,8 @@ pub struct CertManager {
     /// Cuts the wait before the next renewal short (new anchors that no
     /// longer cover the current certificate).
     renew: Arc<Notify>,
+    /// Refusals of the control plane's certificates.
+    trust: Arc<ControlPlaneTrust>,
 }
 
 impl CertManager {
@@ -151,6 +154,7 @@ impl CertManager {
             state: watch::Sender::new(CertState::Initializing),
             ready: None,
             renew: Arc::default(),
+            trust: Arc::default(),
         })
     }
 
@@ -173,12 +177,20 @@ impl CertManager {
             self.anchors.clone(),
             self.creds.clone(),
         )
+        .with_control_plane_trust(self.trust.clone())
+    }
+
+    /// Counts (and logs) refusals of weft-identity's and, through
+    /// [`Self::mesh_tls`], weft-controller's certificates in `trust`.
+    pub fn with_control_plane_trust(mut self, trust: Arc<ControlPlaneTrust>) -> Self {
+        self.trust = trust;
+        self
     }
 
     /// The client config for reaching weft-identity (it must be the
     /// configured identity id); build the [`Certifier`] with it.
     pub fn identity_client_config(&self) -> Arc<rustls::ClientConfig> {
-        identity_client_config(&self.anchors, &self.config.identity_id)
+        identity_client_config_counted(&self.anchors, &self.config.identity_id, self.trust.clone())
     }
 
     /// Notify it to renew now rather than at the scheduled time.

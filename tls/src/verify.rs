@@ -22,6 +22,7 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use crate::anchors::AnchorStore;
 use crate::id::{SpiffeId, TrustDomain};
 use crate::leaf::{LeafError, inspect_leaf, leaf_id};
+use crate::trust::ControlPlaneTrust;
 
 /// Why a peer's otherwise valid certificate was refused. It reaches the
 /// caller inside `rustls::Error::InvalidCertificate(CertificateError::Other)`.
@@ -44,11 +45,41 @@ impl From<PeerIdError> for rustls::Error {
 pub(crate) struct ExpectedIdVerifier {
     anchors: AnchorStore,
     expected: SpiffeId,
+    /// Told of every refusal when the server is part of the control plane.
+    control_plane: Option<Arc<ControlPlaneTrust>>,
 }
 
 impl ExpectedIdVerifier {
-    pub(crate) fn new(anchors: AnchorStore, expected: SpiffeId) -> Arc<Self> {
-        Arc::new(Self { anchors, expected })
+    pub(crate) fn new(
+        anchors: AnchorStore,
+        expected: SpiffeId,
+        control_plane: Option<Arc<ControlPlaneTrust>>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            anchors,
+            expected,
+            control_plane,
+        })
+    }
+
+    fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<(), rustls::Error> {
+        self.anchors
+            .current()
+            .verify_server_chain(end_entity, intermediates, now)?;
+        let found = inspect_leaf(end_entity).map_err(PeerIdError::from)?.id;
+        if found != self.expected {
+            return Err(PeerIdError::Unexpected {
+                expected: self.expected.clone(),
+                found,
+            }
+            .into());
+        }
+        Ok(())
     }
 }
 
@@ -62,16 +93,11 @@ impl ServerCertVerifier for ExpectedIdVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.anchors
-            .current()
-            .verify_server_chain(end_entity, intermediates, now)?;
-        let found = inspect_leaf(end_entity).map_err(PeerIdError::from)?.id;
-        if found != self.expected {
-            return Err(PeerIdError::Unexpected {
-                expected: self.expected.clone(),
-                found,
+        if let Err(e) = self.verify(end_entity, intermediates, now) {
+            if let Some(cp) = &self.control_plane {
+                cp.refused(&self.expected, &e);
             }
-            .into());
+            return Err(e);
         }
         Ok(ServerCertVerified::assertion())
     }

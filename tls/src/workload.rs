@@ -4,11 +4,11 @@
 //! weft-identity's Certify over TLS.
 
 use crate::{
-    AnchorError, AnchorStore, CertManager, CertState, CsrError, GrpcCertifier, ManagerConfig,
-    MeshTls, SpiffeId, TrustAnchors, follow_anchors, tls_channel, watch_anchors,
+    AnchorError, AnchorStore, CertManager, CertState, ControlPlaneTrust, CsrError, GrpcCertifier,
+    ManagerConfig, MeshTls, SpiffeId, TrustAnchors, follow_anchors, tls_channel, watch_anchors,
 };
 use rustls_pki_types::UnixTime;
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 use tokio::sync::watch;
 use weft_api::identity::identity_client::IdentityClient;
 use weft_runtime::{grpc, readiness::Condition};
@@ -43,6 +43,9 @@ pub struct Workload {
     /// The projected ServiceAccount token (audience `weft-identity`).
     pub token_file: PathBuf,
     pub anchors: Anchors,
+    /// Where refusals of the control plane's certificates are counted (the
+    /// caller registers its counter before starting).
+    pub control_plane_trust: Arc<ControlPlaneTrust>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +82,8 @@ pub fn start(
         ManagerConfig::new(w.id, w.identity_id, w.token_file),
         anchors.clone(),
     )?
-    .with_readiness(ready);
+    .with_readiness(ready)
+    .with_control_plane_trust(w.control_plane_trust.clone());
     let channel = tls_channel(
         &w.identity_addr,
         manager.identity_client_config(),

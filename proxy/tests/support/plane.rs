@@ -236,6 +236,16 @@ impl ControlPlane {
 }
 
 impl ControlPlane {
+    /// Stops identity and the controller and frees their ports, as an
+    /// uninstall would.
+    pub fn stop(&mut self) {
+        self.stop_controller_quietly();
+        self.stop.trigger();
+        if let Some(t) = self.identity.take() {
+            let _ = t.join();
+        }
+    }
+
     fn stop_controller_quietly(&mut self) {
         if let Some((stop, thread)) = self.controller.take() {
             stop.trigger();
@@ -246,11 +256,7 @@ impl ControlPlane {
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
-        self.stop_controller_quietly();
-        self.stop.trigger();
-        if let Some(t) = self.identity.take() {
-            let _ = t.join();
-        }
+        self.stop();
     }
 }
 
