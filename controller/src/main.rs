@@ -71,6 +71,10 @@ struct Args {
     /// Messages a stream may have queued before its client is cut off.
     #[arg(long, env = "WEFT_STREAM_QUEUE", default_value_t = grpc::DEFAULT_QUEUE)]
     stream_queue: usize,
+    /// Streams one proxy identity (all replicas of a workload together) may
+    /// hold open at once; more are refused with ResourceExhausted.
+    #[arg(long, env = "WEFT_MAX_STREAMS_PER_IDENTITY", default_value_t = grpc::streams::DEFAULT_MAX_PER_IDENTITY)]
+    max_streams_per_identity: usize,
     /// This pod's name, naming the reporter of the Events it writes and
     /// the holder of the metrics Lease.
     #[arg(long, env = "WEFT_POD_NAME", default_value = "weft-controller")]
@@ -233,6 +237,7 @@ async fn main() -> anyhow::Result<()> {
             index,
             tls: tls.control_plane_server_config(ClientAuth::Required),
             queue: args.stream_queue,
+            max_streams_per_identity: args.max_streams_per_identity,
             metrics: grpc_metrics,
         }
         .serve_after_sync(args.listen_addr, sync_done, serving_ready, stop)

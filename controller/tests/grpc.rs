@@ -126,6 +126,11 @@ struct Harness {
 impl Harness {
     /// A server on a free loopback port, serving after `sync`.
     async fn start(index: SharedIndex, sync: SyncTracker, queue: usize) -> Self {
+        Self::start_capped(index, sync, queue, 1000).await
+    }
+
+    /// [`Harness::start`] with at most `cap` streams per identity.
+    async fn start_capped(index: SharedIndex, sync: SyncTracker, queue: usize, cap: usize) -> Self {
         let ca = TestCa::new();
         let creds = CredStore::new();
         creds.publish(ca.credentials(
@@ -148,6 +153,7 @@ impl Harness {
                 index,
                 tls,
                 queue,
+                max_streams_per_identity: cap,
                 metrics: Metrics::default(),
             }
             .serve_after_sync(addr, synced, Readiness::new().register("serving"), signal)
@@ -364,5 +370,53 @@ async fn nothing_answers_before_the_initial_sync() {
     .await
     .expect("an answer once synced");
     assert!(!first.targeted);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn one_identity_holds_at_most_its_cap_of_streams() {
+    let h = Harness::start_capped(index(), synced(), 64, 3).await;
+    let mut web = InboundPolicyClient::new(h.channel("web"));
+    let mut held = Vec::new();
+    for i in 0..3 {
+        let s = web.watch(watch_req("web-0")).await;
+        held.push(s.unwrap_or_else(|e| panic!("stream {i}: {e}")).into_inner());
+    }
+    // Discovery streams count too: the cap is on the identity.
+    let err = DiscoveryClient::new(h.channel("web"))
+        .watch(DiscoveryRequest {
+            target: Some(discovery_request::Target::Authority("api:80".into())),
+            source_namespace: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
+    // Another identity is not affected.
+    DiscoveryClient::new(h.channel("api"))
+        .watch(DiscoveryRequest {
+            target: Some(discovery_request::Target::Authority("api:80".into())),
+            source_namespace: String::new(),
+        })
+        .await
+        .unwrap();
+    // A stream that ends gives its place back.
+    held.pop();
+    let mut again = None;
+    for _ in 0..50 {
+        match web.watch(watch_req("web-0")).await {
+            Ok(s) => {
+                again = Some(s);
+                break;
+            }
+            Err(e) if e.code() == tonic::Code::ResourceExhausted => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(
+        again.is_some(),
+        "the place of the ended stream was not given back"
+    );
     h.stop().await;
 }

@@ -95,6 +95,7 @@ async fn start_controller(client: &Client) -> anyhow::Result<Controller> {
             index,
             tls,
             queue: 64,
+            max_streams_per_identity: weft_controller::grpc::streams::DEFAULT_MAX_PER_IDENTITY,
             metrics: Metrics::default(),
         }
         .serve_after_sync(addr, synced, Readiness::new().register("serving"), signal)

@@ -179,6 +179,7 @@ fn main() -> anyhow::Result<()> {
                 index,
                 tls: controller_tls,
                 queue: 64,
+                max_streams_per_identity: weft_controller::grpc::streams::DEFAULT_MAX_PER_IDENTITY,
                 metrics: Metrics::default(),
             }
             .serve(controller_l, controller_signal),

@@ -18,6 +18,7 @@ impl Discovery for DiscoveryService {
         req: Request<DiscoveryRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let peer = super::client_id(&req)?;
+        let permit = self.0.cap.acquire(&peer)?;
         let r = req.into_inner();
         let target = match r.target {
             Some(discovery_request::Target::Address(a)) => Target::Address(
@@ -41,6 +42,7 @@ impl Discovery for DiscoveryService {
         Ok(Response::new(self.0.forward(
             rx,
             Status::unavailable("the controller dropped this destination; subscribe again"),
+            permit,
             diff::updates,
         )))
     }

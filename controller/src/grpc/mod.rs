@@ -6,6 +6,7 @@ pub mod diff;
 pub mod discovery;
 pub mod policy;
 pub mod queue;
+pub mod streams;
 
 use crate::index::SharedIndex;
 use crate::sync::Synced;
@@ -26,6 +27,7 @@ pub const DEFAULT_QUEUE: usize = 64;
 #[derive(Clone, Debug, Default)]
 pub struct Metrics {
     pub overflows: Counter,
+    pub refused_streams: Counter,
 }
 
 impl Metrics {
@@ -34,6 +36,11 @@ impl Metrics {
             "weft_controller_stream_overflows",
             "Streams ended because their client fell too far behind",
             self.overflows.clone(),
+        );
+        registry.register(
+            "weft_controller_streams_refused",
+            "Streams refused because their client's identity held the most it may",
+            self.refused_streams.clone(),
         );
     }
 }
@@ -45,13 +52,16 @@ pub(crate) struct Shared {
     queue: usize,
     stop: shutdown::Signal,
     metrics: Metrics,
+    cap: streams::StreamCap,
 }
 
 impl Shared {
+    /// `permit` is held until the stream ends.
     fn forward<V, T, F>(
         &self,
         rx: watch::Receiver<Arc<V>>,
         gone: Status,
+        permit: streams::Permit,
         step: F,
     ) -> queue::Stream<T>
     where
@@ -65,6 +75,7 @@ impl Shared {
             self.stop.clone(),
             gone,
             self.metrics.overflows.clone(),
+            permit,
             step,
         )
     }
@@ -83,6 +94,8 @@ pub struct Server {
     pub tls: Arc<rustls::ServerConfig>,
     /// Messages a stream may have queued before its client is cut off.
     pub queue: usize,
+    /// Streams one client identity may hold open at once.
+    pub max_streams_per_identity: usize,
     pub metrics: Metrics,
 }
 
@@ -118,6 +131,10 @@ impl Server {
             index: self.index,
             queue: self.queue,
             stop: stop.clone(),
+            cap: streams::StreamCap::new(
+                self.max_streams_per_identity,
+                self.metrics.refused_streams.clone(),
+            ),
             metrics: self.metrics,
         };
         tonic::transport::Server::builder()

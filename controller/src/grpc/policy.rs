@@ -17,6 +17,7 @@ impl InboundPolicy for PolicyService {
         req: Request<InboundPolicyRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let peer = super::client_id(&req)?;
+        let permit = self.0.cap.acquire(&peer)?;
         let r = req.into_inner();
         let port = u16::try_from(r.port)
             .ok()
@@ -52,6 +53,7 @@ impl InboundPolicy for PolicyService {
         Ok(Response::new(self.0.forward(
             rx,
             Status::not_found("the pod is gone or no longer meshed"),
+            permit,
             |_, current: &InboundPolicyUpdate| vec![current.clone()],
         )))
     }

@@ -34,6 +34,7 @@ pub fn forward<V, T, F>(
     stop: shutdown::Signal,
     gone: Status,
     overflows: Counter,
+    held: impl Send + 'static,
     mut step: F,
 ) -> Stream<T>
 where
@@ -43,6 +44,8 @@ where
 {
     let (tx, out) = mpsc::channel(capacity.max(1) + 1);
     tokio::spawn(async move {
+        // Released when this task ends, with the stream.
+        let _held = held;
         let stopped = stop.wait();
         tokio::pin!(stopped);
         let mut last: Option<Arc<V>> = None;
@@ -91,6 +94,7 @@ mod tests {
             signal,
             Status::not_found("gone"),
             Counter::default(),
+            (),
             whole,
         );
         assert_eq!(s.next().await.unwrap().unwrap(), 1);
@@ -115,6 +119,7 @@ mod tests {
             signal,
             Status::not_found("gone"),
             overflows.clone(),
+            (),
             whole,
         );
         for v in 1..=10 {
@@ -148,6 +153,7 @@ mod tests {
             signal,
             Status::not_found("gone"),
             Counter::default(),
+            (),
             whole,
         );
         assert_eq!(s.next().await.unwrap().unwrap(), 1);

@@ -201,6 +201,7 @@ impl ControlPlane {
                 index,
                 tls: controller_tls,
                 queue: 64,
+                max_streams_per_identity: weft_controller::grpc::streams::DEFAULT_MAX_PER_IDENTITY,
                 metrics: Metrics::default(),
             }
             .serve(l, controller_signal)
