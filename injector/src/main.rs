@@ -22,6 +22,24 @@ struct Args {
     /// Serving key (PEM), e.g. `tls.key`; reloaded on change.
     #[arg(long, env = "WEFT_INJECTOR_TLS_KEY")]
     tls_key: PathBuf,
+    /// The CA that signed the serving certificate (`ca.crt`): with
+    /// --tls-ca-key, the injector re-signs its certificate in memory before
+    /// it expires, so the webhook never serves an expired one.
+    #[arg(long, env = "WEFT_INJECTOR_TLS_CA_CERT", requires = "tls_ca_key")]
+    tls_ca_cert: Option<PathBuf>,
+    /// The CA's key (`ca.key`, ECDSA P-256).
+    #[arg(long, env = "WEFT_INJECTOR_TLS_CA_KEY", requires = "tls_ca_cert")]
+    tls_ca_key: Option<PathBuf>,
+    /// Renew the serving certificate once fewer days than this remain.
+    #[arg(long, env = "WEFT_INJECTOR_RENEW_BEFORE_DAYS", default_value_t = 90)]
+    renew_before_days: u64,
+    /// Lifetime of a renewed serving certificate, in days.
+    #[arg(
+        long,
+        env = "WEFT_INJECTOR_CERTIFICATE_VALIDITY_DAYS",
+        default_value_t = 365
+    )]
+    certificate_validity_days: u64,
     /// Image of weft-proxy (also runs `weft-proxy init`).
     #[arg(long, env = "WEFT_PROXY_IMAGE", default_value = "weft/proxy:latest")]
     proxy_image: String,
@@ -85,6 +103,33 @@ fn store_anchors(cfg: &server::SharedConfig, pem: &[u8]) {
     }
 }
 
+/// The serving certificate from its files, renewing itself when the CA is
+/// given (a CA that cannot renew is reported, and the files served as
+/// they are).
+fn serving_cert(args: &Args) -> anyhow::Result<std::sync::Arc<weft_tls::ServingCert>> {
+    const DAY: Duration = Duration::from_secs(86_400);
+    let (Some(ca_cert), Some(ca_key)) = (&args.tls_ca_cert, &args.tls_ca_key) else {
+        return Ok(weft_tls::ServingCert::load(&args.tls_cert, &args.tls_key)?);
+    };
+    let renewal = weft_tls::Renewal::load(
+        ca_cert,
+        ca_key,
+        DAY * u32::try_from(args.renew_before_days).unwrap_or(u32::MAX),
+        DAY * u32::try_from(args.certificate_validity_days).unwrap_or(u32::MAX),
+    );
+    match renewal {
+        Ok(r) => {
+            let cert = weft_tls::ServingCert::load_renewing(&args.tls_cert, &args.tls_key, r)?;
+            tokio::spawn(cert.clone().keep_renewed(Duration::from_secs(3600)));
+            Ok(cert)
+        }
+        Err(error) => {
+            tracing::error!(%error, "the serving certificate will not renew itself; `helm upgrade` renews it");
+            Ok(weft_tls::ServingCert::load(&args.tls_cert, &args.tls_key)?)
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -92,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
     weft_runtime::process_metrics::register(&mut registry);
     let proc = Process::start(&args.common.settings("weft-injector"), registry).await?;
     let ready = proc.readiness.register("namespaces-synced");
+    let cert = serving_cert(&args)?;
 
     let client = kube::Client::try_default()
         .await
@@ -136,7 +182,6 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(watch);
     // The cache is an optimisation (misses fall back to a GET), so readiness
     // only waits for the serving certificate and the listener.
-    let cert = weft_tls::ServingCert::load(&args.tls_cert, &args.tls_key)?;
     tokio::spawn(weft_tls::watch_serving_cert(
         args.tls_cert.clone(),
         args.tls_key.clone(),

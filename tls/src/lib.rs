@@ -10,7 +10,8 @@
 //!   from weft-identity; [`grpc`]: tonic channels over these configs and the
 //!   real Certify client.
 //! - [`serving`]: plain serving certificates from files (webhook, metrics
-//!   API), rotated without a restart.
+//!   API), rotated without a restart; [`renewal`] renews them in memory
+//!   with their CA before they expire.
 //! - [`accept`]: the server side of a handshake, bounded in time.
 //! - [`trust`]: refusals of the control plane's certificate, counted and
 //!   explained.
@@ -41,6 +42,7 @@ use std::sync::Arc;
 
 pub mod accept;
 pub mod anchors;
+pub mod ca_key;
 pub mod certify;
 pub mod clock;
 pub mod config;
@@ -51,6 +53,7 @@ pub mod grpc;
 pub mod id;
 pub mod leaf;
 pub mod manager;
+pub mod renewal;
 pub mod serving;
 #[cfg(feature = "test-util")]
 pub mod test_util;
@@ -60,6 +63,7 @@ pub mod workload;
 
 pub use accept::{HANDSHAKE_TIMEOUT, handshake};
 pub use anchors::{AnchorError, AnchorStore, TrustAnchors, watch_anchors, watch_anchors_pem};
+pub use ca_key::ca_key_from_pem;
 pub use certify::{Certifier, CertifyError, ResponseError, validate_response};
 pub use clock::WallClock;
 pub use config::{ClientAuth, MeshTls, identity_client_config};
@@ -70,7 +74,7 @@ pub use grpc::{GrpcCertifier, peer_of, tls_channel, tls_incoming};
 pub use id::{IdError, SpiffeId, TrustDomain};
 pub use leaf::{LeafError, LeafInfo, inspect_leaf, leaf_id};
 pub use manager::{CertManager, CertState, ManagerConfig, RenewError, refresh_in};
-pub use serving::{ServingCert, ServingError, common_name, watch_serving_cert};
+pub use serving::{Renewal, ServingCert, ServingError, common_name, watch_serving_cert};
 pub use trust::ControlPlaneTrust;
 pub use verify::{PeerIdError, peer_id, peer_id_from_certs};
 

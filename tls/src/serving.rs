@@ -16,6 +16,8 @@ use std::{
     time::Duration,
 };
 
+pub use crate::renewal::Renewal;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServingError {
     #[error("reading certificates from {path}: {reason}")]
@@ -26,6 +28,8 @@ pub enum ServingError {
     NoCert { path: PathBuf },
     #[error("reading the private key from {path}: {reason}")]
     Key { path: PathBuf, reason: String },
+    #[error("the CA in {path} cannot renew the certificate: {reason}")]
+    Ca { path: PathBuf, reason: String },
     #[error("the key in {key} does not match the certificate in {cert}: {reason}")]
     Mismatch {
         cert: PathBuf,
@@ -38,6 +42,7 @@ pub enum ServingError {
 #[derive(Debug)]
 pub struct ServingCert {
     current: ArcSwap<CertifiedKey>,
+    renewal: Option<Renewal>,
 }
 
 impl ServingCert {
@@ -46,7 +51,62 @@ impl ServingCert {
         let ck = load(cert, key)?;
         Ok(Arc::new(Self {
             current: ArcSwap::from_pointee(ck),
+            renewal: None,
         }))
+    }
+
+    /// [`Self::load`], and from then on the certificate is renewed with
+    /// `renewal` whenever it nears its end (at once, if it already has):
+    /// at start, when the files bring one that has, and on each
+    /// [`Self::keep_renewed`] tick.
+    pub fn load_renewing(
+        cert: &Path,
+        key: &Path,
+        renewal: Renewal,
+    ) -> Result<Arc<Self>, ServingError> {
+        let ck = load(cert, key)?;
+        let store = Arc::new(Self {
+            current: ArcSwap::from_pointee(ck),
+            renewal: Some(renewal),
+        });
+        store.renew_if_due();
+        Ok(store)
+    }
+
+    /// Checks every `every` whether the certificate is due for renewal.
+    pub async fn keep_renewed(self: Arc<Self>, every: Duration) {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.renew_if_due();
+        }
+    }
+
+    /// Renews the certificate in memory when it is due; a failure is logged
+    /// and the current certificate kept.
+    pub fn renew_if_due(&self) {
+        let Some(r) = &self.renewal else {
+            return;
+        };
+        let current = self.current.load_full();
+        let now = std::time::SystemTime::now();
+        if !r.due(&current, now) {
+            return;
+        }
+        match r.renew(&current, now) {
+            Ok(fresh) => {
+                tracing::info!(
+                    renew_before = ?r.renew_before,
+                    validity = ?r.validity,
+                    "renewed the serving certificate in memory, signed by its CA; `helm upgrade` writes a fresh one to the Secret"
+                );
+                self.current.store(Arc::new(fresh));
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot renew the serving certificate; it is about to expire or has");
+            }
+        }
     }
 
     /// A TLS 1.2/1.3 server config presenting the current certificate (the
@@ -97,6 +157,7 @@ impl ServingCert {
 
     fn replace(&self, ck: CertifiedKey) {
         self.current.store(Arc::new(ck));
+        self.renew_if_due();
     }
 }
 
@@ -248,6 +309,74 @@ mod tests {
             ServingCert::load(&dir.join("nope"), &other),
             Err(ServingError::Certs { .. })
         ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A CA, and a certificate it signed for the webhook's name that
+    /// expired yesterday: the files of a Secret nobody upgraded in time.
+    fn expired_pair_and_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf, Vec<u8>) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa};
+        let day = Duration::from_secs(86_400);
+        let now = time::OffsetDateTime::now_utc();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.not_before = now - day;
+        ca.not_after = now + day * 3650;
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let mut leaf = CertificateParams::new(vec![NAME.to_string()]).unwrap();
+        leaf.not_before = now - day * 10;
+        leaf.not_after = now - day;
+        let leaf = leaf.signed_by(&leaf_key, &issuer).unwrap();
+        let paths = ["tls.crt", "tls.key", "ca.crt", "ca.key"].map(|f| dir.join(f));
+        std::fs::write(&paths[0], leaf.pem()).unwrap();
+        std::fs::write(&paths[1], leaf_key.serialize_pem()).unwrap();
+        std::fs::write(&paths[2], ca_cert.pem()).unwrap();
+        std::fs::write(&paths[3], issuer.key().serialize_pem()).unwrap();
+        let [c, k, cc, ck] = paths;
+        (c, k, cc, ck, ca_cert.der().to_vec())
+    }
+
+    const NAME: &str = "weft-injector.weft-system.svc";
+
+    /// A TLS handshake as the API server makes it: trusting the CA only.
+    async fn handshake_trusting(store: &Arc<ServingCert>, ca: &[u8]) -> Result<(), String> {
+        let server = tokio_rustls::TlsAcceptor::from(Arc::new(store.server_config(&[])));
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(ca.to_vec())).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(crate::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let client = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let name = rustls_pki_types::ServerName::try_from(NAME).unwrap();
+        let (c, s) = tokio::join!(client.connect(name, a), server.accept(b));
+        let _ = s;
+        c.map(drop).map_err(|e| e.to_string())
+    }
+
+    #[tokio::test]
+    async fn an_expired_certificate_is_renewed_with_its_ca_at_start() {
+        let dir = tmpdir("renew");
+        let (c, k, ca_c, ca_k, ca) = expired_pair_and_ca(&dir);
+        let day = Duration::from_secs(86_400);
+
+        // As it was: the expired certificate is served, and refused.
+        let plain = ServingCert::load(&c, &k).unwrap();
+        let err = handshake_trusting(&plain, &ca).await.unwrap_err();
+        assert!(err.to_lowercase().contains("expired"), "{err}");
+
+        let renewal = Renewal::load(&ca_c, &ca_k, day * 30, day * 365).unwrap();
+        let store = ServingCert::load_renewing(&c, &k, renewal).unwrap();
+        handshake_trusting(&store, &ca).await.unwrap();
+        // The files bring the expired one again (the watcher's first read):
+        // it is renewed again at once.
+        store.replace(load(&c, &k).unwrap());
+        handshake_trusting(&store, &ca).await.unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

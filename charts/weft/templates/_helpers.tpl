@@ -161,7 +161,7 @@ into a variable, print that, and read the CA from it:
 {{- $key = index $old.data "tls.key" }}
 {{- $notAfter = int64 (index $oldAnn "weft.io/not-after" | default "0") }}
 {{- else }}
-{{- $ca := genCA (.caName | default (printf "%s CA" .service)) (int $s.caValidityDays) }}
+{{- $ca := genCAWithKey (.caName | default (printf "%s CA" .service)) (int $s.caValidityDays) (genPrivateKey "ecdsa") }}
 {{- $caCrt = $ca.Cert | b64enc }}
 {{- $caKey = $ca.Key | b64enc }}
 {{- $caNotAfter = add $now (mul $day (int $s.caValidityDays)) }}

@@ -285,9 +285,14 @@ async fn certificates(client: &Client, namespace: &str) -> Vec<Line> {
         .await
     {
         for s in list.items {
+            let name = s.metadata.name.clone().unwrap_or_default();
             if let Some(crt) = s.data.as_ref().and_then(|d| d.get("tls.crt")) {
-                let name = s.metadata.name.clone().unwrap_or_default();
                 judge(format!("secret {name}"), &crt.0);
+            }
+            // The webhook's and the metrics API's CA: what their certificates
+            // are re-signed with, so what finally limits them.
+            if let Some(ca) = s.data.as_ref().and_then(|d| d.get("ca.crt")) {
+                judge(format!("secret {name} CA"), &ca.0);
             }
         }
     }
