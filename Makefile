@@ -92,8 +92,7 @@ e2e: cluster-up images images-previous ## run the end-to-end suites against the 
 demo: setup cluster-up images ## bring up the e2e cluster, install weft with the Helm chart, deploy the demo app and its SMI policy (see README)
 	eval "$$(e2e/cluster/env)" && kubectl apply --server-side -f charts/weft/crds/
 	@echo "==> helm upgrade --install weft (namespace weft-system)"
-	eval "$$(e2e/cluster/env)" && helm upgrade --install weft charts/weft -n weft-system --create-namespace \
-	  --set 'mesh.clusterNetworks={198.18.128.0/20,198.19.0.0/20}'
+	eval "$$(e2e/cluster/env)" && helm upgrade --install weft charts/weft -n weft-system --create-namespace
 	@echo "==> waiting for the control plane (at most 120 s)"
 	eval "$$(e2e/cluster/env)" && for d in weft-identity weft-controller weft-injector; do \
 	  kubectl -n weft-system rollout status deploy/$$d --timeout=120s || exit 1; done

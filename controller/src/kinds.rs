@@ -13,8 +13,9 @@ use crate::index::{Kind, Resource};
 use crate::slim;
 use futures::{FutureExt as _, StreamExt as _, future::BoxFuture, stream::BoxStream};
 use k8s_openapi::api::{
-    core::v1::{Namespace, ObjectReference, Pod, Service, ServiceAccount},
+    core::v1::{Namespace, Node, ObjectReference, Pod, Service, ServiceAccount},
     discovery::v1::EndpointSlice,
+    networking::v1::ServiceCIDR,
 };
 use kube::{
     Api, Client, ResourceExt as _,
@@ -31,8 +32,13 @@ use weft_k8s_api::{
 
 /// Every kind the index is built from, in the order the snapshot lists
 /// them.
-pub fn sources(client: &Client) -> [Source; 10] {
+pub fn sources(client: &Client) -> [Source; 12] {
     [
+        // The cluster's networks (`index::networks`).
+        typed::<Node>(client, Kind::Node, |n| Resource::Node(slim::node(n))),
+        typed::<ServiceCIDR>(client, Kind::ServiceCidr, |c| {
+            Resource::ServiceCidr(slim::service_cidr(c))
+        }),
         typed::<Namespace>(client, Kind::Namespace, Resource::Namespace),
         typed::<Pod>(client, Kind::Pod, |p| Resource::Pod(slim::pod(p))),
         typed::<Service>(client, Kind::Service, Resource::Service),
@@ -69,6 +75,31 @@ pub fn sources(client: &Client) -> [Source; 10] {
             |o| decode::from_dynamic(o).map(Resource::TrafficSplit),
         ),
     ]
+}
+
+/// `sources` without the kinds this API server does not serve: ServiceCIDR
+/// is GA only since Kubernetes 1.33. A watch of a kind that is not served
+/// would fail forever and hold the initial sync back.
+pub async fn served(client: &Client, sources: impl IntoIterator<Item = Source>) -> Vec<Source> {
+    let service_cidrs = match client
+        .list_api_group_resources("networking.k8s.io/v1")
+        .await
+    {
+        Ok(list) => list.resources.iter().any(|r| r.name == "servicecidrs"),
+        Err(error) => {
+            tracing::warn!(%error, "cannot tell whether ServiceCIDRs are served; not following them");
+            false
+        }
+    };
+    if !service_cidrs {
+        tracing::info!(
+            "this API server does not serve networking.k8s.io/v1 ServiceCIDR; the Service network comes from mesh.clusterNetworks only"
+        );
+    }
+    sources
+        .into_iter()
+        .filter(|s| s.kind != Kind::ServiceCidr || service_cidrs)
+        .collect()
 }
 
 /// The API resource of an SMI kind at the version weft reads it at.

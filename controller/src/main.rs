@@ -54,15 +54,11 @@ struct Args {
     /// Namespace of the control plane (for the SPIFFE ids of its services).
     #[arg(long, env = "WEFT_CONTROL_PLANE_NAMESPACE", default_value = control_plane::NAMESPACE)]
     control_plane_namespace: String,
-    /// Pod and Service networks, comma-separated CIDRs: an unknown address in
-    /// them is answered "unavailable" (never plaintext), any other address
-    /// "not meshed".
-    #[arg(
-        long,
-        env = "WEFT_CLUSTER_NETWORKS",
-        value_delimiter = ',',
-        default_value = "10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16,fd00::/8"
-    )]
+    /// Networks inside the cluster besides the nodes' pod CIDRs and the
+    /// ServiceCIDRs, which are read from the cluster (comma-separated
+    /// CIDRs). An unknown address inside any of them is answered
+    /// "unavailable" (never plaintext), any other address "not meshed".
+    #[arg(long, env = "WEFT_CLUSTER_NETWORKS", value_delimiter = ',')]
     cluster_networks: Vec<IpNet>,
     /// Mesh-wide default for destinations no TrafficTarget names
     /// (overridable with the `weft.io/default-policy` annotation).
@@ -186,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
         Policy::Deny => DefaultPolicy::Deny,
     };
     let index: SharedIndex = Arc::new(std::sync::Mutex::new(Index::new(cfg)));
-    let sources = kinds::sources(&client);
+    let sources = kinds::served(&client, kinds::sources(&client)).await;
     let sync = SyncTracker::new(sources.iter().map(|s| s.kind));
     let feedback = Feedback::start(Some(client.clone()), args.pod_name.clone());
     let refs = Refs::default();

@@ -5,7 +5,8 @@
 //! `weft.io/` annotations, service account, host networking, addresses,
 //! phase, and its containers' names, ports and probes; everything else goes.
 
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::{Container, Node, NodeSpec, Pod, PodSpec, PodStatus};
+use k8s_openapi::api::networking::v1::ServiceCIDR;
 use kube::api::ObjectMeta;
 
 /// Annotations the index reads all start with this.
@@ -67,6 +68,35 @@ pub fn pod(p: Pod) -> Pod {
             pod_ips: s.pod_ips,
             ..PodStatus::default()
         }),
+    }
+}
+
+/// A node as the index reads it: its name and pod CIDRs. Nothing else, so
+/// that its frequent status updates leave the index untouched.
+pub fn node(n: Node) -> Node {
+    Node {
+        metadata: ObjectMeta {
+            name: n.metadata.name,
+            ..ObjectMeta::default()
+        },
+        spec: n.spec.map(|s| NodeSpec {
+            pod_cidr: s.pod_cidr,
+            pod_cidrs: s.pod_cidrs,
+            ..NodeSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// A ServiceCIDR as the index reads it: its name and CIDRs.
+pub fn service_cidr(c: ServiceCIDR) -> ServiceCIDR {
+    ServiceCIDR {
+        metadata: ObjectMeta {
+            name: c.metadata.name,
+            ..ObjectMeta::default()
+        },
+        spec: c.spec,
+        status: None,
     }
 }
 

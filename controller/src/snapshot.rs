@@ -3,7 +3,7 @@
 //! `weft authz explain` evaluates, so its answer is the policy a proxy
 //! would get from the controller.
 
-use crate::index::Index;
+use crate::index::{Index, Kind};
 use crate::kinds;
 use kube::Client;
 
@@ -21,7 +21,13 @@ pub enum SnapshotError {
 /// described in the returned notes (the controller would skip them too).
 pub async fn load(client: &Client, index: &mut Index) -> Result<Vec<String>, SnapshotError> {
     let mut notes = Vec::new();
-    for source in kinds::sources(client) {
+    // The cluster's networks matter only to discovery, never to the inbound
+    // policy `weft authz explain` evaluates; listing nodes would need rights
+    // its users may not have.
+    let inbound = kinds::sources(client)
+        .into_iter()
+        .filter(|s| !matches!(s.kind, Kind::Node | Kind::ServiceCidr));
+    for source in inbound {
         let kind = source.kind;
         let objects = source.list().await.map_err(|source| SnapshotError::List {
             kind: kind.as_str(),

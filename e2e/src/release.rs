@@ -21,8 +21,9 @@ pub fn run(tool: &str, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// `helm upgrade --install weft` with the e2e cluster's networks, then waits
-/// for every control-plane Deployment.
+/// `helm upgrade --install weft` with the chart's defaults (the cluster's
+/// networks come from the cluster), then waits for every control-plane
+/// Deployment.
 pub fn install() -> anyhow::Result<()> {
     install_with(&[])
 }
@@ -39,8 +40,6 @@ pub fn install_with(sets: &[&str]) -> anyhow::Result<()> {
         "-n",
         "weft-system",
         "--create-namespace",
-        "--set",
-        "mesh.clusterNetworks={198.18.128.0/20,198.19.0.0/20}",
     ];
     for set in sets {
         args.extend(["--set", set]);

@@ -39,7 +39,8 @@ const NS: &str = cp::NAMESPACE;
 /// controller's first Certify: seconds; bounded generously for a loaded CI box.
 const READY: Duration = Duration::from_secs(180);
 /// The e2e cluster's pod and Service CIDRs (e2e/cluster/README.md).
-const CLUSTER_NETWORKS: &str = "{198.18.128.0/20,198.19.0.0/20}";
+/// The e2e cluster's pod and Service networks (e2e/cluster/lib.sh).
+const CLUSTER_NETWORKS: [&str; 2] = ["198.18.128.0/20", "198.19.0.0/20"];
 
 /// Serialises the tests that use the `weft-system` release.
 static RELEASE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -109,7 +110,6 @@ fn install(extra: &[&str]) -> anyhow::Result<String> {
             .args(["upgrade", "--install", RELEASE_NAME])
             .arg(chart())
             .args(["-n", NS, "--create-namespace", "--timeout", "120s"])
-            .args(["--set", &format!("mesh.clusterNetworks={CLUSTER_NETWORKS}")])
             .args(extra.iter().flat_map(|s| ["--set", s])),
         None,
     )
@@ -526,6 +526,20 @@ async fn install_and_prove(client: &kube::Client) -> anyhow::Result<()> {
         if ["control plane", "webhook", "certificate"].contains(&l.check.as_str()) {
             assert_eq!(l.status, weft_cli::check::Status::Pass, "{l:?}");
         }
+    }
+    // The chart sets no networks: the controller reads them from the
+    // cluster (the node's podCIDRs, the ServiceCIDR), and so does the check.
+    let networks = lines
+        .iter()
+        .find(|l| l.check == "cluster networks")
+        .expect("a cluster networks line");
+    assert_eq!(
+        networks.status,
+        weft_cli::check::Status::Pass,
+        "{networks:?}"
+    );
+    for cidr in CLUSTER_NETWORKS {
+        assert!(networks.detail.contains(cidr), "{networks:?}");
     }
     assert!(
         lines.iter().filter(|l| l.check == "certificate").count() >= 3,

@@ -74,6 +74,10 @@ const CASES: &[Case] = &[
     ),
     may("weft-controller", "watch", "serviceaccounts"),
     may("weft-controller", "list", "namespaces"),
+    // The cluster's networks: read, never written.
+    may("weft-controller", "watch", "nodes"),
+    may("weft-controller", "list", "servicecidrs.networking.k8s.io"),
+    must_not("weft-controller", "patch", "nodes"),
     may(
         "weft-controller",
         "watch",

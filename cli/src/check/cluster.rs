@@ -1,12 +1,14 @@
 //! Listing what the checks judge (thin kube glue).
 
 use super::{
-    Line, certificate, crd, deployment, kubernetes_version, proxies_ready, udp_ports, unmeshed_pods,
+    Line, certificate, cluster_networks, crd, deployment, kubernetes_version, proxies_ready,
+    udp_ports, unmeshed_pods,
 };
 use k8s_openapi::api::{
     apps::v1::Deployment,
     authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec},
-    core::v1::{ConfigMap, Namespace, Pod, Secret},
+    core::v1::{ConfigMap, Namespace, Node, Pod, Secret},
+    networking::v1::ServiceCIDR,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
@@ -143,6 +145,7 @@ pub async fn post(client: &Client, namespace: &str) -> Vec<Line> {
             )),
         }
     }
+    lines.push(networks(client, namespace).await);
     lines.push(webhook(client, namespace).await);
     lines.push(metrics_api(client, namespace).await);
     lines.extend(certificates(client, namespace).await);
@@ -162,6 +165,64 @@ pub async fn post(client: &Client, namespace: &str) -> Vec<Line> {
         (Err(e), _) | (_, Err(e)) => lines.push(Line::fail("pods", format!("listing: {e}"), "")),
     }
     lines
+}
+
+/// What weft-controller reads as the cluster's networks, read the same way.
+async fn networks(client: &Client, namespace: &str) -> Line {
+    let mut pods: Vec<String> = match Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(l) => l
+            .items
+            .into_iter()
+            .filter_map(|n| n.spec)
+            .flat_map(|s| {
+                s.pod_cidrs
+                    .unwrap_or_default()
+                    .into_iter()
+                    .chain(s.pod_cidr)
+            })
+            .collect(),
+        Err(e) => {
+            return Line::warn(
+                "cluster networks",
+                format!("listing nodes: {e}"),
+                "weft check needs to list nodes to say which networks weft-controller treats as the cluster's",
+            );
+        }
+    };
+    // Not served before Kubernetes 1.33: then there is none.
+    let mut services: Vec<String> = Api::<ServiceCIDR>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter_map(|c| c.spec)
+                .flat_map(|s| s.cidrs.unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default();
+    let extra: Vec<String> = Api::<Deployment>::namespaced(client.clone(), namespace)
+        .get_opt("weft-controller")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|d| d.spec)
+        .and_then(|s| s.template.spec)
+        .into_iter()
+        .flat_map(|s| s.containers)
+        .flat_map(|c| c.args.unwrap_or_default())
+        .filter_map(|a| a.strip_prefix("--cluster-networks=").map(str::to_string))
+        .flat_map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter(|v| !v.is_empty())
+        .collect();
+    for l in [&mut pods, &mut services] {
+        l.sort();
+        l.dedup();
+    }
+    cluster_networks(&pods, &services, &extra)
 }
 
 /// The metrics APIService is available and the API server's aggregated

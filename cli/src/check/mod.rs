@@ -182,6 +182,42 @@ pub fn certificate(what: &str, days_left: i64) -> Line {
     }
 }
 
+/// The networks weft-controller treats as inside the cluster: the nodes'
+/// pod CIDRs, the ServiceCIDRs and `mesh.clusterNetworks`. Without a pod
+/// network, an address of a pod the controller has not seen yet would be
+/// answered "not meshed" and reached in plaintext.
+pub fn cluster_networks(pods: &[String], services: &[String], extra: &[String]) -> Line {
+    let check = "cluster networks";
+    let list = |l: &[String]| {
+        if l.is_empty() {
+            "none".to_string()
+        } else {
+            l.join(",")
+        }
+    };
+    let detail = format!(
+        "pods {} (nodes' podCIDRs), services {} (ServiceCIDRs), added {} (mesh.clusterNetworks)",
+        list(pods),
+        list(services),
+        list(extra)
+    );
+    if pods.is_empty() && extra.is_empty() {
+        Line::warn(
+            check,
+            detail,
+            "no node publishes spec.podCIDRs: list your pod network in mesh.clusterNetworks, or the address of a pod weft-controller has not seen yet is reached without mTLS",
+        )
+    } else if services.is_empty() && extra.is_empty() {
+        Line::warn(
+            check,
+            detail,
+            "no ServiceCIDR (Kubernetes older than 1.33?): list your Service range in mesh.clusterNetworks",
+        )
+    } else {
+        Line::pass(check, detail)
+    }
+}
+
 fn has_proxy(p: &Pod) -> bool {
     p.spec.as_ref().is_some_and(|s| {
         s.init_containers

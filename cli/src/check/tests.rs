@@ -138,3 +138,16 @@ fn the_summary_fails_only_on_failures() {
     assert!(failed(&lines));
     assert!(render(&lines).contains("1 of 1 checks failed"));
 }
+
+#[test]
+fn cluster_networks_warn_without_a_pod_network() {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let ok = cluster_networks(&s(&["198.18.128.0/20"]), &s(&["198.19.0.0/20"]), &[]);
+    assert_eq!(ok.status, Status::Pass, "{ok:?}");
+    assert!(ok.detail.contains("198.18.128.0/20") && ok.detail.contains("198.19.0.0/20"));
+    let no_pods = cluster_networks(&[], &s(&["198.19.0.0/20"]), &[]);
+    assert_eq!(no_pods.status, Status::Warn);
+    assert!(no_pods.hint.contains("mesh.clusterNetworks"));
+    let added = cluster_networks(&[], &[], &s(&["10.0.0.0/8"]));
+    assert_eq!(added.status, Status::Pass);
+}

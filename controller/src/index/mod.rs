@@ -46,6 +46,7 @@ mod canonical;
 mod endpoints;
 mod findings;
 mod inbound;
+mod networks;
 mod outbound;
 mod pods;
 mod probes;
@@ -66,8 +67,9 @@ pub use outbound::{Outbound, OutboundError, Target};
 pub use workloads::{MeshedPod, Owner, SplitBackends};
 
 use ipnet::IpNet;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::ServiceCIDR;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -93,15 +95,17 @@ pub struct Config {
     /// Used where neither the pod nor its namespace sets
     /// `weft.io/default-policy`.
     pub default_policy: DefaultPolicy,
-    /// The pod and service networks. An address inside them that no pod or
-    /// Service has (yet) is answered `Unavailable`, never `NotMeshed`, so no
-    /// proxy falls back to plaintext towards the cluster.
+    /// Networks inside the cluster besides those the cluster publishes
+    /// (its nodes' pod CIDRs and its ServiceCIDRs, which the index follows).
+    /// An address inside any of them that no pod or Service has (yet) is
+    /// answered `Unavailable`, never `NotMeshed`, so no proxy falls back to
+    /// plaintext towards the cluster.
     pub cluster_networks: Vec<IpNet>,
 }
 
 impl Config {
     /// The defaults: cluster domain `cluster.local`, default policy `allow`,
-    /// no cluster networks (unknown addresses are then `NotMeshed`).
+    /// no networks besides the cluster's own.
     pub fn new(trust_domain: TrustDomain) -> Self {
         Self {
             trust_domain,
@@ -128,6 +132,9 @@ pub enum Resource {
     TcpRoute(TCPRoute),
     UdpRoute(UDPRoute),
     TrafficSplit(TrafficSplit),
+    /// Only its name and pod CIDRs (see `slim::node`).
+    Node(Node),
+    ServiceCidr(ServiceCIDR),
 }
 
 /// The kinds the index holds.
@@ -143,6 +150,8 @@ pub enum Kind {
     TcpRoute,
     UdpRoute,
     TrafficSplit,
+    Node,
+    ServiceCidr,
 }
 
 impl Kind {
@@ -159,6 +168,8 @@ impl Kind {
             Kind::TcpRoute => "TCPRoute",
             Kind::UdpRoute => "UDPRoute",
             Kind::TrafficSplit => "TrafficSplit",
+            Kind::Node => "Node",
+            Kind::ServiceCidr => "ServiceCIDR",
         }
     }
 }
@@ -356,6 +367,14 @@ impl Index {
     }
 
     /// How many subscriptions have live senders.
+    /// The networks treated as inside the cluster (see `networks`).
+    pub fn cluster_networks(&self) -> Vec<IpNet> {
+        let mut all: Vec<IpNet> = networks::all(&self.store, &self.cfg).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
     pub fn subscriptions(&self) -> Subscriptions {
         self.subs.counts()
     }
@@ -365,6 +384,14 @@ impl Index {
     }
 
     fn refresh(&mut self, mut scope: Scope) {
+        if scope.networks_changed() {
+            let networks: Vec<String> = self
+                .cluster_networks()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            tracing::info!(networks = %networks.join(","), "the cluster's networks");
+        }
         scope.expand(&self.store);
         self.subs.refresh(&self.store, &self.cfg, &scope);
     }

@@ -99,7 +99,7 @@ fn address(store: &Store, cfg: &Config, a: SocketAddr) -> Outbound {
             split_matches: Vec::new(),
         });
     }
-    if cfg.cluster_networks.iter().any(|n| n.contains(&a.ip())) {
+    if super::networks::in_cluster(store, cfg, a.ip()) {
         Outbound::Unavailable("no service or pod has this address yet".into())
     } else {
         Outbound::NotMeshed

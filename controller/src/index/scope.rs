@@ -14,7 +14,9 @@
 //! - an HTTPRouteGroup: that too, and the roots of its namespace's splits;
 //! - a TrafficSplit: its root;
 //! - a namespace: everything in it (its annotations are defaults for all);
-//! - a ServiceAccount: nothing (identities come from the pods' spec).
+//! - a ServiceAccount: nothing (identities come from the pods' spec);
+//! - a Node or a ServiceCIDR: every address (they say which networks are
+//!   inside the cluster).
 //!
 //! Then every Service in scope brings in the roots of the splits using it as
 //! a backend, and its cluster IPs.
@@ -32,6 +34,8 @@ pub(crate) struct Scope {
     outbound_ns: BTreeSet<String>,
     services: BTreeSet<ObjKey>,
     addresses: BTreeSet<IpAddr>,
+    /// The cluster's networks changed: every address may answer otherwise.
+    all_addresses: bool,
 }
 
 impl Scope {
@@ -67,6 +71,7 @@ impl Scope {
             Resource::TrafficSplit(s) => {
                 self.services.insert(ObjKey::new(&key.ns, &s.spec.service));
             }
+            Resource::Node(_) | Resource::ServiceCidr(_) => self.all_addresses = true,
         }
     }
 
@@ -109,6 +114,11 @@ impl Scope {
             && self.inbound_pods.is_empty()
             && self.services.is_empty()
             && self.addresses.is_empty()
+            && !self.all_addresses
+    }
+
+    pub fn networks_changed(&self) -> bool {
+        self.all_addresses
     }
 
     pub fn has_inbound(&self, pod: &ObjKey) -> bool {
@@ -117,7 +127,7 @@ impl Scope {
 
     pub fn has_outbound(&self, key: &OutKey) -> bool {
         match key {
-            OutKey::Address(a) => self.addresses.contains(&a.ip()),
+            OutKey::Address(a) => self.all_addresses || self.addresses.contains(&a.ip()),
             OutKey::Service { svc, .. } => self.services.contains(svc),
             OutKey::ClusterName(_) | OutKey::External(_) => false,
         }

@@ -3,8 +3,9 @@
 //! EndpointSlices, pod → the slices naming it).
 
 use super::{Kind, Resource, pods};
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use k8s_openapi::api::networking::v1::ServiceCIDR;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -55,6 +56,8 @@ pub(crate) struct Store {
     pub tcp_routes: BTreeMap<ObjKey, TCPRoute>,
     pub udp_routes: BTreeMap<ObjKey, UDPRoute>,
     pub splits: BTreeMap<ObjKey, TrafficSplit>,
+    pub nodes: BTreeMap<ObjKey, Node>,
+    pub service_cidrs: BTreeMap<ObjKey, ServiceCIDR>,
     pod_ips: HashMap<IpAddr, BTreeSet<ObjKey>>,
     service_ips: HashMap<IpAddr, BTreeSet<ObjKey>>,
     slices_by_service: HashMap<ObjKey, BTreeSet<ObjKey>>,
@@ -84,7 +87,7 @@ macro_rules! same {
 }
 
 same!(
-    whole: Pod, Service, EndpointSlice, Namespace, ServiceAccount;
+    whole: Pod, Service, EndpointSlice, Namespace, ServiceAccount, Node, ServiceCIDR;
     spec: TrafficTarget, HTTPRouteGroup, TCPRoute, UDPRoute, TrafficSplit
 );
 
@@ -161,6 +164,8 @@ kinds! {
     TcpRoute => tcp_routes,
     UdpRoute => udp_routes,
     TrafficSplit => splits,
+    Node => nodes,
+    ServiceCidr => service_cidrs,
 }
 
 impl Store {

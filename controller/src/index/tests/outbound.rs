@@ -145,6 +145,58 @@ fn an_unknown_address_outside_the_cluster_networks_is_not_meshed() {
 }
 
 #[test]
+fn the_cluster_publishes_its_own_networks() {
+    // Nothing configured: the pod range comes from the nodes and the
+    // Service range from the ServiceCIDRs, as the cluster says them. With
+    // a fixed private-range default, a cluster on other addresses (the e2e
+    // cluster's 198.18.0.0/15) would get plaintext towards a pod the
+    // controller has not seen yet.
+    let mut ix = Index::new(Config::new("cluster.local".parse().unwrap()));
+    let pod_addr = "198.18.128.9:8080";
+    let rx = ix
+        .outbound(Target::Address(pod_addr.parse().unwrap()), "client-ns")
+        .unwrap();
+    assert_eq!(**rx.borrow(), Outbound::NotMeshed);
+    let node = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "node-1"},
+        "spec": {"podCIDR": "198.18.128.0/20", "podCIDRs": ["198.18.128.0/20", "fd10::/64"]}
+    }))
+    .unwrap();
+    ix.apply(Resource::Node(node));
+    // The subscription made before the node was seen answers anew.
+    assert!(
+        matches!(**rx.borrow(), Outbound::Unavailable(_)),
+        "{:?}",
+        **rx.borrow()
+    );
+    assert!(matches!(
+        out(&mut ix, "[fd10::9]:80"),
+        Outbound::Unavailable(_)
+    ));
+    assert_eq!(out(&mut ix, "198.19.0.10:80"), Outbound::NotMeshed);
+    let services = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "kubernetes"},
+        "spec": {"cidrs": ["198.19.0.0/20"]}
+    }))
+    .unwrap();
+    ix.apply(Resource::ServiceCidr(services));
+    assert!(matches!(
+        out(&mut ix, "198.19.0.10:80"),
+        Outbound::Unavailable(_)
+    ));
+    assert_eq!(out(&mut ix, "93.184.216.34:443"), Outbound::NotMeshed);
+    assert_eq!(
+        ix.cluster_networks()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["198.18.128.0/20", "198.19.0.0/20", "fd10::/64"]
+    );
+    ix.delete(crate::index::Kind::Node, None, "node-1");
+    assert_eq!(**rx.borrow(), Outbound::NotMeshed);
+}
+
+#[test]
 fn every_spelling_of_a_service_name_is_canonicalised() {
     let mut ix = index_with(shop());
     for authority in [
