@@ -54,6 +54,24 @@ pub enum SignError {
     WrongId { expected: String, found: String },
     #[error("the issuer has expired; no certificate can be issued")]
     IssuerExpired,
+    #[error(
+        "the issuer expires at {not_after}, in less than {floor:?}: certificates would be too short-lived to be worth renewing; rotate the issuer (docs/identity.md)"
+    )]
+    IssuerExpiring {
+        not_after: OffsetDateTime,
+        floor: Duration,
+    },
+}
+
+/// The shortest certificate worth issuing for a configured `lifetime`: a
+/// 24th of it, and never under five minutes. Leaves are capped at the
+/// issuer's expiry, so as it nears they shrink and every proxy would renew
+/// ever sooner, the whole mesh in step, ending in a renewal every few
+/// seconds; below this floor the issuer refuses instead, and proxies back
+/// off (up to a minute between attempts) while their current certificates
+/// run out.
+pub fn shortest_leaf(lifetime: Duration) -> Duration {
+    (lifetime / 24).max(Duration::from_secs(300))
 }
 
 fn issuer_key(key_pem: &str) -> Result<KeyPair, IssuerError> {
@@ -128,6 +146,22 @@ impl Issuer {
         })
     }
 
+    /// Whether a certificate of `lifetime` can be issued at `now`: the
+    /// issuer has not expired and has at least [`shortest_leaf`] left.
+    pub fn can_sign(&self, now: OffsetDateTime, lifetime: Duration) -> Result<(), SignError> {
+        if self.not_after <= now {
+            return Err(SignError::IssuerExpired);
+        }
+        let floor = shortest_leaf(lifetime);
+        if self.not_after - now < floor {
+            return Err(SignError::IssuerExpiring {
+                not_after: self.not_after,
+                floor,
+            });
+        }
+        Ok(())
+    }
+
     /// When the issuer itself expires.
     pub fn not_after(&self) -> OffsetDateTime {
         self.not_after
@@ -142,9 +176,7 @@ impl Issuer {
         now: OffsetDateTime,
         lifetime: Duration,
     ) -> Result<CertifyResponse, SignError> {
-        if self.not_after <= now {
-            return Err(SignError::IssuerExpired);
-        }
+        self.can_sign(now, lifetime)?;
         let request =
             CertificateSigningRequestParams::from_der(&CertificateSigningRequestDer::from(csr))
                 .map_err(|e| SignError::InvalidCsr(e.to_string()))?;

@@ -102,6 +102,12 @@ impl<R: TokenReviewer> CertifyService<R> {
                 Status::unauthenticated("no ServiceAccount token was sent"),
             ));
         }
+        // Before the token review: near its end the issuer refuses every
+        // caller, and refusing costs the API server nothing.
+        self.issuer
+            .load()
+            .can_sign(OffsetDateTime::now_utc(), self.lifetime)
+            .map_err(sign_refusal)?;
         let token = std::str::from_utf8(&req.token).map_err(|_| {
             (
                 "bad-token",
@@ -140,13 +146,16 @@ impl<R: TokenReviewer> CertifyService<R> {
                 OffsetDateTime::now_utc(),
                 self.lifetime,
             )
-            .map_err(|e| match e {
-                SignError::IssuerExpired => ("issuer-expired", Status::unavailable(e.to_string())),
-                SignError::WrongId { .. } => {
-                    ("wrong-identity", Status::permission_denied(e.to_string()))
-                }
-                _ => ("bad-csr", Status::invalid_argument(e.to_string())),
-            })
+            .map_err(sign_refusal)
+    }
+}
+
+fn sign_refusal(e: SignError) -> (&'static str, Status) {
+    match e {
+        SignError::IssuerExpired => ("issuer-expired", Status::unavailable(e.to_string())),
+        SignError::IssuerExpiring { .. } => ("issuer-expiring", Status::unavailable(e.to_string())),
+        SignError::WrongId { .. } => ("wrong-identity", Status::permission_denied(e.to_string())),
+        _ => ("bad-csr", Status::invalid_argument(e.to_string())),
     }
 }
 

@@ -262,3 +262,55 @@ fn an_issuer_key_in_sec1_is_accepted_and_signs() {
         .verify_server_chain(&leaf, &[], UnixTime::now())
         .unwrap();
 }
+
+/// One proxy renewing as weft-tls schedules it (`refresh_in`, with the
+/// earliest jitter) and backing off as it does after a refusal (1 s,
+/// doubling, at most a minute), over the issuer's last two days.
+#[test]
+fn leaves_never_shrink_into_a_renewal_storm_near_the_issuers_expiry() {
+    let day = Duration::from_secs(86_400);
+    let start = OffsetDateTime::now_utc();
+    let end = start + day * 2;
+    let issuer = load(&pki(end));
+    let key = WorkloadKey::generate().unwrap();
+    let csr = key.csr_der(&id("web")).unwrap();
+    let (mut now, mut backoff) = (start, Duration::from_secs(1));
+    let (mut lifetimes, mut refusals) = (Vec::new(), 0u32);
+    while now < end {
+        match issuer.sign(&csr, &id("web"), now, DEFAULT_LIFETIME) {
+            Ok(rsp) => {
+                let until =
+                    OffsetDateTime::from_unix_timestamp(rsp.valid_until.unwrap().seconds).unwrap();
+                let lifetime = Duration::try_from(until - now).unwrap();
+                lifetimes.push(lifetime);
+                let from = std::time::SystemTime::from(now - BACKDATE);
+                now += weft_tls::refresh_in(
+                    from,
+                    std::time::SystemTime::from(until),
+                    std::time::SystemTime::from(now),
+                    1.0,
+                );
+                backoff = Duration::from_secs(1);
+            }
+            Err(SignError::IssuerExpiring { .. } | SignError::IssuerExpired) => {
+                refusals += 1;
+                now += backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let floor = shortest_leaf(DEFAULT_LIFETIME);
+    assert!(
+        lifetimes.iter().all(|l| *l >= floor),
+        "a leaf shorter than {floor:?}: {lifetimes:?}"
+    );
+    // A day at full length, then a few shrinking ones, then refusals.
+    assert!(lifetimes.len() <= 6, "{lifetimes:?}");
+    // The refusals are paced by the backoff: about one a minute.
+    let last_hours = floor.as_secs() / 60 + 10;
+    assert!(
+        u64::from(refusals) <= last_hours,
+        "{refusals} refusals in the last {floor:?}"
+    );
+}
