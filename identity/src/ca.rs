@@ -177,6 +177,33 @@ impl Issuer {
         lifetime: Duration,
     ) -> Result<CertifyResponse, SignError> {
         self.can_sign(now, lifetime)?;
+        self.issue(csr, caller, now, lifetime)
+    }
+
+    /// [`Self::sign`] without the floor of [`shortest_leaf`]: weft-identity's
+    /// own serving certificate, which must exist for as long as the issuer
+    /// does (one per replica, so no storm), so that a service restarted in
+    /// the issuer's last hour still serves and can load the next issuer.
+    pub fn sign_own(
+        &self,
+        csr: &[u8],
+        caller: &SpiffeId,
+        now: OffsetDateTime,
+        lifetime: Duration,
+    ) -> Result<CertifyResponse, SignError> {
+        if self.not_after <= now {
+            return Err(SignError::IssuerExpired);
+        }
+        self.issue(csr, caller, now, lifetime)
+    }
+
+    fn issue(
+        &self,
+        csr: &[u8],
+        caller: &SpiffeId,
+        now: OffsetDateTime,
+        lifetime: Duration,
+    ) -> Result<CertifyResponse, SignError> {
         let request =
             CertificateSigningRequestParams::from_der(&CertificateSigningRequestDer::from(csr))
                 .map_err(|e| SignError::InvalidCsr(e.to_string()))?;

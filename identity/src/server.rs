@@ -30,7 +30,7 @@ pub fn self_credentials(
     let key = WorkloadKey::generate().map_err(|e| err(&e))?;
     let csr = key.csr_der(own_id).map_err(|e| err(&e))?;
     let rsp = issuer
-        .sign(&csr, own_id, OffsetDateTime::now_utc(), lifetime)
+        .sign_own(&csr, own_id, OffsetDateTime::now_utc(), lifetime)
         .map_err(|e| err(&e))?;
     let until = rsp.valid_until.map(|t| t.seconds).unwrap_or_default();
     let mut chain = vec![rsp.leaf_certificate.into()];
