@@ -265,6 +265,26 @@ impl LoadReport {
     }
 }
 
+/// Waits for the load client `pod` to end and fails unless it succeeded
+/// with not one failed request `across` what the suite did meanwhile.
+pub async fn no_request_failed(
+    client: &kube::Client,
+    ns: &str,
+    pod: &str,
+    across: &str,
+) -> anyhow::Result<LoadReport> {
+    let (phase, log) = wait_ended(client, ns, pod).await?;
+    anyhow::ensure!(phase == "Succeeded", "{pod} ended {phase}: {log}");
+    let r = LoadReport::parse(&log)?;
+    eprintln!("load across {across}: {} ok, {} failed", r.ok, r.failed);
+    anyhow::ensure!(
+        r.failed == 0,
+        "requests failed across {across}: {:?}",
+        r.errors
+    );
+    Ok(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

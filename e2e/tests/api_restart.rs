@@ -8,8 +8,8 @@ use serde_json::json;
 use weft_e2e::{
     apply, client,
     pods::{
-        LoadReport, app_tcp_route, mesh_namespace, run_to_end, server_pod, service, start_client,
-        still_running, tcp_grant, wait_ended, wait_ready,
+        app_tcp_route, mesh_namespace, no_request_failed, run_to_end, server_pod, service,
+        start_client, still_running, tcp_grant, wait_ready,
     },
     release::{install, run, uninstall},
     repo_root, with_temp_ns,
@@ -58,14 +58,7 @@ async fn an_api_server_restart_fails_no_request_and_the_controller_resyncs() -> 
             "a grant applied after the restart did not take effect: {log}"
         );
 
-        let (phase, log) = wait_ended(&client, &ns, "steady").await?;
-        assert_eq!(phase, "Succeeded", "{log}");
-        let r = LoadReport::parse(&log)?;
-        assert_eq!(
-            r.failed, 0,
-            "requests failed across the API server restart: {:?}",
-            r.errors
-        );
+        no_request_failed(&client, &ns, "steady", "the API server restart").await?;
         Ok(())
     })
     .await;

@@ -13,8 +13,8 @@ use std::time::Duration;
 use weft_e2e::{
     apply, client,
     pods::{
-        LoadReport, app_tcp_route, mesh_namespace, run_to_end, server_pod, service, start_client,
-        still_running, tcp_grant, wait_ended, wait_ready,
+        app_tcp_route, mesh_namespace, no_request_failed, run_to_end, server_pod, service,
+        start_client, still_running, tcp_grant, wait_ready,
     },
     release::{generated_pki, install, run, uninstall},
     with_temp_ns,
@@ -77,18 +77,7 @@ async fn reinstalling_under_load_keeps_the_mesh() -> anyhow::Result<()> {
             "a pod created after the reinstall cannot reach the pods meshed before it: {log}"
         );
 
-        let (phase, log) = wait_ended(&client, &ns, "steady").await?;
-        assert_eq!(phase, "Succeeded", "{log}");
-        let r = LoadReport::parse(&log)?;
-        eprintln!(
-            "load across the reinstall: {} ok, {} failed",
-            r.ok, r.failed
-        );
-        assert_eq!(
-            r.failed, 0,
-            "requests failed across the reinstall: {:?}",
-            r.errors
-        );
+        no_request_failed(&client, &ns, "steady", "the reinstall").await?;
         Ok(())
     })
     .await;

@@ -11,7 +11,7 @@ use weft_cli::uninstall::{self, CONTROLLER_MANAGED, CRDS, Options, PART_OF};
 use weft_e2e::{
     client, eventually,
     pods::{
-        LoadReport, mesh_namespace, server_pod, service, start_client, still_running, wait_ended,
+        mesh_namespace, no_request_failed, server_pod, service, start_client, still_running,
         wait_ready,
     },
     release::{install, uninstall as helm_uninstall},
@@ -199,14 +199,7 @@ async fn uninstall_removes_everything_and_breaks_no_running_workload() -> anyhow
 
         // The meshed pods kept serving each other throughout.
         still_running(&client, &ns, "steady", "uninstall").await?;
-        let (phase, log) = wait_ended(&client, &ns, "steady").await?;
-        assert_eq!(phase, "Succeeded", "{log}");
-        let r = LoadReport::parse(&log)?;
-        assert_eq!(
-            r.failed, 0,
-            "requests failed across the uninstall: {:?}",
-            r.errors
-        );
+        no_request_failed(&client, &ns, "steady", "the uninstall").await?;
         Ok(())
     })
     .await;

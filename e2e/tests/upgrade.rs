@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use weft_e2e::{
     apply, client,
     pods::{
-        LoadReport, app_tcp_route, mesh_namespace, run_to_end, server_pod, service, start_client,
-        still_running, tcp_grant, wait_ended, wait_ready,
+        app_tcp_route, mesh_namespace, no_request_failed, run_to_end, server_pod, service,
+        start_client, still_running, tcp_grant, wait_ready,
     },
     release::{
         generated_pki as pki, install, run, uninstall, wait_control_plane,
@@ -149,14 +149,7 @@ async fn upgrading_from_the_previous_release_under_load_fails_no_request() -> an
         );
         eprintln!("skew: {new} → {old} under the new control plane: ok");
 
-        let (phase, log) = wait_ended(&client, &ns, "steady").await?;
-        assert_eq!(phase, "Succeeded", "{log}");
-        let r = LoadReport::parse(&log)?;
-        assert_eq!(
-            r.failed, 0,
-            "requests failed across the upgrade: {:?}",
-            r.errors
-        );
+        no_request_failed(&client, &ns, "steady", "the upgrade").await?;
         Ok(())
     })
     .await;
