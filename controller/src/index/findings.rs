@@ -87,7 +87,11 @@ pub(crate) fn all(store: &Store, cfg: &Config) -> Vec<Finding> {
     for (key, pod) in &store.pods {
         let ann = pod.metadata.annotations.as_ref();
         annotations::check(&Annotated::new(Kind::Pod, key, ann), &mut out);
-        super::probes::check(key, pod, &mut out);
+        // Only a meshed pod's probes go through a proxy: the rest of the
+        // cluster's probes are none of weft's business.
+        if super::pods::is_meshed(pod) {
+            super::probes::check(key, pod, &mut out);
+        }
     }
     for (key, svc) in &store.services {
         let ann = svc.metadata.annotations.as_ref();

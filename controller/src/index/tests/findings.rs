@@ -327,8 +327,20 @@ fn a_probe_that_opens_its_port_is_reported() {
         }),
         ..Default::default()
     };
-    let ix = index_with([pod("shop", "api").probe("readiness", probe).into()]);
+    let ix = index_with([
+        pod("shop", "api").probe("readiness", probe.clone()).into(),
+        pod("kube-system", "dns")
+            .unmeshed()
+            .probe("readiness", probe)
+            .into(),
+    ]);
     has(&ix, Kind::Pod, "shop/api", reason::PROBE_OPENS_PORT);
+    // A pod outside the mesh: its probes reach it without any proxy.
+    assert!(
+        found(&ix).iter().all(|(_, o, _)| o != "kube-system/dns"),
+        "{:#?}",
+        found(&ix)
+    );
 }
 
 #[test]
