@@ -40,6 +40,9 @@ pub fn install_with(sets: &[&str]) -> anyhow::Result<()> {
         "-n",
         "weft-system",
         "--create-namespace",
+        // Without values on the command line, `helm upgrade` would reuse the
+        // previous release's (the upgrade suite's `image.tag=previous`).
+        "--reset-values",
     ];
     for set in sets {
         args.extend(["--set", set]);

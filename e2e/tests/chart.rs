@@ -110,6 +110,9 @@ fn install(extra: &[&str]) -> anyhow::Result<String> {
             .args(["upgrade", "--install", RELEASE_NAME])
             .arg(chart())
             .args(["-n", NS, "--create-namespace", "--timeout", "120s"])
+            // Each call installs exactly the values it names: without any,
+            // `helm upgrade` would reuse the previous call's.
+            .arg("--reset-values")
             .args(extra.iter().flat_map(|s| ["--set", s])),
         None,
     )
