@@ -265,6 +265,25 @@ impl LoadReport {
     }
 }
 
+/// A TrafficTarget for ServiceAccount `late` applied now reaches the proxies
+/// of `server`: a pod of that account, created now, gets through. Proves the
+/// running proxies follow the control plane of the moment `after` what the
+/// suite did.
+pub async fn a_late_grant_takes_effect(
+    client: &kube::Client,
+    ns: &str,
+    after: &str,
+) -> anyhow::Result<()> {
+    apply(client, ns, tcp_grant("late", "late")).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (phase, log) = run_to_end(client, ns, "late", "late", &["get", "http://server/"]).await?;
+    anyhow::ensure!(
+        phase == "Succeeded",
+        "a grant made after {after} did not reach the pods meshed before it: {log}"
+    );
+    Ok(())
+}
+
 /// Waits for the load client `pod` to end and fails unless it succeeded
 /// with not one failed request `across` what the suite did meanwhile.
 pub async fn no_request_failed(

@@ -8,8 +8,8 @@ use serde_json::json;
 use weft_e2e::{
     apply, client,
     pods::{
-        app_tcp_route, mesh_namespace, no_request_failed, run_to_end, server_pod, service,
-        start_client, still_running, tcp_grant, wait_ready,
+        a_late_grant_takes_effect, app_tcp_route, mesh_namespace, no_request_failed, server_pod,
+        service, start_client, still_running, tcp_grant, wait_ready,
     },
     release::{install, run, uninstall},
     repo_root, with_temp_ns,
@@ -49,14 +49,7 @@ async fn an_api_server_restart_fails_no_request_and_the_controller_resyncs() -> 
         still_running(&client, &ns, "steady", "the restart").await?;
 
         // Applied after the restart: only a resynced controller passes it on.
-        apply(&client, &ns, tcp_grant("late", "late")).await?;
-        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-        let (phase, log) =
-            run_to_end(&client, &ns, "late", "late", &["get", "http://server/"]).await?;
-        assert_eq!(
-            phase, "Succeeded",
-            "a grant applied after the restart did not take effect: {log}"
-        );
+        a_late_grant_takes_effect(&client, &ns, "the API server restart").await?;
 
         no_request_failed(&client, &ns, "steady", "the API server restart").await?;
         Ok(())

@@ -9,12 +9,11 @@
 //! (docs/uninstall.md states that gap).
 
 use serde_json::json;
-use std::time::Duration;
 use weft_e2e::{
     apply, client,
     pods::{
-        app_tcp_route, mesh_namespace, no_request_failed, run_to_end, server_pod, service,
-        start_client, still_running, tcp_grant, wait_ready,
+        a_late_grant_takes_effect, app_tcp_route, mesh_namespace, no_request_failed, server_pod,
+        service, start_client, still_running, tcp_grant, wait_ready,
     },
     release::{generated_pki, install, run, uninstall},
     with_temp_ns,
@@ -68,14 +67,7 @@ async fn reinstalling_under_load_keeps_the_mesh() -> anyhow::Result<()> {
 
         // The old proxies are connected to the new controller: they take a
         // grant made now, for a pod certified by the new weft-identity.
-        apply(&client, &ns, tcp_grant("late", "late")).await?;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let (phase, log) =
-            run_to_end(&client, &ns, "late", "late", &["get", "http://server/"]).await?;
-        assert_eq!(
-            phase, "Succeeded",
-            "a pod created after the reinstall cannot reach the pods meshed before it: {log}"
-        );
+        a_late_grant_takes_effect(&client, &ns, "the reinstall").await?;
 
         no_request_failed(&client, &ns, "steady", "the reinstall").await?;
         Ok(())

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use weft_e2e::{
     apply, client,
     pods::{
-        app_tcp_route, mesh_namespace, no_request_failed, run_to_end, server_pod, service,
-        start_client, still_running, tcp_grant, wait_ready,
+        a_late_grant_takes_effect, app_tcp_route, mesh_namespace, no_request_failed, server_pod,
+        service, start_client, still_running, tcp_grant, wait_ready,
     },
     release::{
         generated_pki as pki, install, run, uninstall, wait_control_plane,
@@ -134,14 +134,7 @@ async fn upgrading_from_the_previous_release_under_load_fails_no_request() -> an
 
         // Skew: the old proxies take the new controller's policy, and a new
         // proxy reaches an old one.
-        apply(&client, &ns, tcp_grant("late", "late")).await?;
-        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-        let (phase, log) =
-            run_to_end(&client, &ns, "late", "late", &["get", "http://server/"]).await?;
-        assert_eq!(
-            phase, "Succeeded",
-            "a grant made after the upgrade did not reach the old proxies: {log}"
-        );
+        a_late_grant_takes_effect(&client, &ns, "the upgrade").await?;
         let new = proxy_image(&pods, "late").await?;
         assert!(
             new.ends_with(":dev"),
