@@ -2,7 +2,8 @@
 //! (the Service range the API server allocates from), and any the operator
 //! adds. An address inside them that no known pod or Service has is a pod
 //! or Service the controller has not seen yet, and must never be reached in
-//! plaintext; an address outside them is the world.
+//! plaintext; an address outside them is the world. The store parses the
+//! published ones when a node or ServiceCIDR changes.
 
 use super::Config;
 use super::store::Store;
@@ -16,18 +17,8 @@ pub(crate) fn in_cluster(store: &Store, cfg: &Config, ip: IpAddr) -> bool {
 
 /// Every network the index treats as inside the cluster.
 pub(crate) fn all<'a>(store: &'a Store, cfg: &'a Config) -> impl Iterator<Item = IpNet> + 'a {
-    let pods = store
-        .nodes
-        .values()
-        .filter_map(|n| n.spec.as_ref())
-        .flat_map(|s| s.pod_cidrs.iter().flatten().chain(s.pod_cidr.iter()));
-    let services = store
-        .service_cidrs
-        .values()
-        .filter_map(|c| c.spec.as_ref())
-        .flat_map(|s| s.cidrs.iter().flatten());
     cfg.cluster_networks
         .iter()
+        .chain(&store.published_networks)
         .copied()
-        .chain(pods.chain(services).filter_map(|c| c.parse().ok()))
 }

@@ -3,6 +3,7 @@
 //! EndpointSlices, pod → the slices naming it).
 
 use super::{Kind, Resource, pods};
+use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::api::networking::v1::ServiceCIDR;
@@ -63,6 +64,10 @@ pub(crate) struct Store {
     slices_by_service: HashMap<ObjKey, BTreeSet<ObjKey>>,
     /// (pod, slice) for every endpoint whose targetRef is a pod.
     slices_by_pod: BTreeSet<(ObjKey, ObjKey)>,
+    /// The networks the nodes and ServiceCIDRs publish, parsed and
+    /// aggregated once per change of theirs rather than on every lookup of
+    /// an unknown address (thousands of nodes' /24s merge into a few).
+    pub published_networks: Vec<IpNet>,
 }
 
 /// Equality of objects; the SMI types (kube derives) compare by metadata
@@ -197,8 +202,27 @@ impl Store {
                     self.slices_by_pod.insert((pod, key.clone()));
                 }
             }
+            Kind::Node | Kind::ServiceCidr => self.publish_networks(),
             _ => {}
         }
+    }
+
+    fn publish_networks(&mut self) {
+        let pods = self
+            .nodes
+            .values()
+            .filter_map(|n| n.spec.as_ref())
+            .flat_map(|s| s.pod_cidrs.iter().flatten().chain(s.pod_cidr.iter()));
+        let services = self
+            .service_cidrs
+            .values()
+            .filter_map(|c| c.spec.as_ref())
+            .flat_map(|s| s.cidrs.iter().flatten());
+        let all: Vec<IpNet> = pods
+            .chain(services)
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        self.published_networks = IpNet::aggregate(&all);
     }
 
     fn unindex(&mut self, old: &Resource) {
@@ -222,6 +246,7 @@ impl Store {
                     self.slices_by_pod.remove(&(pod, key.clone()));
                 }
             }
+            Resource::Node(_) | Resource::ServiceCidr(_) => self.publish_networks(),
             _ => {}
         }
     }
