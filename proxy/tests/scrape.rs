@@ -76,7 +76,7 @@ async fn only_the_controller_reads_a_proxys_metrics() {
 
     let as_controller = tls(&ca, &td, &controller);
     let text = fetch(
-        as_controller.control_plane_client_config(&pod),
+        as_controller.workload_h2_client_config(&pod),
         addr,
         "/metrics",
     )
@@ -94,7 +94,7 @@ async fn only_the_controller_reads_a_proxys_metrics() {
     );
 
     let err = fetch(
-        tls(&ca, &td, &intruder).control_plane_client_config(&pod),
+        tls(&ca, &td, &intruder).workload_h2_client_config(&pod),
         addr,
         "/metrics",
     )
@@ -103,7 +103,7 @@ async fn only_the_controller_reads_a_proxys_metrics() {
     eprintln!("intruder: {err:#}");
 
     let err = fetch(
-        as_controller.control_plane_client_config(&id(&td, "shop", "api")),
+        as_controller.workload_h2_client_config(&id(&td, "shop", "api")),
         addr,
         "/metrics",
     )
@@ -112,7 +112,7 @@ async fn only_the_controller_reads_a_proxys_metrics() {
     assert!(format!("{err:#}").contains("TLS"), "{err:#}");
 
     let err = fetch(
-        as_controller.control_plane_client_config(&pod),
+        as_controller.workload_h2_client_config(&pod),
         addr,
         "/other",
     )

@@ -60,10 +60,6 @@ impl MeshTls {
         self
     }
 
-    pub fn control_plane_trust(&self) -> &Arc<ControlPlaneTrust> {
-        &self.control_plane
-    }
-
     pub fn anchors(&self) -> &AnchorStore {
         &self.anchors
     }
@@ -114,6 +110,14 @@ impl MeshTls {
     /// (weft-controller), presenting our certificate.
     pub fn control_plane_client_config(&self, expected: &SpiffeId) -> Arc<ClientConfig> {
         self.client_config(expected, alpn::H2, Some(self.control_plane.clone()))
+    }
+
+    /// An HTTP/2 connection to a workload's own mTLS endpoint that must be
+    /// `expected` (weft-controller scraping a proxy's metrics): the same
+    /// config, but a refused certificate is that workload's, so it is not
+    /// counted against the control plane.
+    pub fn workload_h2_client_config(&self, expected: &SpiffeId) -> Arc<ClientConfig> {
+        self.client_config(expected, alpn::H2, None)
     }
 
     fn client_config(

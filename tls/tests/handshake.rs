@@ -340,3 +340,49 @@ async fn a_server_without_a_certificate_yet_refuses_handshakes() {
     .await;
     assert!(outcome.client.is_err() && outcome.server.is_err());
 }
+
+/// Refusals count against the control plane only on control-plane
+/// connections: not when the controller scrapes a workload whose
+/// certificate no longer verifies, nor between mesh peers.
+#[tokio::test]
+async fn only_control_plane_refusals_are_counted() {
+    let ours = TestCa::new();
+    let theirs = TestCa::named("a reinstalled control plane's root");
+    let controller_id = id("spiffe://cluster.local/ns/weft-system/sa/weft-controller");
+    let trust = std::sync::Arc::new(weft_tls::ControlPlaneTrust::default());
+    let client = workload(&ours, &web()).with_control_plane_trust(trust.clone());
+    let counted = || {
+        let mut text = String::new();
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register("refusals", "", trust.refusals());
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("refusals_total{"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum::<u64>()
+    };
+
+    let scraped = workload(&theirs, &api());
+    handshake(
+        client.workload_h2_client_config(&api()),
+        scraped.control_plane_server_config(ClientAuth::Required),
+    )
+    .await
+    .client_error();
+    handshake(
+        client.mesh_client_config(&api()),
+        scraped.mesh_server_config(),
+    )
+    .await
+    .client_error();
+    assert_eq!(counted(), 0);
+
+    let controller = workload(&theirs, &controller_id);
+    handshake(
+        client.control_plane_client_config(&controller_id),
+        controller.control_plane_server_config(ClientAuth::Required),
+    )
+    .await
+    .client_error();
+    assert_eq!(counted(), 1);
+}

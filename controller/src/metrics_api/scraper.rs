@@ -136,7 +136,7 @@ impl Scraper {
                     SpiffeId::new(self.tls.trust_domain(), &p.namespace, &p.service_account).map(
                         |id| {
                             (
-                                self.tls.control_plane_client_config(&id),
+                                self.tls.workload_h2_client_config(&id),
                                 SocketAddr::new(p.ip, self.port),
                             )
                         },
