@@ -4,9 +4,9 @@
 //! Each httpGet, tcpSocket and gRPC probe of an app container becomes a GET
 //! of `/probe/<container>/<kind>` on the proxy's admin port, with the same
 //! timing and thresholds; the original check travels to the proxy in its
-//! environment. Left as they are: exec probes (no network), httpGet probes
-//! aimed at another `host` (not this pod), and probes whose named port the
-//! container does not declare (the controller reports those).
+//! environment. Left as they are: exec probes (no network), httpGet and
+//! tcpSocket probes aimed at another `host` (not this pod), and probes whose
+//! named port the container does not declare (the controller reports those).
 
 use k8s_openapi::api::core::v1::{Container, HTTPGetAction, PodSpec, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -86,6 +86,9 @@ fn moved_check(c: &Container, kind: &str, probe: &Probe) -> Option<AppProbe> {
         };
         (resolve(c, &h.port)?, check)
     } else if let Some(t) = &probe.tcp_socket {
+        if t.host.as_deref().is_some_and(|h| !h.is_empty()) {
+            return None;
+        }
         (resolve(c, &t.port)?, Check::Tcp)
     } else if let Some(g) = &probe.grpc {
         let check = Check::Grpc {

@@ -205,7 +205,9 @@ fn network_probes_move_to_the_proxy_and_the_rest_stay() {
         {"name": "tools", "image": "shop/tools:1",
          "livenessProbe": {"exec": {"command": ["true"]}},
          "readinessProbe": {"httpGet": {"path": "/", "port": 80, "host": "example.com"}},
-         "startupProbe": {"tcpSocket": {"port": "missing"}}}
+         "startupProbe": {"tcpSocket": {"port": "missing"}}},
+        {"name": "remote", "image": "shop/tools:1",
+         "readinessProbe": {"tcpSocket": {"port": 5432, "host": "db.example"}}}
     ]);
     // A sidecar's probe too, behind an ordinary init container: the
     // pointers must still name the pod's own lists.
@@ -236,6 +238,10 @@ fn network_probes_move_to_the_proxy_and_the_rest_stay() {
     assert_eq!(
         tools, &p["spec"]["containers"][1],
         "exec, another host and an unknown port stay"
+    );
+    assert_eq!(
+        doc["spec"]["containers"][2], p["spec"]["containers"][2],
+        "a TCP probe of another host stays"
     );
     let cache = &doc["spec"]["initContainers"][3];
     assert_eq!(cache["name"], "cache");

@@ -103,6 +103,13 @@ fn run_by_proxy(p: &Probe) -> bool {
 /// name when it does not resolve; `None` for exec probes.
 fn grant(c: &Container, kind: &str, p: &Probe) -> Result<Option<(u16, Rules)>, String> {
     let all = || Rules::AllTraffic(AllTraffic {});
+    // A probe of another host never reaches this pod: nothing to let in.
+    let elsewhere = |host: &Option<String>| host.as_deref().is_some_and(|h| !h.is_empty());
+    if p.http_get.as_ref().is_some_and(|h| elsewhere(&h.host))
+        || p.tcp_socket.as_ref().is_some_and(|t| elsewhere(&t.host))
+    {
+        return Ok(None);
+    }
     if let Some(h) = &p.http_get {
         let port = resolve(c, &h.port)?;
         let https = h

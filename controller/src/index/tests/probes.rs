@@ -182,3 +182,24 @@ fn probes_the_proxy_runs_open_nothing() {
     }
     assert_eq!(ix.findings(), Vec::new());
 }
+
+#[test]
+fn a_probe_of_another_host_opens_nothing_here() {
+    let mut remote = tcp(5432);
+    remote.tcp_socket.as_mut().unwrap().host = Some("db.example".into());
+    let mut web = http_get("/", IntOrString::Int(8080));
+    web.http_get.as_mut().unwrap().host = Some("example.com".into());
+    let mut ix = index_with([pod("shop", "api")
+        .probe("readiness", remote)
+        .probe("liveness", web)
+        .into()]);
+    for port in [5432, 8080] {
+        assert!(
+            policy(&mut ix, "shop", "api", port)
+                .authorizations
+                .is_empty(),
+            "port {port}"
+        );
+    }
+    assert_eq!(ix.findings(), Vec::new());
+}
