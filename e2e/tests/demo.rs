@@ -11,6 +11,20 @@ use weft_e2e::{
 
 #[test]
 fn the_demo_comes_up_and_its_policies_hold() -> anyhow::Result<()> {
+    // A demo left by an earlier `make demo` may hold pods created while weft
+    // was uninstalled: start from nothing so the test sees what a newcomer
+    // sees.
+    run(
+        "kubectl",
+        &[
+            "delete",
+            "namespace",
+            "weft-demo",
+            "--ignore-not-found",
+            "--wait=true",
+            "--timeout=120s",
+        ],
+    )?;
     install()?;
     let res = (|| -> anyhow::Result<()> {
         let up = repo_root().join("demo/up");
