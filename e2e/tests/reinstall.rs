@@ -4,11 +4,13 @@
 //! plane (a grant made afterwards reaches them) and a pod created afterwards
 //! talks to them.
 //!
-//! With a PKI generated afresh, the running proxies would trust neither the
-//! new control plane nor new pods until they are re-created
-//! (docs/uninstall.md states that gap).
+//! `weft check` reads each proxy's trust and passes; then, with the PKI
+//! generated afresh, the running proxies trust neither the new control plane
+//! nor new pods until they are re-created (docs/uninstall.md states that
+//! gap), and `weft check` names them.
 
 use serde_json::json;
+use weft_cli::check::{Line, Status, cluster::post, render};
 use weft_e2e::{
     apply, client,
     pods::{
@@ -70,9 +72,50 @@ async fn reinstalling_under_load_keeps_the_mesh() -> anyhow::Result<()> {
         a_late_grant_takes_effect(&client, &ns, "the reinstall").await?;
 
         no_request_failed(&client, &ns, "steady", "the reinstall").await?;
+        let lines = check(&client).await;
+        for name in ["proxies' trust", "proxies' control plane"] {
+            let line = lines.iter().find(|l| l.check == name);
+            assert!(
+                line.is_some_and(|l| l.status == Status::Pass),
+                "after a reinstall keeping the PKI: {line:?}"
+            );
+        }
+
+        // Now the case the check exists for: the generated PKI thrown away
+        // with the release. Every pod meshed before is ready and serving,
+        // yet trusts the old root; `weft check` must name them.
+        uninstall();
+        run(
+            "kubectl",
+            &[
+                "-n",
+                "weft-system",
+                "delete",
+                "secret/weft-identity-issuer",
+                "configmap/weft-mesh-trust-anchors",
+            ],
+        )?;
+        install()?;
+        assert!(generated_pki(&client).await? != before, "a fresh PKI");
+        let lines = check(&client).await;
+        let trust = lines
+            .iter()
+            .find(|l| l.check == "proxies' trust")
+            .expect("a proxies' trust line");
+        assert_eq!(trust.status, Status::Fail, "{trust:?}");
+        assert!(
+            trust.detail.contains(&format!("{ns}/server-0")),
+            "names the stale pods: {trust:?}"
+        );
         Ok(())
     })
     .await;
     uninstall();
     res
+}
+
+async fn check(client: &kube::Client) -> Vec<Line> {
+    let lines = post(client, "weft-system").await;
+    eprint!("weft check:\n{}", render(&lines));
+    lines
 }

@@ -159,12 +159,8 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     weft_runtime::process_metrics::register(&mut registry);
     metrics.register(&mut registry);
-    let control_plane_trust = Arc::new(weft_tls::ControlPlaneTrust::default());
-    registry.register(
-        "weft_proxy_control_plane_refusals",
-        "Handshakes in which weft-identity's or weft-controller's certificate did not verify against this proxy's trust anchors (a control plane installed again with a new PKI: re-create the pod)",
-        control_plane_trust.refusals(),
-    );
+    let control_plane_trust = Arc::new(weft_tls::TrustStatus::default());
+    registry.register_collector(control_plane_trust.collector("weft_proxy"));
     let registry = Arc::new(registry);
     let proc = process::Process::start(&settings, registry.clone()).await?;
     let w = &cfg.workload;

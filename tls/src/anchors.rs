@@ -52,6 +52,7 @@ pub struct TrustAnchors {
     roots: Arc<RootCertStore>,
     client_verifier: Arc<dyn ClientCertVerifier>,
     algs: WebPkiSupportedAlgorithms,
+    digest: String,
 }
 
 impl TrustAnchors {
@@ -67,6 +68,8 @@ impl TrustAnchors {
     pub fn from_der(
         certs: impl IntoIterator<Item = CertificateDer<'static>>,
     ) -> Result<Self, AnchorError> {
+        let certs: Vec<_> = certs.into_iter().collect();
+        let digest = digest_of(&certs);
         let mut roots = RootCertStore::empty();
         for (index, cert) in certs.into_iter().enumerate() {
             // Refuse the whole bundle for one bad anchor: silently dropping it
@@ -88,7 +91,15 @@ impl TrustAnchors {
             roots,
             client_verifier,
             algs: provider.signature_verification_algorithms,
+            digest,
         })
+    }
+
+    /// `sha256:` and the hex SHA-256 of the set: the same for the same
+    /// certificates in any order or PEM formatting, so a proxy's anchors
+    /// can be compared with the control plane's bundle (`weft check`).
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// Number of anchors in the set.
@@ -228,4 +239,35 @@ pub async fn watch_anchors_pem(
         }
         last = Some(pem);
     }
+}
+
+/// The digest of a PEM bundle as [`TrustAnchors::digest`] computes it, for
+/// a bundle read from the cluster rather than loaded for handshakes.
+pub fn anchors_digest(pem: &[u8]) -> Result<String, AnchorError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AnchorError::Pem(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(AnchorError::Empty);
+    }
+    Ok(digest_of(&certs))
+}
+
+/// Sorted and deduplicated DER, each length-prefixed, hashed.
+fn digest_of(certs: &[CertificateDer<'_>]) -> String {
+    let mut ders: Vec<&[u8]> = certs.iter().map(|c| c.as_ref()).collect();
+    ders.sort_unstable();
+    ders.dedup();
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for der in ders {
+        ctx.update(&(der.len() as u64).to_be_bytes());
+        ctx.update(der);
+    }
+    let hex: String = ctx
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
 }

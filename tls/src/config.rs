@@ -19,7 +19,7 @@ use weft_api::contract::alpn;
 use crate::anchors::AnchorStore;
 use crate::creds::CredStore;
 use crate::id::{SpiffeId, TrustDomain};
-use crate::trust::ControlPlaneTrust;
+use crate::trust::TrustStatus;
 use crate::verify::{ExpectedIdVerifier, TrustDomainVerifier};
 
 /// Whether a control-plane server demands a client certificate.
@@ -41,7 +41,7 @@ pub struct MeshTls {
     trust_domain: TrustDomain,
     anchors: AnchorStore,
     creds: CredStore,
-    control_plane: Arc<ControlPlaneTrust>,
+    control_plane: Arc<TrustStatus>,
 }
 
 impl MeshTls {
@@ -55,7 +55,7 @@ impl MeshTls {
     }
 
     /// Where refusals of the control plane's certificate are counted.
-    pub fn with_control_plane_trust(mut self, trust: Arc<ControlPlaneTrust>) -> Self {
+    pub fn with_control_plane_trust(mut self, trust: Arc<TrustStatus>) -> Self {
         self.control_plane = trust;
         self
     }
@@ -124,7 +124,7 @@ impl MeshTls {
         &self,
         expected: &SpiffeId,
         alpn: &[u8],
-        control_plane: Option<Arc<ControlPlaneTrust>>,
+        control_plane: Option<Arc<TrustStatus>>,
     ) -> Arc<ClientConfig> {
         let verifier =
             ExpectedIdVerifier::new(self.anchors.clone(), expected.clone(), control_plane);
@@ -149,7 +149,7 @@ pub fn identity_client_config(anchors: &AnchorStore, identity_id: &SpiffeId) -> 
 pub fn identity_client_config_counted(
     anchors: &AnchorStore,
     identity_id: &SpiffeId,
-    trust: Arc<ControlPlaneTrust>,
+    trust: Arc<TrustStatus>,
 ) -> Arc<ClientConfig> {
     identity_config(anchors, identity_id, Some(trust))
 }
@@ -157,7 +157,7 @@ pub fn identity_client_config_counted(
 fn identity_config(
     anchors: &AnchorStore,
     identity_id: &SpiffeId,
-    trust: Option<Arc<ControlPlaneTrust>>,
+    trust: Option<Arc<TrustStatus>>,
 ) -> Arc<ClientConfig> {
     let verifier = ExpectedIdVerifier::new(anchors.clone(), identity_id.clone(), trust);
     let mut config = client_builder()

@@ -62,7 +62,9 @@ pub mod verify;
 pub mod workload;
 
 pub use accept::{HANDSHAKE_TIMEOUT, handshake};
-pub use anchors::{AnchorError, AnchorStore, TrustAnchors, watch_anchors, watch_anchors_pem};
+pub use anchors::{
+    AnchorError, AnchorStore, TrustAnchors, anchors_digest, watch_anchors, watch_anchors_pem,
+};
 pub use ca_key::ca_key_from_pem;
 pub use certify::{Certifier, CertifyError, ResponseError, validate_response};
 pub use clock::WallClock;
@@ -75,7 +77,7 @@ pub use id::{IdError, SpiffeId, TrustDomain};
 pub use leaf::{LeafError, LeafInfo, inspect_leaf, leaf_id};
 pub use manager::{CertManager, CertState, ManagerConfig, RenewError, refresh_in};
 pub use serving::{Renewal, ServingCert, ServingError, common_name, watch_serving_cert};
-pub use trust::ControlPlaneTrust;
+pub use trust::TrustStatus;
 pub use verify::{PeerIdError, peer_id, peer_id_from_certs};
 
 /// The crypto provider every weft TLS config is built with.

@@ -27,7 +27,7 @@ use crate::config::{MeshTls, identity_client_config_counted};
 use crate::creds::{CredStore, Credentials};
 use crate::csr::{CsrError, WorkloadKey};
 use crate::id::SpiffeId;
-use crate::trust::ControlPlaneTrust;
+use crate::trust::TrustStatus;
 
 /// Renew when this fraction of the lifetime has passed…
 pub const REFRESH_AT: f64 = 0.7;
@@ -137,7 +137,7 @@ pub struct CertManager {
     /// longer cover the current certificate).
     renew: Arc<Notify>,
     /// Refusals of the control plane's certificates.
-    trust: Arc<ControlPlaneTrust>,
+    trust: Arc<TrustStatus>,
 }
 
 impl CertManager {
@@ -182,7 +182,7 @@ impl CertManager {
 
     /// Counts (and logs) refusals of weft-identity's and, through
     /// [`Self::mesh_tls`], weft-controller's certificates in `trust`.
-    pub fn with_control_plane_trust(mut self, trust: Arc<ControlPlaneTrust>) -> Self {
+    pub fn with_control_plane_trust(mut self, trust: Arc<TrustStatus>) -> Self {
         self.trust = trust;
         self
     }

@@ -22,7 +22,7 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use crate::anchors::AnchorStore;
 use crate::id::{SpiffeId, TrustDomain};
 use crate::leaf::{LeafError, inspect_leaf, leaf_id};
-use crate::trust::ControlPlaneTrust;
+use crate::trust::TrustStatus;
 
 /// Why a peer's otherwise valid certificate was refused. It reaches the
 /// caller inside `rustls::Error::InvalidCertificate(CertificateError::Other)`.
@@ -46,14 +46,14 @@ pub(crate) struct ExpectedIdVerifier {
     anchors: AnchorStore,
     expected: SpiffeId,
     /// Told of every refusal when the server is part of the control plane.
-    control_plane: Option<Arc<ControlPlaneTrust>>,
+    control_plane: Option<Arc<TrustStatus>>,
 }
 
 impl ExpectedIdVerifier {
     pub(crate) fn new(
         anchors: AnchorStore,
         expected: SpiffeId,
-        control_plane: Option<Arc<ControlPlaneTrust>>,
+        control_plane: Option<Arc<TrustStatus>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             anchors,
@@ -98,6 +98,9 @@ impl ServerCertVerifier for ExpectedIdVerifier {
                 cp.refused(&self.expected, &e);
             }
             return Err(e);
+        }
+        if let Some(cp) = &self.control_plane {
+            cp.verified(&self.expected);
         }
         Ok(ServerCertVerified::assertion())
     }

@@ -4,8 +4,8 @@
 //! weft-identity's Certify over TLS.
 
 use crate::{
-    AnchorError, AnchorStore, CertManager, CertState, ControlPlaneTrust, CsrError, GrpcCertifier,
-    ManagerConfig, MeshTls, SpiffeId, TrustAnchors, follow_anchors, tls_channel, watch_anchors,
+    AnchorError, AnchorStore, CertManager, CertState, CsrError, GrpcCertifier, ManagerConfig,
+    MeshTls, SpiffeId, TrustAnchors, TrustStatus, follow_anchors, tls_channel, watch_anchors,
 };
 use rustls_pki_types::UnixTime;
 use std::{path::PathBuf, sync::Arc, time::Duration};
@@ -43,9 +43,9 @@ pub struct Workload {
     /// The projected ServiceAccount token (audience `weft-identity`).
     pub token_file: PathBuf,
     pub anchors: Anchors,
-    /// Where refusals of the control plane's certificates are counted (the
-    /// caller registers its counter before starting).
-    pub control_plane_trust: Arc<ControlPlaneTrust>,
+    /// Where the workload's trust is reported (the caller registers its
+    /// collector before starting).
+    pub control_plane_trust: Arc<TrustStatus>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,8 @@ pub fn start(
     )?
     .with_readiness(ready)
     .with_control_plane_trust(w.control_plane_trust.clone());
+    w.control_plane_trust
+        .attach(anchors.clone(), manager.creds().clone());
     let channel = tls_channel(
         &w.identity_addr,
         manager.identity_client_config(),

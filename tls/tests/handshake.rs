@@ -349,7 +349,7 @@ async fn only_control_plane_refusals_are_counted() {
     let ours = TestCa::new();
     let theirs = TestCa::named("a reinstalled control plane's root");
     let controller_id = id("spiffe://cluster.local/ns/weft-system/sa/weft-controller");
-    let trust = std::sync::Arc::new(weft_tls::ControlPlaneTrust::default());
+    let trust = std::sync::Arc::new(weft_tls::TrustStatus::default());
     let client = workload(&ours, &web()).with_control_plane_trust(trust.clone());
     let counted = || {
         let mut text = String::new();

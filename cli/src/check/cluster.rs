@@ -2,6 +2,7 @@
 
 use super::{
     Line, certificate, cluster_networks, crd, deployment, kubernetes_version, proxies_ready,
+    proxy_trust::{self, ProxyTrust},
     udp_ports, unmeshed_pods,
 };
 use k8s_openapi::api::{
@@ -15,6 +16,7 @@ use kube::{
     Api, Client,
     api::{ListParams, PostParams},
 };
+use weft_api::contract::ports;
 use weft_controller::kinds::read_resource;
 use weft_k8s_api::{access, specs, split};
 
@@ -161,10 +163,68 @@ pub async fn post(client: &Client, namespace: &str) -> Vec<Line> {
             lines.push(unmeshed_pods(&ns.items, &pods.items));
             lines.push(udp_ports(&pods.items));
             lines.push(proxies_ready(&pods.items));
+            lines.extend(proxies_trust(client, namespace, &pods.items).await);
         }
         (Err(e), _) | (_, Err(e)) => lines.push(Line::fail("pods", format!("listing: {e}"), "")),
     }
     lines
+}
+
+/// At most this many proxies are read, this many at a time, each within
+/// [`PROXY_READ_TIMEOUT`]: a big cluster is sampled, never waited on.
+const PROXIES_READ: usize = 500;
+const PROXIES_AT_ONCE: usize = 16;
+const PROXY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads each running proxy's `/metrics` through the API server's pod proxy
+/// and judges its trust ([`super::proxy_trust`]).
+async fn proxies_trust(client: &Client, namespace: &str, pods: &[Pod]) -> Vec<Line> {
+    use futures::StreamExt as _;
+    let running: Vec<&Pod> = pods
+        .iter()
+        .filter(|p| super::has_proxy(p))
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .collect();
+    let current = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .get_opt("weft-mesh-trust-anchors")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|cm| cm.data?.get("ca-bundle.pem").cloned())
+        .and_then(|pem| weft_tls::anchors_digest(pem.as_bytes()).ok());
+    let reports: Vec<(String, Result<ProxyTrust, String>)> =
+        futures::stream::iter(running.iter().take(PROXIES_READ))
+            .map(|p| async move { (super::pod_name(p), read_proxy(client, p).await) })
+            .buffer_unordered(PROXIES_AT_ONCE)
+            .collect()
+            .await;
+    let mut lines = proxy_trust::judge(current.as_deref(), &reports);
+    if running.len() > PROXIES_READ {
+        lines.push(Line::warn(
+            "proxies' trust",
+            format!("read {PROXIES_READ} of {} running proxies", running.len()),
+            "the others were not checked",
+        ));
+    }
+    lines
+}
+
+async fn read_proxy(client: &Client, pod: &Pod) -> Result<ProxyTrust, String> {
+    let (ns, name) = (
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default(),
+    );
+    let req = http::Request::get(format!(
+        "/api/v1/namespaces/{ns}/pods/{name}:{}/proxy/metrics",
+        ports::ADMIN
+    ))
+    .body(Vec::new())
+    .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(PROXY_READ_TIMEOUT, client.request_text(req)).await {
+        Ok(Ok(text)) => Ok(proxy_trust::parse(&text)),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {PROXY_READ_TIMEOUT:?}")),
+    }
 }
 
 /// What weft-controller reads as the cluster's networks, read the same way.

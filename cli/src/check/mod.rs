@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod metrics_api;
+pub mod proxy_trust;
 
 use k8s_openapi::api::{
     apps::v1::Deployment,

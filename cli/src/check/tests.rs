@@ -151,3 +151,101 @@ fn cluster_networks_warn_without_a_pod_network() {
     let added = cluster_networks(&[], &[], &s(&["10.0.0.0/8"]));
     assert_eq!(added.status, Status::Pass);
 }
+
+mod proxies_trust {
+    use super::super::proxy_trust::{ProxyTrust, judge, parse};
+    use super::*;
+
+    const IDENTITY: &str = "spiffe://cluster.local/ns/weft-system/sa/weft-identity";
+
+    /// Metrics as a proxy encodes them (`TrustStatus`'s collector).
+    fn metrics(digest: &str, verified: bool, identity_ok: bool) -> String {
+        format!(
+            "# HELP weft_proxy_trust_anchors The trust anchors…\n\
+             # TYPE weft_proxy_trust_anchors gauge\n\
+             weft_proxy_trust_anchors{{digest=\"{digest}\"}} 1\n\
+             weft_proxy_certificate_verified {}\n\
+             weft_proxy_control_plane_verified{{service=\"{IDENTITY}\"}} {}\n\
+             weft_proxy_control_plane_refusals_total{{service=\"{IDENTITY}\"}} 3\n",
+            u8::from(verified),
+            u8::from(identity_ok)
+        )
+    }
+
+    #[test]
+    fn parses_what_the_proxy_exports() {
+        assert_eq!(
+            parse(&metrics("sha256:aa", true, false)),
+            ProxyTrust {
+                anchors_digest: Some("sha256:aa".into()),
+                certificate_verified: true,
+                refused: vec![IDENTITY.into()],
+            }
+        );
+        assert_eq!(
+            parse("process_start_time_seconds 1\n"),
+            ProxyTrust::default()
+        );
+    }
+
+    #[test]
+    fn passes_only_proxies_on_the_current_anchors_that_verify_the_control_plane() {
+        let ok = |p: &str| (p.to_string(), Ok(parse(&metrics("sha256:new", true, true))));
+        let lines = judge(Some("sha256:new"), &[ok("demo/a"), ok("demo/b")]);
+        assert_eq!(
+            lines.iter().map(|l| l.status).collect::<Vec<_>>(),
+            [Status::Pass, Status::Pass]
+        );
+        assert!(lines[0].detail.starts_with("2 proxies trust"), "{lines:?}");
+
+        // A pod that outlived a reinstall with a new PKI: ready and serving,
+        // but on the old anchors and refusing the new control plane.
+        let stale = (
+            "demo/old".to_string(),
+            Ok(parse(&metrics("sha256:old", true, false))),
+        );
+        let lines = judge(Some("sha256:new"), &[ok("demo/a"), stale]);
+        assert!(failed(&lines));
+        assert!(
+            lines[0].detail.contains("1 trust other anchors")
+                && lines[0].detail.contains("demo/old")
+        );
+        assert_eq!(lines[1].status, Status::Fail);
+        assert!(
+            lines[1].detail.contains("demo/old (weft-identity)"),
+            "{lines:?}"
+        );
+
+        // Current anchors, but a certificate that no longer chains to them.
+        let uncovered = (
+            "demo/c".to_string(),
+            Ok(parse(&metrics("sha256:new", false, true))),
+        );
+        let lines = judge(Some("sha256:new"), &[uncovered]);
+        assert_eq!(lines[0].status, Status::Fail);
+        assert!(
+            lines[0].detail.contains("hold no certificate chaining"),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn unreadable_and_old_proxies_warn_and_a_missing_bundle_fails() {
+        let reports = [
+            ("demo/x".to_string(), Err("timed out".to_string())),
+            (
+                "demo/y".to_string(),
+                Ok(parse("process_start_time_seconds 1\n")),
+            ),
+        ];
+        let lines = judge(Some("sha256:new"), &reports);
+        assert!(!failed(&lines), "{lines:?}");
+        assert_eq!(
+            lines.iter().filter(|l| l.status == Status::Warn).count(),
+            2,
+            "{lines:?}"
+        );
+        assert!(failed(&judge(None, &reports)));
+        assert!(judge(None, &[]).is_empty(), "no proxies, nothing to judge");
+    }
+}
