@@ -80,6 +80,8 @@ images: ## build weft's images (and the cluster's) as OCI archives and import th
 	  scripts/stage-image $(WEFT_IMAGE_STAGE)/$$c $(CARGO_TARGET_DIR)/release/weft-$$c || exit 1; \
 	done
 	scripts/stage-proxy-image $(WEFT_IMAGE_STAGE)/proxy $(CARGO_TARGET_DIR)/release/weft-proxy
+	# The suites' test app changes with them; a cluster already up would keep the old one.
+	e2e/cluster/build --only testapp
 	WEFT_IMAGE_STAGE=$(WEFT_IMAGE_STAGE) WEFT_CLUSTER_IMAGE_LISTS=images/weft.list e2e/cluster/images
 
 images-previous: cluster-up ## rebuild the previous release's chart and images (weft/<component>:previous) for the upgrade suite

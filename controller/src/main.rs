@@ -152,6 +152,9 @@ async fn main() -> anyhow::Result<()> {
     watch_metrics.register(&mut registry);
     let grpc_metrics = grpc::Metrics::default();
     grpc_metrics.register(&mut registry);
+    // Its anchors, its certificate and whether weft-identity verifies.
+    let trust = Arc::new(weft_tls::TrustStatus::default());
+    registry.register_collector(trust.collector("weft_controller"));
     let proc = Process::start(&args.common.settings("weft-controller"), registry).await?;
     let synced = proc.readiness.register("initial sync");
     let certified = proc.readiness.register("certificate");
@@ -166,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
             identity_addr: args.identity_addr.clone(),
             token_file: args.token_file.clone(),
             anchors: weft_tls::workload::Anchors::WatchedFile(args.trust_anchors.clone()),
-            control_plane_trust: std::sync::Arc::default(),
+            control_plane_trust: trust,
         },
         certified,
     )?;

@@ -5,10 +5,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -17,6 +19,8 @@ import (
 // tests read the summary from the pod's log. It never retries: a failed
 // request is what the resilience tests count. Each answer's first line
 // ("hello from <pod>") is tallied, so split tests see where requests went.
+// SIGUSR1 (`testapp stop-load` in the same container) ends it early, with
+// the summary of what was sent: tests whose steps take an unknown time.
 func load(url string, count int, rate float64) {
 	c := &http.Client{Timeout: 5 * time.Second}
 	var gap time.Duration
@@ -26,11 +30,20 @@ func load(url string, count int, rate float64) {
 	byAnswer := map[string]int{}
 	failures := map[string]int{}
 	ok := 0
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGUSR1)
 	start := time.Now()
-	for i := 0; i < count; i++ {
+	sent := 0
+send:
+	for ; sent < count; sent++ {
+		select {
+		case <-stop:
+			break send
+		default:
+		}
 		if gap > 0 {
 			// Paced from the start, so a slow answer does not shift the rest.
-			if d := time.Until(start.Add(time.Duration(i) * gap)); d > 0 {
+			if d := time.Until(start.Add(time.Duration(sent) * gap)); d > 0 {
 				time.Sleep(d)
 			}
 		}
@@ -52,9 +65,9 @@ func load(url string, count int, rate float64) {
 			byAnswer[strings.TrimPrefix(first, "hello from ")]++
 		}
 	}
-	fmt.Printf("load %s: %d requests in %v\n", url, count, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("load %s: %d requests in %v\n", url, sent, time.Since(start).Round(time.Millisecond))
 	fmt.Printf("ok %d\n", ok)
-	fmt.Printf("failed %d\n", count-ok)
+	fmt.Printf("failed %d\n", sent-ok)
 	for _, k := range sortedKeys(byAnswer) {
 		fmt.Printf("from %s %d\n", k, byAnswer[k])
 	}

@@ -110,6 +110,12 @@ func main() {
 		get(args[1])
 	case "load":
 		loadArgs(args)
+	case "stop-load":
+		// The load runs as the container's first process.
+		if err := syscall.Kill(1, syscall.SIGUSR1); err != nil {
+			fmt.Fprintln(os.Stderr, "testapp stop-load:", err)
+			os.Exit(1)
+		}
 	case "web":
 		serveWeb(argOr(args, ":8080"))
 	case "grpc":
@@ -122,7 +128,7 @@ func main() {
 		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 		<-sig
 	default:
-		fmt.Fprintln(os.Stderr, "usage: testapp serve [ADDR] | get URL | load URL COUNT [RATE] | sleep | web [ADDR] | grpc [ADDR] | tcp [ADDR]")
+		fmt.Fprintln(os.Stderr, "usage: testapp serve [ADDR] | get URL | load URL COUNT [RATE] | stop-load | sleep | web [ADDR] | grpc [ADDR] | tcp [ADDR]")
 		os.Exit(2)
 	}
 }

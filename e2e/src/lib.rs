@@ -6,6 +6,7 @@
 
 pub mod pods;
 pub mod release;
+pub mod trust;
 
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};

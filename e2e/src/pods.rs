@@ -173,6 +173,26 @@ pub async fn wait_ended(
     Ok((phase, log))
 }
 
+/// Ends the load that pod `name` runs (`testapp stop-load`): it prints
+/// its summary for what it sent, and the pod Succeeds.
+pub async fn stop_load(ns: &str, name: &str) -> anyhow::Result<()> {
+    crate::release::run(
+        "kubectl",
+        &[
+            "-n",
+            ns,
+            "exec",
+            name,
+            "-c",
+            "app",
+            "--",
+            "/testapp",
+            "stop-load",
+        ],
+    )?;
+    Ok(())
+}
+
 /// Fails unless pod `name` is still running: proof that its load spans
 /// what the test did meanwhile (`during`).
 pub async fn still_running(

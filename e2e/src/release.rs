@@ -30,6 +30,12 @@ pub fn install() -> anyhow::Result<()> {
 
 /// [`install`] with more `--set` values (`key=value`).
 pub fn install_with(sets: &[&str]) -> anyhow::Result<()> {
+    let args: Vec<&str> = sets.iter().flat_map(|s| ["--set", s]).collect();
+    install_with_args(&args)
+}
+
+/// [`install`] with more helm arguments (`--set-file k=path`, ...).
+pub fn install_with_args(extra: &[&str]) -> anyhow::Result<()> {
     wait_namespace_gone_if_terminating()?;
     let chart = repo_root().join("charts/weft");
     let mut args = vec![
@@ -44,9 +50,7 @@ pub fn install_with(sets: &[&str]) -> anyhow::Result<()> {
         // previous release's (the upgrade suite's `image.tag=previous`).
         "--reset-values",
     ];
-    for set in sets {
-        args.extend(["--set", set]);
-    }
+    args.extend(extra);
     run("helm", &args)?;
     wait_control_plane()
 }

@@ -47,14 +47,18 @@ impl IssuerPem {
     }
 }
 
-/// A root and two issuers it signed: the current one and its successor.
-pub fn rotation_pair(not_after: OffsetDateTime) -> (String, IssuerPem, IssuerPem) {
+/// A root and two issuers it signed: the current one and its successor,
+/// valid until `first` and `second`.
+pub fn rotation_pair(
+    first: OffsetDateTime,
+    second: OffsetDateTime,
+) -> (String, IssuerPem, IssuerPem) {
     use crate::evaluation::ca_params;
     let root_key = rcgen::KeyPair::generate().unwrap();
     let root_params = ca_params("weft test root", later(3650));
     let root = root_params.self_signed(&root_key).unwrap();
     let root_issuer = rcgen::Issuer::new(root_params, &root_key);
-    let issuer = |cn: &str| {
+    let issuer = |cn: &str, not_after: OffsetDateTime| {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = ca_params(cn, not_after)
             .signed_by(&key, &root_issuer)
@@ -66,7 +70,7 @@ pub fn rotation_pair(not_after: OffsetDateTime) -> (String, IssuerPem, IssuerPem
     };
     (
         root.pem(),
-        issuer("weft test issuer 1"),
-        issuer("weft test issuer 2"),
+        issuer("weft test issuer 1", first),
+        issuer("weft test issuer 2", second),
     )
 }

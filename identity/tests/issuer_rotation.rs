@@ -116,7 +116,7 @@ async fn mesh_handshake(anchors: &AnchorStore, client: Credentials, server: Cred
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_issuer_rotates_under_load_without_a_failure() {
-    let (root_pem, first, second) = rotation_pair(later(365));
+    let (root_pem, first, second) = rotation_pair(later(365), later(365));
     let dir = std::env::temp_dir().join(format!(
         "weft-rotation-{}-{}",
         std::process::id(),

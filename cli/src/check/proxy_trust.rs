@@ -15,6 +15,8 @@ pub struct ProxyTrust {
     pub certificate_verified: bool,
     /// Control-plane services whose last handshake was refused.
     pub refused: Vec<String>,
+    /// When its certificate expires (Unix seconds).
+    pub certificate_expiry: Option<u64>,
 }
 
 /// Reads the three metrics out of Prometheus text.
@@ -28,6 +30,8 @@ pub fn parse(metrics: &str) -> ProxyTrust {
             t.anchors_digest = label(labels, "digest");
         } else if series == "weft_proxy_certificate_verified" {
             t.certificate_verified = value.trim() == "1";
+        } else if series == "weft_proxy_certificate_expiry_timestamp_seconds" {
+            t.certificate_expiry = value.trim().parse().ok();
         } else if let Some(labels) = series.strip_prefix("weft_proxy_control_plane_verified{")
             && value.trim() == "0"
             && let Some(service) = label(labels, "service")

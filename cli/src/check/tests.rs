@@ -165,6 +165,7 @@ mod proxies_trust {
              # TYPE weft_proxy_trust_anchors gauge\n\
              weft_proxy_trust_anchors{{digest=\"{digest}\"}} 1\n\
              weft_proxy_certificate_verified {}\n\
+             weft_proxy_certificate_expiry_timestamp_seconds 1800000000\n\
              weft_proxy_control_plane_verified{{service=\"{IDENTITY}\"}} {}\n\
              weft_proxy_control_plane_refusals_total{{service=\"{IDENTITY}\"}} 3\n",
             u8::from(verified),
@@ -180,6 +181,7 @@ mod proxies_trust {
                 anchors_digest: Some("sha256:aa".into()),
                 certificate_verified: true,
                 refused: vec![IDENTITY.into()],
+                certificate_expiry: Some(1_800_000_000),
             }
         );
         assert_eq!(
