@@ -5,6 +5,8 @@
 //! signed by the same root in place brings it back, with no restart and
 //! within the workload's retry backoff.
 
+// Each test binary uses its own part of the shared support.
+#[allow(dead_code)]
 mod support;
 
 use arc_swap::ArcSwap;
