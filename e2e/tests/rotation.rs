@@ -266,7 +266,7 @@ async fn rotating_the_anchors_under_load_fails_no_request() -> anyhow::Result<()
         stop_load(&ns, "steady").await?;
         let r = no_request_failed(&client, &ns, "steady", "the anchor rotation").await?;
         anyhow::ensure!(
-            r.ok > 1000,
+            r.ok > 500,
             "too little load to mean anything: {} requests",
             r.ok
         );

@@ -2,6 +2,8 @@
 //! over TLS on loopback: the workload gets a certificate for its own id, and
 //! a client that expects another identity service refuses to talk.
 
+// Each test binary uses its own part of the shared support.
+#[allow(dead_code)]
 mod support;
 
 use arc_swap::ArcSwap;

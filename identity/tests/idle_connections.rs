@@ -5,6 +5,8 @@
 //! stalled every proxy's renewal for the 10 s handshake timeout, again and
 //! again.)
 
+// Each test binary uses its own part of the shared support.
+#[allow(dead_code)]
 mod support;
 
 use arc_swap::ArcSwap;

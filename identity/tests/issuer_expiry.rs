@@ -11,13 +11,13 @@ mod support;
 
 use arc_swap::ArcSwap;
 use prometheus_client::metrics::gauge::Gauge;
-use std::{path::Path, sync::Arc, time::Duration};
-use support::{OneToken, identity_id};
+use std::{sync::Arc, time::Duration};
+use support::{OneToken, identity_id, issuer_files, replace};
 use time::OffsetDateTime;
 use tokio::{net::TcpListener, sync::watch};
 use weft_identity::{
     certify::CertifyService,
-    run::{IssuerFiles, watch_issuer},
+    run::watch_issuer,
     server::{self_credentials, serve},
     test_pki::{id, later, rotation_pair},
 };
@@ -26,13 +26,6 @@ use weft_tls::{
     AnchorStore, CertState, ClientAuth, CredStore, MeshTls, TrustAnchors,
     workload::{Anchors, Workload, start},
 };
-
-/// Replaces `path` the way a Secret volume does: never a half-written file.
-fn replace(path: &Path, contents: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, contents).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
 
 /// Waits up to `limit` for the workload's certificate state to satisfy `ok`.
 async fn until(
@@ -54,20 +47,7 @@ async fn a_workload_recovers_without_restart_once_a_new_issuer_replaces_one_that
     // signed by the same root, is valid for a year.
     let first_until = OffsetDateTime::now_utc() + Duration::from_secs(300 + 5);
     let (root_pem, first, second) = rotation_pair(first_until, later(365));
-    let dir = std::env::temp_dir().join(format!(
-        "weft-expiry-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let files = IssuerFiles {
-        anchors: dir.join("ca-bundle.pem"),
-        cert: dir.join("tls.crt"),
-        key: dir.join("tls.key"),
-    };
-    std::fs::write(&files.anchors, &root_pem).unwrap();
-    std::fs::write(&files.cert, &first.issuer_pem).unwrap();
-    std::fs::write(&files.key, &first.issuer_key_pem).unwrap();
+    let (dir, files) = issuer_files("expiry", &root_pem, &first);
     let token = dir.join("token");
     std::fs::write(&token, "web-token").unwrap();
 

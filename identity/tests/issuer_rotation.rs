@@ -4,20 +4,21 @@
 //! workload holding an old leaf and one holding a new leaf still complete
 //! mesh mTLS with each other.
 
+// Each test binary uses its own part of the shared support.
+#[allow(dead_code)]
 mod support;
 
 use arc_swap::ArcSwap;
 use prometheus_client::metrics::gauge::Gauge;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::{
-    path::Path,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, SystemTime},
 };
-use support::{OneToken, certifier, identity_id};
+use support::{OneToken, certifier, identity_id, issuer_files, replace};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -25,7 +26,7 @@ use tokio::{
 use weft_api::identity::{CertifyRequest, CertifyResponse};
 use weft_identity::{
     certify::CertifyService,
-    run::{IssuerFiles, watch_issuer},
+    run::watch_issuer,
     server::{self_credentials, serve},
     test_pki::{id, later, rotation_pair},
 };
@@ -33,13 +34,6 @@ use weft_runtime::shutdown;
 use weft_tls::{
     AnchorStore, Certifier, ClientAuth, CredStore, Credentials, MeshTls, TrustAnchors, WorkloadKey,
 };
-
-/// Replaces `path` the way a Secret volume does: never a half-written file.
-fn replace(path: &Path, contents: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, contents).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
 
 /// Certifies `web` with a new key over a brand-new TLS connection.
 async fn certify_once(
@@ -117,20 +111,7 @@ async fn mesh_handshake(anchors: &AnchorStore, client: Credentials, server: Cred
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_issuer_rotates_under_load_without_a_failure() {
     let (root_pem, first, second) = rotation_pair(later(365), later(365));
-    let dir = std::env::temp_dir().join(format!(
-        "weft-rotation-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let files = IssuerFiles {
-        anchors: dir.join("ca-bundle.pem"),
-        cert: dir.join("tls.crt"),
-        key: dir.join("tls.key"),
-    };
-    std::fs::write(&files.anchors, &root_pem).unwrap();
-    std::fs::write(&files.cert, &first.issuer_pem).unwrap();
-    std::fs::write(&files.key, &first.issuer_key_pem).unwrap();
+    let (dir, files) = issuer_files("rotation", &root_pem, &first);
     let anchors = AnchorStore::new(TrustAnchors::from_pem(root_pem.as_bytes()).unwrap());
 
     let issuer = Arc::new(ArcSwap::from_pointee(files.load().unwrap()));

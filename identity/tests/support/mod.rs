@@ -32,3 +32,34 @@ pub fn identity_id() -> SpiffeId {
         .parse()
         .unwrap()
 }
+
+/// Issuer files as weft-identity reads them from its mounts, in a fresh
+/// temp dir: the anchors `root_pem` and the issuer `first`.
+pub fn issuer_files(
+    name: &str,
+    root_pem: &str,
+    first: &weft_identity::test_pki::IssuerPem,
+) -> (std::path::PathBuf, weft_identity::run::IssuerFiles) {
+    let dir = std::env::temp_dir().join(format!(
+        "weft-{name}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = weft_identity::run::IssuerFiles {
+        anchors: dir.join("ca-bundle.pem"),
+        cert: dir.join("tls.crt"),
+        key: dir.join("tls.key"),
+    };
+    std::fs::write(&files.anchors, root_pem).unwrap();
+    std::fs::write(&files.cert, &first.issuer_pem).unwrap();
+    std::fs::write(&files.key, &first.issuer_key_pem).unwrap();
+    (dir, files)
+}
+
+/// Replaces `path` the way a Secret volume does: never a half-written file.
+pub fn replace(path: &std::path::Path, contents: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
