@@ -9,6 +9,11 @@
 //	testapp load URL COUNT [RATE]
 //	                       client: COUNT GETs paced at RATE/s, no retries; prints
 //	                       "ok N", "failed N", "from <pod> N" per answering pod.
+//	testapp stop-load      end the load running as this container's first process.
+//	testapp smi            the SMI conformance suite's app (smi.go), on $PORT (9091).
+//	testapp request METHOD URL [BODY [COUNT]]
+//	                       client: COUNT requests (1) in a row, no retries; prints the
+//	                       last "status N" and body.
 //	testapp sleep          idle forever (handy for `kubectl exec`).
 //	testapp web [ADDR]     the demo's front end (default :8080): each request
 //	                       calls $API_URL, $GRPC_ADDR and $TCP_ADDR and reports.
@@ -122,13 +127,34 @@ func main() {
 		serveGRPC(argOr(args, ":9090"))
 	case "tcp":
 		serveTCP(argOr(args, ":7000"))
+	case "smi":
+		port := "9091"
+		if p := os.Getenv("PORT"); p != "" {
+			port = p
+		}
+		serveSMI(":" + port)
+	case "request":
+		if len(args) < 3 || len(args) > 5 {
+			fmt.Fprintln(os.Stderr, "usage: testapp request METHOD URL [BODY [COUNT]]")
+			os.Exit(2)
+		}
+		count := 1
+		if len(args) == 5 {
+			n, err := strconv.Atoi(args[4])
+			if err != nil || n < 1 {
+				fmt.Fprintln(os.Stderr, "testapp request: COUNT must be a positive integer")
+				os.Exit(2)
+			}
+			count = n
+		}
+		request(args[1], args[2], argOr(args[2:], ""), count)
 	case "sleep":
 		// Wait for a signal (a bare `select {}` would be reported as a deadlock).
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 		<-sig
 	default:
-		fmt.Fprintln(os.Stderr, "usage: testapp serve [ADDR] | get URL | load URL COUNT [RATE] | stop-load | sleep | web [ADDR] | grpc [ADDR] | tcp [ADDR]")
+		fmt.Fprintln(os.Stderr, "usage: testapp serve [ADDR] | get URL | load URL COUNT [RATE] | stop-load | smi | request METHOD URL [BODY [COUNT]] | sleep | web [ADDR] | grpc [ADDR] | tcp [ADDR]")
 		os.Exit(2)
 	}
 }

@@ -6,7 +6,7 @@
 //!
 //! `weft check` reads each proxy's trust and passes; then, with the PKI
 //! generated afresh, the running proxies trust neither the new control plane
-//! nor new pods until they are re-created (docs/uninstall.md states that
+//! nor new pods until they are re-created (docs/install.md, "Reinstalling", states that
 //! gap), and `weft check` names them.
 
 use serde_json::json;

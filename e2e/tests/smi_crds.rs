@@ -122,3 +122,66 @@ async fn crds_apply_and_every_layout_round_trips() -> anyhow::Result<()> {
     })
     .await
 }
+
+/// Every malformed fixture is either refused by the API server or stored
+/// whole and refused by the decoder with the fixture's error: never pruned
+/// into a valid object that grants what its author did not write (a
+/// misspelt `pathRegex` pruned away would leave a wildcard match).
+#[tokio::test]
+async fn a_malformed_object_is_refused_never_pruned_into_a_valid_one() -> anyhow::Result<()> {
+    let client = client().await?;
+    apply_crds(&client).await?;
+    let fixtures = repo_root().join("api/k8s/tests/fixtures/invalid");
+    with_temp_ns(&client, |client, ns| async move {
+        let mut paths: Vec<_> = std::fs::read_dir(&fixtures)?
+            .map(|e| e.unwrap().path())
+            .collect();
+        paths.sort();
+        let (mut refused, mut judged) = (0, 0);
+        for (i, path) in paths.into_iter().enumerate() {
+            let text = std::fs::read_to_string(&path)?;
+            let want = text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# error: "))
+                .ok_or_else(|| anyhow::anyhow!("{}: no `# error:` line", path.display()))?;
+            let mut obj = fixture_docs(&path)?.remove(0);
+            let kind = obj["kind"].as_str().unwrap().to_string();
+            let version = obj["apiVersion"].as_str().unwrap().to_string();
+            let name = format!("bad-{i}");
+            obj["metadata"]["namespace"] = Value::from(ns.clone());
+            obj["metadata"]["name"] = Value::from(name.clone());
+            let dynobj: DynamicObject = serde_json::from_value(obj)?;
+            if let Err(e) = api_for(&client, &ns, &version, &kind)
+                .create(&PostParams::default(), &dynobj)
+                .await
+            {
+                eprintln!("{}: refused by the API server: {e}", path.display());
+                refused += 1;
+                continue;
+            }
+            let group = version.split('/').next().unwrap();
+            let read = format!("{group}/{}", weft_k8s_api::access::READ_VERSION);
+            let back = api_for(&client, &ns, &read, &kind).get(&name).await?;
+            let err = match decode_spec(&kind, &back) {
+                Ok(spec) => anyhow::bail!(
+                    "{}: stored and read back as a valid object: {spec}",
+                    path.display()
+                ),
+                Err(e) => e.to_string(),
+            };
+            // The error names the object by its name here, not the fixture's.
+            let (_, reason) = want.split_once(": ").unwrap_or(("", want));
+            anyhow::ensure!(
+                err.contains(reason),
+                "{}: decoder said {err:?}, the fixture expects {want:?}",
+                path.display()
+            );
+            judged += 1;
+        }
+        eprintln!("{refused} refused by the API server, {judged} stored and refused by the decoder");
+        anyhow::ensure!(judged > 0, "no fixture reached the decoder");
+        Ok(())
+    })
+    .await
+}

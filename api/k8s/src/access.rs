@@ -27,7 +27,7 @@ pub const READ_VERSION: &str = "v1alpha1";
     printcolumn = r#"{"name":"Destination","type":"string","jsonPath":".spec.destination.name","description":"the destination ServiceAccount"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrafficTargetSpec {
     /// The ServiceAccount whose pods receive the traffic. Only destinations in
     /// the TrafficTarget's own namespace are bound.
@@ -43,7 +43,7 @@ pub struct TrafficTargetSpec {
 
 /// A ServiceAccount, by name and namespace.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IdentityBindingSubject {
     /// Always `ServiceAccount`.
     pub kind: String,
@@ -60,7 +60,7 @@ pub struct IdentityBindingSubject {
 /// A reference to a route resource, optionally narrowed to some of its
 /// matches.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrafficTargetRule {
     /// `HTTPRouteGroup`, `TCPRoute` or `UDPRoute`.
     pub kind: String,

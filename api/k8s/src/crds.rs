@@ -5,6 +5,14 @@
 //! still write, with `conversion: None`: the API server only rewrites
 //! `apiVersion`, so each object keeps the layout it was written in.
 //!
+//! The latest version's schema is loosened ([`loosen`]) to accept every
+//! layout SMI's examples and the community's tools write at it (a string
+//! `destination.port`, top-level `matches`, `headers` as a list of one-key
+//! maps) and to keep unknown fields rather than prune them: the lenient
+//! decoder then judges the whole object, and an object it cannot read
+//! gets an `InvalidObject` Event and grants nothing, where pruning would
+//! have silently widened a route.
+//!
 //! Older versions have a permissive schema (`type: object` with
 //! `x-kubernetes-preserve-unknown-fields`). The oldest is the storage
 //! version and the one weft reads at ([`crate::access::READ_VERSION`] …):
@@ -15,7 +23,7 @@
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, CustomResourceDefinitionVersion, CustomResourceValidation,
-    JSONSchemaProps,
+    JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
 };
 use kube::CustomResourceExt;
 
@@ -92,7 +100,55 @@ fn preserve_unknown_fields(v: &mut CustomResourceDefinitionVersion) {
         .as_mut()
         .and_then(|s| s.open_api_v3_schema.as_mut())
     {
+        // The spec may be absent: older layouts put its fields at the top.
+        if let Some(required) = schema.required.as_mut() {
+            required.retain(|r| r != "spec");
+        }
+        loosen(schema);
+    }
+}
+
+/// Keeps unknown fields at every level, and accepts the layouts the typed
+/// schema would refuse: `port` as a number or a string, `headers` as a map
+/// or a list of one-key maps. Types the decoder cannot read differently
+/// stay enforced by the API server.
+pub fn loosen(schema: &mut JSONSchemaProps) {
+    if schema.type_.as_deref() == Some("object") {
         schema.x_kubernetes_preserve_unknown_fields = Some(true);
+        if matches!(
+            schema.additional_properties,
+            Some(JSONSchemaPropsOrBool::Bool(false))
+        ) {
+            schema.additional_properties = None;
+        }
+    }
+    if let Some(props) = schema.properties.as_mut() {
+        for (name, prop) in props.iter_mut() {
+            match name.as_str() {
+                "port" => {
+                    *prop = JSONSchemaProps {
+                        description: prop.description.take(),
+                        x_kubernetes_int_or_string: Some(true),
+                        ..Default::default()
+                    };
+                }
+                "headers" => {
+                    *prop = JSONSchemaProps {
+                        description: Some(
+                            "Header name → a regex its value must match: a map, or a list of one-key maps.".into(),
+                        ),
+                        x_kubernetes_preserve_unknown_fields: Some(true),
+                        ..Default::default()
+                    };
+                }
+                _ => loosen(prop),
+            }
+        }
+    }
+    match schema.items.as_mut() {
+        Some(JSONSchemaPropsOrArray::Schema(item)) => loosen(item),
+        Some(JSONSchemaPropsOrArray::Schemas(items)) => items.iter_mut().for_each(loosen),
+        None => {}
     }
 }
 
@@ -127,6 +183,42 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The latest version's schema, as a JSON value.
+    fn latest(kind: &str) -> serde_json::Value {
+        let crd = all()
+            .into_iter()
+            .find(|c| c.spec.names.kind == kind)
+            .unwrap();
+        let v = crd.spec.versions.last().unwrap();
+        serde_json::to_value(v.schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_latest_versions_accept_the_layouts_the_world_writes() {
+        let tt = latest("TrafficTarget");
+        let dest = &tt["properties"]["spec"]["properties"]["destination"];
+        assert_eq!(dest["properties"]["port"]["x-kubernetes-int-or-string"], true);
+        assert!(dest["properties"]["port"].get("type").is_none());
+        let htr = latest("HTTPRouteGroup");
+        assert!(
+            !htr["required"].as_array().is_some_and(|r| r.iter().any(|f| f == "spec")),
+            "top-level matches need no spec: {htr}"
+        );
+        let m = &htr["properties"]["spec"]["properties"]["matches"]["items"];
+        assert_eq!(m["properties"]["headers"]["x-kubernetes-preserve-unknown-fields"], true);
+        assert!(m["properties"]["headers"].get("type").is_none(), "a map or a list");
+        // Unknown fields are kept at every level for the decoder to judge,
+        // never pruned into a wider route.
+        assert_eq!(m["x-kubernetes-preserve-unknown-fields"], true);
+        assert!(m.get("additionalProperties").is_none());
+        // What cannot be read two ways stays typed.
+        assert_eq!(m["properties"]["pathRegex"]["type"], "string");
+        let ts = latest("TrafficSplit");
+        let backend = &ts["properties"]["spec"]["properties"]["backends"]["items"];
+        assert_eq!(backend["properties"]["weight"]["type"], "integer");
     }
 
     #[test]

@@ -13,6 +13,10 @@
 //!   thousandths;
 //! - `destination.port` as a number or a string.
 //!
+//! What none of these layouts has is refused: an unknown field (a typo
+//! such as `pathregex` would otherwise make a match a wildcard), or `spec`
+//! beside the top-level fields of an older layout.
+//!
 //! Errors name the object and the field: `TrafficSplit shop/web:
 //! spec.backends[1].weight: …`.
 
@@ -111,7 +115,17 @@ fn spec_or_top_level(
     top_level: &[&str],
 ) -> Result<Map<String, Value>, DecodeError> {
     match body.get("spec") {
-        Some(Value::Object(spec)) => Ok(spec.clone()),
+        Some(Value::Object(spec)) => {
+            // Two layouts in one object: which one the author meant is a
+            // guess, and a wrong guess could grant what they did not mean.
+            if let Some(k) = top_level.iter().find(|k| body.contains_key(**k)) {
+                return Err(ctx.err(
+                    *k,
+                    format!("both spec and a top-level {k}: keep one layout"),
+                ));
+            }
+            Ok(spec.clone())
+        }
         Some(Value::Null) | None => Ok(top_level
             .iter()
             .filter_map(|k| body.get(*k).map(|v| (k.to_string(), v.clone())))

@@ -26,7 +26,7 @@ pub const READ_VERSION: &str = "v1alpha1";
     shortname = "htr",
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HTTPRouteGroupSpec {
     #[serde(default)]
     pub matches: Vec<HttpMatch>,
@@ -35,7 +35,7 @@ pub struct HTTPRouteGroupSpec {
 /// One HTTP match. Every condition present must hold; an absent condition is
 /// a wildcard.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpMatch {
     pub name: String,
     /// HTTP methods, or `*` for any.
@@ -60,7 +60,7 @@ pub struct HttpMatch {
     shortname = "tr",
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TCPRouteSpec {
     /// Absent, or no ports: every port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,7 +78,7 @@ pub struct TCPRouteSpec {
     shortname = "ur",
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UDPRouteSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matches: Option<PortMatch>,
@@ -86,7 +86,7 @@ pub struct UDPRouteSpec {
 
 /// Ports a TCPRoute or UDPRoute covers.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PortMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,

@@ -27,7 +27,7 @@ pub const READ_VERSION: &str = "v1alpha1";
     printcolumn = r#"{"name":"Service","type":"string","jsonPath":".spec.service","description":"the root service clients address"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrafficSplitSpec {
     /// The root Service, in the split's namespace, that clients address.
     pub service: String,
@@ -41,7 +41,7 @@ pub struct TrafficSplitSpec {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrafficSplitBackend {
     pub service: String,
     /// A relative weight; 0 sends no traffic. v1alpha1 quantities (`500m`)
@@ -50,7 +50,7 @@ pub struct TrafficSplitBackend {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TypedLocalObjectReference {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_group: Option<String>,
