@@ -96,12 +96,21 @@ async fn every_yaml_block_in_the_docs_applies() -> anyhow::Result<()> {
     for f in &files {
         all.extend(blocks(f)?);
     }
-    anyhow::ensure!(!all.is_empty(), "no yaml blocks found: is the extraction broken?");
+    anyhow::ensure!(
+        !all.is_empty(),
+        "no yaml blocks found: is the extraction broken?"
+    );
     // The SMI kinds the examples use.
     let crds = root.join("charts/weft/crds");
     run(
         "kubectl",
-        &["apply", "--server-side", "--force-conflicts", "-f", crds.to_str().unwrap()],
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            crds.to_str().unwrap(),
+        ],
     )?;
     with_temp_ns(&client, |_client, ns| async move {
         let dir = std::env::temp_dir().join(format!("weft-docs-{ns}"));

@@ -48,7 +48,14 @@ async fn install_step(client: &kube::Client, ns: &str, step: &str) -> anyhow::Re
         let name = d["metadata"]["name"].as_str().unwrap_or_default();
         run(
             "kubectl",
-            &["-n", ns, "rollout", "status", &format!("deploy/{name}"), "--timeout=180s"],
+            &[
+                "-n",
+                ns,
+                "rollout",
+                "status",
+                &format!("deploy/{name}"),
+                "--timeout=180s",
+            ],
         )?;
     }
     eprintln!("{step}: applied");
@@ -94,7 +101,9 @@ struct Record {
 /// `testapp request` in app `x`'s own container: status and body.
 fn request(ns: &str, x: char, args: &[&str]) -> anyhow::Result<(u16, String)> {
     let deploy = format!("deploy/app-{x}-deployment");
-    let mut all = vec!["-n", ns, "exec", &deploy, "-c", "app", "--", "/testapp", "request"];
+    let mut all = vec![
+        "-n", ns, "exec", &deploy, "-c", "app", "--", "/testapp", "request",
+    ];
     all.extend(args);
     let out = run("kubectl", &all)?;
     let (status, body) = out.split_once('\n').unwrap_or((&out, ""));
@@ -162,14 +171,20 @@ async fn allowed(ns: &str) -> anyhow::Result<()> {
         a.resp_failed.is_empty() && a.resp_succeeded.len() == 1 && a.resp_succeeded[0].url == url,
         "A→B must be allowed: {a:?}"
     );
-    anyhow::ensure!(b.req_received == ["app-a"], "B must see one call from app-a: {b:?}");
+    anyhow::ensure!(
+        b.req_received == ["app-a"],
+        "B must see one call from app-a: {b:?}"
+    );
     Ok(())
 }
 
 /// traffic-spec's `trafficPath`: /metrics allowed, /echo blocked.
 async fn path(ns: &str) -> anyhow::Result<()> {
     hook_start(ns).await;
-    let (metrics, echo) = (service_url(ns, "app-b", "metrics"), service_url(ns, "app-b", "echo"));
+    let (metrics, echo) = (
+        service_url(ns, "app-b", "metrics"),
+        service_url(ns, "app-b", "echo"),
+    );
     call_from_a(ns, &metrics, "GET", 1)?;
     call_from_a(ns, &echo, "GET", 1)?;
     let a = record(ns, 'a')?;
@@ -206,7 +221,10 @@ async fn split(ns: &str, what: &str, holds: impl Fn(usize, usize) -> bool) -> an
     // As the suite writes it: the fully qualified name with its final dot.
     let url = format!("http://app-svc.{ns}.svc.cluster.local.:{PORT}/echo");
     call_from_a(ns, &url, "GET", SPLIT_CALLS)?;
-    let (b, c) = (record(ns, 'b')?.req_received.len(), record(ns, 'c')?.req_received.len());
+    let (b, c) = (
+        record(ns, 'b')?.req_received.len(),
+        record(ns, 'c')?.req_received.len(),
+    );
     eprintln!("{what}: app-b {b}, app-c {c}");
     anyhow::ensure!(holds(b, c), "{what}: app-b got {b}, app-c got {c}");
     Ok(())

@@ -179,7 +179,9 @@ async fn a_malformed_object_is_refused_never_pruned_into_a_valid_one() -> anyhow
             );
             judged += 1;
         }
-        eprintln!("{refused} refused by the API server, {judged} stored and refused by the decoder");
+        eprintln!(
+            "{refused} refused by the API server, {judged} stored and refused by the decoder"
+        );
         anyhow::ensure!(judged > 0, "no fixture reached the decoder");
         Ok(())
     })

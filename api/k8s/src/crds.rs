@@ -103,6 +103,9 @@ fn preserve_unknown_fields(v: &mut CustomResourceDefinitionVersion) {
         // The spec may be absent: older layouts put its fields at the top.
         if let Some(required) = schema.required.as_mut() {
             required.retain(|r| r != "spec");
+            if required.is_empty() {
+                schema.required = None;
+            }
         }
         loosen(schema);
     }
@@ -192,24 +195,42 @@ mod tests {
             .find(|c| c.spec.names.kind == kind)
             .unwrap();
         let v = crd.spec.versions.last().unwrap();
-        serde_json::to_value(v.schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap())
-            .unwrap()
+        serde_json::to_value(
+            v.schema
+                .as_ref()
+                .unwrap()
+                .open_api_v3_schema
+                .as_ref()
+                .unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]
     fn the_latest_versions_accept_the_layouts_the_world_writes() {
         let tt = latest("TrafficTarget");
         let dest = &tt["properties"]["spec"]["properties"]["destination"];
-        assert_eq!(dest["properties"]["port"]["x-kubernetes-int-or-string"], true);
+        assert_eq!(
+            dest["properties"]["port"]["x-kubernetes-int-or-string"],
+            true
+        );
         assert!(dest["properties"]["port"].get("type").is_none());
         let htr = latest("HTTPRouteGroup");
         assert!(
-            !htr["required"].as_array().is_some_and(|r| r.iter().any(|f| f == "spec")),
+            !htr["required"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|f| f == "spec")),
             "top-level matches need no spec: {htr}"
         );
         let m = &htr["properties"]["spec"]["properties"]["matches"]["items"];
-        assert_eq!(m["properties"]["headers"]["x-kubernetes-preserve-unknown-fields"], true);
-        assert!(m["properties"]["headers"].get("type").is_none(), "a map or a list");
+        assert_eq!(
+            m["properties"]["headers"]["x-kubernetes-preserve-unknown-fields"],
+            true
+        );
+        assert!(
+            m["properties"]["headers"].get("type").is_none(),
+            "a map or a list"
+        );
         // Unknown fields are kept at every level for the decoder to judge,
         // never pruned into a wider route.
         assert_eq!(m["x-kubernetes-preserve-unknown-fields"], true);
