@@ -54,7 +54,7 @@ impl MeshTls {
         }
     }
 
-    /// Where refusals of the control plane's certificate are counted.
+    /// Where refusals (and verifications) of the control plane's certificate are reported.
     pub fn with_control_plane_trust(mut self, trust: Arc<TrustStatus>) -> Self {
         self.control_plane = trust;
         self

@@ -15,8 +15,9 @@ use rustls::SignatureScheme;
 use rustls::client::ResolvesClientCert;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::CertificateDer;
+use rustls_pki_types::{CertificateDer, UnixTime};
 
+use crate::anchors::TrustAnchors;
 use crate::csr::WorkloadKey;
 use crate::id::SpiffeId;
 
@@ -67,6 +68,17 @@ impl Credentials {
     /// The leaf's notAfter.
     pub fn valid_until(&self) -> SystemTime {
         self.valid_until
+    }
+
+    /// Whether this certificate is valid now and chains to `anchors`: what
+    /// peers holding those anchors will accept.
+    pub fn chains_to(&self, anchors: &TrustAnchors) -> bool {
+        let chain = &self.certified_key.cert;
+        chain.split_first().is_some_and(|(leaf, rest)| {
+            anchors
+                .verify_client_chain(leaf, rest, UnixTime::now())
+                .is_ok()
+        })
     }
 }
 

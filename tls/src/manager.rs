@@ -136,7 +136,7 @@ pub struct CertManager {
     /// Cuts the wait before the next renewal short (new anchors that no
     /// longer cover the current certificate).
     renew: Arc<Notify>,
-    /// Refusals of the control plane's certificates.
+    /// What this workload trusts, and refusals of the control plane.
     trust: Arc<TrustStatus>,
 }
 

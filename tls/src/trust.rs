@@ -20,7 +20,6 @@ use prometheus_client::{
         gauge::{ConstGauge, Gauge},
     },
 };
-use rustls_pki_types::UnixTime;
 use std::{
     sync::{Arc, Mutex, OnceLock},
     time::{Duration, UNIX_EPOCH},
@@ -141,14 +140,7 @@ impl Collector for TrustCollector {
             info.metric_type(),
         )?)?;
         let current = creds.current();
-        let chains = current.as_ref().is_some_and(|c| {
-            let chain = &c.certified_key().cert;
-            chain.split_first().is_some_and(|(leaf, rest)| {
-                anchors
-                    .verify_client_chain(leaf, rest, UnixTime::now())
-                    .is_ok()
-            })
-        });
+        let chains = current.as_ref().is_some_and(|c| c.chains_to(&anchors));
         let verified = ConstGauge::new(i64::from(chains));
         verified.encode(encoder.encode_descriptor(
             &name("certificate_verified"),

@@ -7,7 +7,6 @@ use crate::{
     AnchorError, AnchorStore, CertManager, CertState, CsrError, GrpcCertifier, ManagerConfig,
     MeshTls, SpiffeId, TrustAnchors, TrustStatus, follow_anchors, tls_channel, watch_anchors,
 };
-use rustls_pki_types::UnixTime;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 use tokio::sync::watch;
 use weft_api::identity::identity_client::IdentityClient;
@@ -97,15 +96,7 @@ pub fn start(
         }
         Anchors::FromIdentity(_) => {
             let creds = manager.creds().clone();
-            let covers = move |a: &TrustAnchors| {
-                creds.current().is_none_or(|c| {
-                    let chain = &c.certified_key().cert;
-                    let now = UnixTime::now();
-                    chain
-                        .split_first()
-                        .is_some_and(|(leaf, rest)| a.verify_client_chain(leaf, rest, now).is_ok())
-                })
-            };
+            let covers = move |a: &TrustAnchors| creds.current().is_none_or(|c| c.chains_to(a));
             tokio::spawn(follow_anchors(
                 IdentityClient::new(channel.clone()),
                 anchors,
