@@ -71,7 +71,23 @@ async fn default_service_account(client: &kube::Client, ns: &str) -> anyhow::Res
 }
 
 /// Polls `check` until it returns `Some`, or fails after [`CONVERGENCE`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    eventually_within(what, CONVERGENCE, Duration::from_millis(100), check).await
+}
+
+/// [`eventually`] for what takes longer than [`CONVERGENCE`] by design (a
+/// kubelet refresh, a certificate renewal): polls every `every`, fails
+/// after `limit`.
+pub async fn eventually_within<T, F, Fut>(
+    what: &str,
+    limit: Duration,
+    every: Duration,
+    mut check: F,
+) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<Option<T>>>,
@@ -82,10 +98,10 @@ where
             eprintln!("{what}: converged after {:?}", t0.elapsed());
             return Ok(v);
         }
-        if t0.elapsed() > CONVERGENCE {
-            anyhow::bail!("{what}: not reached within {CONVERGENCE:?}");
+        if t0.elapsed() > limit {
+            anyhow::bail!("{what}: not reached within {limit:?}");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(every).await;
     }
 }
 

@@ -55,6 +55,18 @@ pub fn install_with_args(extra: &[&str]) -> anyhow::Result<()> {
     wait_control_plane()
 }
 
+/// Applies this tree's SMI CRDs the way docs/upgrade.md says (Helm never
+/// upgrades CRDs).
+pub fn apply_crds() -> anyhow::Result<()> {
+    let crds = repo_root().join("charts/weft/crds");
+    let crds = crds.to_str().context("CRD path")?;
+    run(
+        "kubectl",
+        &["apply", "--server-side", "--force-conflicts", "-f", crds],
+    )?;
+    Ok(())
+}
+
 /// Waits until every control-plane Deployment has rolled out.
 pub fn wait_control_plane() -> anyhow::Result<()> {
     for d in ["weft-identity", "weft-controller", "weft-injector"] {

@@ -4,7 +4,10 @@
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use weft_api::contract::ports;
-use weft_cli::check::proxy_trust::{ProxyTrust, parse};
+use weft_cli::check::{
+    cluster::pod_metrics,
+    proxy_trust::{ProxyTrust, parse},
+};
 
 /// Every running pod of `ns` with its proxy's report.
 pub async fn proxies(client: &kube::Client, ns: &str) -> anyhow::Result<Vec<(String, ProxyTrust)>> {
@@ -14,12 +17,7 @@ pub async fn proxies(client: &kube::Client, ns: &str) -> anyhow::Result<Vec<(Str
     let mut out = Vec::new();
     for p in pods.items {
         let name = p.metadata.name.unwrap_or_default();
-        let req = http::Request::get(format!(
-            "/api/v1/namespaces/{ns}/pods/{name}:{}/proxy/metrics",
-            ports::ADMIN
-        ))
-        .body(Vec::new())?;
-        let text = client.request_text(req).await?;
+        let text = pod_metrics(client, ns, &name, ports::ADMIN).await?;
         out.push((name, parse(&text)));
     }
     Ok(out)

@@ -7,7 +7,11 @@
 
 use serde_json::{Value, json};
 use std::path::Path;
-use weft_e2e::{client, release::run, repo_root, with_temp_ns};
+use weft_e2e::{
+    client,
+    release::{apply_crds, run},
+    repo_root, with_temp_ns,
+};
 use weft_k8s_api::{
     access::TrafficTarget,
     decode::Lenient,
@@ -101,17 +105,7 @@ async fn every_yaml_block_in_the_docs_applies() -> anyhow::Result<()> {
         "no yaml blocks found: is the extraction broken?"
     );
     // The SMI kinds the examples use.
-    let crds = root.join("charts/weft/crds");
-    run(
-        "kubectl",
-        &[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            crds.to_str().unwrap(),
-        ],
-    )?;
+    apply_crds()?;
     with_temp_ns(&client, |_client, ns| async move {
         let dir = std::env::temp_dir().join(format!("weft-docs-{ns}"));
         std::fs::create_dir_all(&dir)?;

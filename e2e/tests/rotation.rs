@@ -11,9 +11,9 @@ use kube::api::{Api, ListParams};
 use std::{path::Path, time::Duration};
 use tokio::time::Instant;
 use weft_api::contract::{control_plane as cp, ports};
-use weft_cli::check::proxy_trust::ProxyTrust;
+use weft_cli::check::{cluster::pod_metrics, proxy_trust::ProxyTrust};
 use weft_e2e::{
-    apply, client,
+    apply, client, eventually_within,
     pods::{
         app_tcp_route, mesh_namespace, no_request_failed, server_pod, service, start_client,
         still_running, stop_load, tcp_grant, wait_ready,
@@ -99,13 +99,8 @@ async fn control_plane_metric(
     let mut least: Option<f64> = None;
     for p in pods.items {
         let name = p.metadata.name.unwrap_or_default();
-        let req = http::Request::get(format!(
-            "/api/v1/namespaces/{}/pods/{name}:{}/proxy/metrics",
-            cp::NAMESPACE,
-            ports::CONTROL_PLANE_ADMIN
-        ))
-        .body(Vec::new())?;
-        let value = client.request_text(req).await.ok().and_then(|text| {
+        let text = pod_metrics(client, cp::NAMESPACE, &name, ports::CONTROL_PLANE_ADMIN).await;
+        let value = text.ok().and_then(|text| {
             text.lines().find_map(|l| {
                 l.strip_prefix(metric)?
                     .strip_prefix(' ')?
@@ -130,18 +125,11 @@ async fn control_plane_until(
     what: &str,
     done: impl Fn(f64) -> bool,
 ) -> anyhow::Result<()> {
-    let t0 = Instant::now();
-    loop {
-        if control_plane_metric(client, component, metric)
-            .await?
-            .is_some_and(&done)
-        {
-            eprintln!("{what}: after {:?}", t0.elapsed());
-            return Ok(());
-        }
-        anyhow::ensure!(t0.elapsed() < STEP, "{what}: not within {STEP:?}");
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    eventually_within(what, STEP, Duration::from_secs(2), || async {
+        let value = control_plane_metric(client, component, metric).await?;
+        Ok(value.is_some_and(&done).then_some(()))
+    })
+    .await
 }
 
 fn unix_now() -> u64 {

@@ -52,6 +52,15 @@ fn fixture_docs(path: &std::path::Path) -> anyhow::Result<Vec<Value>> {
         .collect()
 }
 
+/// The fixture files of a directory, in name order.
+fn fixture_paths(dir: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let mut paths = std::fs::read_dir(dir)?
+        .map(|e| Ok(e?.path()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    paths.sort();
+    Ok(paths)
+}
+
 fn api_for(client: &kube::Client, ns: &str, api_version: &str, kind: &str) -> Api<DynamicObject> {
     let (group, version) = api_version.split_once('/').unwrap();
     let gvk = GroupVersionKind::gvk(group, version, kind);
@@ -81,10 +90,7 @@ async fn crds_apply_and_every_layout_round_trips() -> anyhow::Result<()> {
     apply_crds(&client).await?;
     let fixtures = repo_root().join("api/k8s/tests/fixtures/valid");
     with_temp_ns(&client, |client, ns| async move {
-        let mut paths: Vec<_> = std::fs::read_dir(&fixtures)?
-            .map(|e| e.unwrap().path())
-            .collect();
-        paths.sort();
+        let paths = fixture_paths(&fixtures)?;
         for (i, path) in paths.into_iter().enumerate() {
             let docs = fixture_docs(&path)?;
             let (mut obj, want) = (docs[0].clone(), docs[1].clone());
@@ -133,10 +139,7 @@ async fn a_malformed_object_is_refused_never_pruned_into_a_valid_one() -> anyhow
     apply_crds(&client).await?;
     let fixtures = repo_root().join("api/k8s/tests/fixtures/invalid");
     with_temp_ns(&client, |client, ns| async move {
-        let mut paths: Vec<_> = std::fs::read_dir(&fixtures)?
-            .map(|e| e.unwrap().path())
-            .collect();
-        paths.sort();
+        let paths = fixture_paths(&fixtures)?;
         let (mut refused, mut judged) = (0, 0);
         for (i, path) in paths.into_iter().enumerate() {
             let text = std::fs::read_to_string(&path)?;

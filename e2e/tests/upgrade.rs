@@ -15,7 +15,7 @@ use weft_e2e::{
         service, start_client, still_running, tcp_grant, wait_ready,
     },
     release::{
-        generated_pki as pki, install, run, uninstall, wait_control_plane,
+        apply_crds, generated_pki as pki, install, run, uninstall, wait_control_plane,
         wait_namespace_gone_if_terminating,
     },
     repo_root, with_temp_ns,
@@ -110,17 +110,7 @@ async fn upgrading_from_the_previous_release_under_load_fails_no_request() -> an
 
         // The documented upgrade: CRDs first (Helm never upgrades them), then the chart.
         let t0 = tokio::time::Instant::now();
-        let crds = repo_root().join("charts/weft/crds");
-        run(
-            "kubectl",
-            &[
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                "-f",
-                crds.to_str().unwrap_or_default(),
-            ],
-        )?;
+        apply_crds()?;
         install()?;
         eprintln!(
             "upgraded to this tree's chart, control plane Ready, in {:?}",

@@ -209,18 +209,29 @@ async fn proxies_trust(client: &Client, namespace: &str, pods: &[Pod]) -> Vec<Li
     lines
 }
 
+/// A pod's `/metrics` on `port`, through the API server's pod proxy (no
+/// port-forward, and no network path from here to the pod needed).
+pub async fn pod_metrics(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    port: u16,
+) -> Result<String, kube::Error> {
+    let req = http::Request::get(format!(
+        "/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/metrics"
+    ))
+    .body(Vec::new())
+    .map_err(kube::Error::HttpError)?;
+    client.request_text(req).await
+}
+
 async fn read_proxy(client: &Client, pod: &Pod) -> Result<ProxyTrust, String> {
     let (ns, name) = (
         pod.metadata.namespace.as_deref().unwrap_or_default(),
         pod.metadata.name.as_deref().unwrap_or_default(),
     );
-    let req = http::Request::get(format!(
-        "/api/v1/namespaces/{ns}/pods/{name}:{}/proxy/metrics",
-        ports::ADMIN
-    ))
-    .body(Vec::new())
-    .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(PROXY_READ_TIMEOUT, client.request_text(req)).await {
+    let read = pod_metrics(client, ns, name, ports::ADMIN);
+    match tokio::time::timeout(PROXY_READ_TIMEOUT, read).await {
         Ok(Ok(text)) => Ok(proxy_trust::parse(&text)),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {PROXY_READ_TIMEOUT:?}")),
