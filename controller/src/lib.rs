@@ -1,5 +1,6 @@
 //! weft's controller: turns SMI objects into policy and discovery streamed to sidecars.
 
+pub mod conversion;
 pub mod feedback;
 pub mod grpc;
 pub mod index;

@@ -13,6 +13,7 @@ use weft_api::{
     policy::DefaultPolicy,
 };
 use weft_controller::{
+    conversion,
     feedback::{self, Feedback, Refs},
     grpc,
     index::{Config, Index, SharedIndex},
@@ -106,6 +107,28 @@ struct Args {
     /// This pod's IP: other replicas reach its peer listener there.
     #[arg(long, env = "WEFT_POD_IP")]
     pod_ip: Option<std::net::IpAddr>,
+    /// The SMI CRDs' conversion webhook listener (HTTPS, for the
+    /// kube-apiserver). Served only when its certificate, key and CA are
+    /// given; the controller then points the CRDs at it.
+    #[arg(long, env = "WEFT_CONVERSION_ADDR", default_value_t = SocketAddr::from(([0, 0, 0, 0], ports::CONVERSION)))]
+    conversion_addr: SocketAddr,
+    /// The webhook's serving certificate (PEM), watched for rotation.
+    #[arg(long, env = "WEFT_CONVERSION_CERT", requires_all = ["conversion_key", "conversion_ca"])]
+    conversion_cert: Option<PathBuf>,
+    /// The webhook's private key (PEM).
+    #[arg(long, env = "WEFT_CONVERSION_KEY", requires = "conversion_cert")]
+    conversion_key: Option<PathBuf>,
+    /// The CA that signed the webhook's certificate (PEM): the CRDs'
+    /// caBundle.
+    #[arg(long, env = "WEFT_CONVERSION_CA", requires = "conversion_cert")]
+    conversion_ca: Option<PathBuf>,
+    /// The Service in front of the webhook, in the control-plane namespace.
+    #[arg(
+        long,
+        env = "WEFT_CONVERSION_SERVICE",
+        default_value = "weft-conversion"
+    )]
+    conversion_service: String,
     /// The proxies' metrics listener port.
     #[arg(long, env = "WEFT_PROXY_METRICS_PORT", default_value_t = ports::PROXY_METRICS)]
     proxy_metrics_port: u16,
@@ -185,6 +208,25 @@ async fn main() -> anyhow::Result<()> {
         Policy::Deny => DefaultPolicy::Deny,
     };
     let index: SharedIndex = Arc::new(std::sync::Mutex::new(Index::new(cfg)));
+    if let (Some(cert), Some(key), Some(ca)) = (
+        &args.conversion_cert,
+        &args.conversion_key,
+        &args.conversion_ca,
+    ) {
+        let cfg = conversion::Config {
+            addr: args.conversion_addr,
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: ca.clone(),
+            service: args.conversion_service.clone(),
+            namespace: args.control_plane_namespace.clone(),
+        };
+        conversion::start(cfg, &client, &proc.stop).await?;
+    } else {
+        tracing::warn!(
+            "SMI CRD conversion webhook off: no WEFT_CONVERSION_CERT/KEY/CA; older versions read back as written"
+        );
+    }
     let sources = kinds::served(&client, kinds::sources(&client)).await;
     let sync = SyncTracker::new(sources.iter().map(|s| s.kind));
     let feedback = Feedback::start(Some(client.clone()), args.pod_name.clone());

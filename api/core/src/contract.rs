@@ -29,6 +29,9 @@ pub mod ports {
     /// weft-controller replicas ask the metrics Lease holder for answers
     /// here (mTLS, controller id only).
     pub const METRICS_PEER: u16 = 6444;
+    /// weft-controller's conversion webhook for the SMI CRDs, HTTPS for
+    /// the kube-apiserver.
+    pub const CONVERSION: u16 = 9443;
 }
 
 /// The user and group the proxy runs as. Its own traffic is exempt from

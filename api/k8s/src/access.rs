@@ -10,10 +10,9 @@ pub const GROUP: &str = "access.smi-spec.io";
 pub const VERSION: &str = "v1alpha3";
 /// Older versions still served, oldest first.
 pub const OLDER_VERSIONS: &[&str] = &["v1alpha1", "v1alpha2"];
-/// The version weft reads (and stores) objects at: the oldest, whose schema
-/// is permissive, so every layout comes back whole. Reading at the latest
-/// version would prune older layouts to fit its typed schema.
-pub const READ_VERSION: &str = "v1alpha1";
+/// The version weft reads objects at: the storage version, so reading
+/// never waits on the conversion webhook (see `crds`).
+pub const READ_VERSION: &str = VERSION;
 
 /// Allows traffic from the `sources` to every pod running as the
 /// `destination` ServiceAccount, limited by the `rules`.

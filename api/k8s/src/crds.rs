@@ -2,8 +2,8 @@
 //!
 //! Each CRD serves the latest version (its schema generated from the Rust
 //! types, validating what users write at it) and every older version tools
-//! still write, with `conversion: None`: the API server only rewrites
-//! `apiVersion`, so each object keeps the layout it was written in.
+//! still write. The latest version stores, and weft reads at it
+//! ([`crate::access::READ_VERSION`] …).
 //!
 //! The latest version's schema is loosened ([`loosen`]) to accept every
 //! layout SMI's examples and the community's tools write at it (a string
@@ -14,12 +14,14 @@
 //! have silently widened a route.
 //!
 //! Older versions have a permissive schema (`type: object` with
-//! `x-kubernetes-preserve-unknown-fields`). The oldest is the storage
-//! version and the one weft reads at ([`crate::access::READ_VERSION`] …):
-//! the API server prunes an object to fit the schema of the version it is
-//! read at, so reading a v1alpha3 route group at v1alpha4 would empty its
-//! list-style `headers`. Read at the permissive version, nothing the lenient
-//! decoder needs is ever lost (the e2e suite proves it on a real API server).
+//! `x-kubernetes-preserve-unknown-fields`). Converting between versions is
+//! the conversion webhook's ([`crate::convert`]), which weft-controller
+//! serves and points these CRDs at (`spec.conversion` is left out here:
+//! the files cannot know the release's namespace and CA). Until it does,
+//! the API server only rewrites `apiVersion`, and the decoder still reads
+//! every layout. Because the latest version stores, the webhook is only in
+//! the path of clients reading or writing an older version: an outage never
+//! stops the controller, `kubectl get`, or namespace deletion.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, CustomResourceDefinitionVersion, CustomResourceValidation,
@@ -62,18 +64,14 @@ pub fn to_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Err
 
 fn serve_older(mut crd: CustomResourceDefinition, older: &[&str]) -> CustomResourceDefinition {
     let mut latest = crd.spec.versions.remove(0);
-    latest.storage = false;
+    latest.storage = true;
     preserve_unknown_fields(&mut latest);
     let mut versions: Vec<_> = older
         .iter()
-        .enumerate()
-        .map(|(i, v)| CustomResourceDefinitionVersion {
+        .map(|v| CustomResourceDefinitionVersion {
             name: v.to_string(),
             served: true,
-            // The oldest version stores: its schema is permissive, so
-            // objects of any layout are kept whole in etcd (the latest
-            // version's typed schema would prune older layouts on write).
-            storage: i == 0,
+            storage: false,
             schema: Some(CustomResourceValidation {
                 open_api_v3_schema: Some(JSONSchemaProps {
                     type_: Some("object".into()),
@@ -88,8 +86,7 @@ fn serve_older(mut crd: CustomResourceDefinition, older: &[&str]) -> CustomResou
         .collect();
     versions.push(latest);
     crd.spec.versions = versions;
-    // `None` conversion: the API server only rewrites apiVersion; the
-    // decoder reads each layout.
+    // Set by weft-controller, which knows where its webhook is.
     crd.spec.conversion = None;
     crd
 }
@@ -160,14 +157,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_crd_has_one_storage_version_the_oldest() {
+    fn every_crd_stores_its_latest_version() {
         for crd in all() {
             let storage: Vec<_> = crd.spec.versions.iter().filter(|v| v.storage).collect();
             assert_eq!(storage.len(), 1, "{:?}", crd.metadata.name);
             assert_eq!(
                 storage[0].name,
-                crd.spec.versions.first().unwrap().name,
-                "the oldest, permissive version is stored"
+                crd.spec.versions.last().unwrap().name,
+                "the latest version, which weft reads at, is stored"
             );
             assert!(crd.spec.versions.iter().all(|v| v.served));
             for v in &crd.spec.versions {

@@ -402,7 +402,7 @@ fn normalise_weights(ctx: &Ctx, backends: &mut [Value]) -> Result<(), DecodeErro
 
 /// Parses a Kubernetes quantity into thousandths: `500m` → 500, `1` → 1000,
 /// `1.5` → 1500.
-fn parse_milli(q: &str) -> Result<i64, String> {
+pub(crate) fn parse_milli(q: &str) -> Result<i64, String> {
     let q = q.trim();
     let (num, scale) = match q.strip_suffix('m') {
         Some(n) => (n, 1.0),

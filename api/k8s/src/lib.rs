@@ -13,6 +13,7 @@
 //! The proxy never depends on this crate (it would pull in kube).
 
 pub mod access;
+pub mod convert;
 pub mod crds;
 pub mod decode;
 pub mod metrics;

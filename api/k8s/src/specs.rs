@@ -11,10 +11,9 @@ pub const GROUP: &str = "specs.smi-spec.io";
 pub const VERSION: &str = "v1alpha4";
 /// Older versions still served, oldest first.
 pub const OLDER_VERSIONS: &[&str] = &["v1alpha1", "v1alpha2", "v1alpha3"];
-/// The version weft reads (and stores) objects at: the oldest, whose schema
-/// is permissive, so every layout comes back whole. Reading at the latest
-/// version would prune older layouts to fit its typed schema.
-pub const READ_VERSION: &str = "v1alpha1";
+/// The version weft reads objects at: the storage version, so reading
+/// never waits on the conversion webhook (see `crds`).
+pub const READ_VERSION: &str = VERSION;
 
 /// Named HTTP request matches, referenced by TrafficTargets and TrafficSplits.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -126,3 +126,57 @@ fn a_ratio_survives_quantity_normalisation() {
     let w: Vec<u32> = ts.spec.backends.iter().map(|b| b.weight).collect();
     assert_eq!(w, vec![750, 250]);
 }
+
+/// The fixtures taken from the SMI specification (`valid/spec-*.yaml`) say
+/// on their first line which smi-spec file and commit they come from, and
+/// the inventory (`fixtures/README.md`) lists each of them and names no
+/// fixture that does not exist.
+#[test]
+fn spec_examples_are_traced_and_inventoried() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let readme = std::fs::read_to_string(dir.join("README.md")).expect("fixtures/README.md");
+    // Every `name.yaml` the inventory quotes.
+    let listed: std::collections::BTreeSet<&str> = readme
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| {
+            s.ends_with(".yaml")
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.".contains(c))
+        })
+        .collect();
+    let mut spec_fixtures = 0;
+    for path in fixtures("valid") {
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if !name.starts_with("spec-") {
+            continue;
+        }
+        spec_fixtures += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let first = text.lines().next().unwrap_or_default();
+        let source = first.strip_prefix("# smi-spec ").unwrap_or_else(|| {
+            panic!("{name}: the first line must be `# smi-spec <file> @<commit>: <example>`")
+        });
+        let (file, rest) = source
+            .split_once(" @")
+            .unwrap_or_else(|| panic!("{name}: no ` @<commit>` after the file"));
+        assert!(file.ends_with(".md"), "{name}: {file} is not a spec file");
+        let commit = rest.split(':').next().unwrap();
+        assert!(
+            commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+            "{name}: {commit:?} is not a commit"
+        );
+        assert!(
+            listed.contains(name.as_str()),
+            "{name}: not in the inventory (fixtures/README.md)"
+        );
+    }
+    assert!(spec_fixtures > 0, "no spec-*.yaml fixtures");
+    for name in &listed {
+        assert!(
+            dir.join("valid").join(name).exists() || dir.join("invalid").join(name).exists(),
+            "README.md lists {name}, which does not exist"
+        );
+    }
+}
