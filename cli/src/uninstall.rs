@@ -13,6 +13,9 @@
 //!    ConfigMaps of injected namespaces.
 //! 5. The control-plane namespace, when nothing else runs in it.
 //! 6. With `--crds` only, the SMI CRDs (and every SMI object with them).
+//!    Without it the CRDs stay, no longer pointed at the controller's
+//!    conversion webhook: older SMI versions then read back as stored,
+//!    rather than fail.
 //!
 //! Meshed pods keep working until they restart: their proxies hold a
 //! certificate (valid for its lifetime) and their last policy.
@@ -21,7 +24,7 @@ use anyhow::Context as _;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::{
     Api, Client,
-    api::{ApiResource, DeleteParams, DynamicObject, ListParams},
+    api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams},
 };
 use std::time::Duration;
 use weft_api::contract::control_plane;
@@ -261,9 +264,46 @@ pub async fn run(
         say("==> 6. the SMI CRDs, with every SMI object in the cluster".into());
         total += delete_crds(client, o, verb, say).await?;
     } else {
-        say("    the SMI CRDs are kept (--crds removes them with every SMI object)".into());
+        say("==> 6. the SMI CRDs are kept (--crds removes them with every SMI object); their conversion webhook is gone with the controller".into());
+        total += release_conversion(client, o, say).await?;
     }
     Ok(total)
+}
+
+/// Points the kept CRDs away from the conversion webhook that left with
+/// the controller: the API server would otherwise refuse every read and
+/// write at an older version.
+async fn release_conversion(
+    client: &Client,
+    o: &Options,
+    say: &mut dyn FnMut(String),
+) -> anyhow::Result<usize> {
+    let api = CRD_KIND.api(client, &Scope::Cluster);
+    let patch = serde_json::json!({"spec": {"conversion": {"strategy": "None", "webhook": null}}});
+    let pp = PatchParams {
+        dry_run: o.dry_run,
+        ..PatchParams::default()
+    };
+    let mut n = 0;
+    for name in CRDS {
+        let crd = match api.get_opt(name).await {
+            Ok(Some(crd)) => crd,
+            Ok(None) => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading CRD {name}")),
+        };
+        if crd.data["spec"]["conversion"]["strategy"] != "Webhook" {
+            continue;
+        }
+        api.patch(name, &pp, &Patch::Merge(&patch))
+            .await
+            .with_context(|| format!("resetting the conversion of CRD {name}"))?;
+        let verb = if o.dry_run { "would reset" } else { "reset" };
+        say(format!(
+            "    {verb} the conversion of customresourcedefinition {name}"
+        ));
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn counted(n: usize, say: &mut dyn FnMut(String)) -> usize {

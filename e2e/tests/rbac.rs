@@ -96,6 +96,27 @@ const CASES: &[Case] = &[
         "trafficsplits.split.smi-spec.io",
     ),
     may("weft-controller", "create", "events"),
+    // Its conversion webhook: weft's own CRDs, by name, and nothing else.
+    may(
+        "weft-controller",
+        "patch",
+        "customresourcedefinitions.apiextensions.k8s.io/trafficsplits.split.smi-spec.io",
+    ),
+    must_not(
+        "weft-controller",
+        "patch",
+        "customresourcedefinitions.apiextensions.k8s.io/certificates.cert-manager.io",
+    ),
+    must_not(
+        "weft-controller",
+        "list",
+        "customresourcedefinitions.apiextensions.k8s.io",
+    ),
+    must_not(
+        "weft-controller",
+        "delete",
+        "customresourcedefinitions.apiextensions.k8s.io/trafficsplits.split.smi-spec.io",
+    ),
     must_not("weft-controller", "create", "configmaps"),
     must_not("weft-controller", "patch", "configmaps/coredns").in_ns("kube-system"),
     must_not("weft-controller", "update", "configmaps/coredns").in_ns("kube-system"),

@@ -167,6 +167,27 @@ async fn uninstall_removes_everything_and_breaks_no_running_workload() -> anyhow
             "weft uninstall left objects behind: {:#?}",
             leftovers(&client).await?
         );
+        // The kept CRDs no longer name the webhook that left with the
+        // controller: older SMI versions stay readable.
+        assert!(said.contains("reset the conversion of"), "{said}");
+        let crds: Api<DynamicObject> = Api::all_with(
+            client.clone(),
+            &ApiResource::from_gvk_with_plural(
+                &kube::api::GroupVersionKind::gvk(
+                    "apiextensions.k8s.io",
+                    "v1",
+                    "CustomResourceDefinition",
+                ),
+                "customresourcedefinitions",
+            ),
+        );
+        for crd in CRDS {
+            let live = crds.get(crd).await?;
+            assert_eq!(
+                live.data["spec"]["conversion"]["strategy"], "None",
+                "{crd} still converts through a webhook that is gone"
+            );
+        }
         let nss: Api<Namespace> = Api::all(client.clone());
         eventually("the control-plane namespace is gone", || {
             let nss = nss.clone();

@@ -150,6 +150,7 @@ pub async fn post(client: &Client, namespace: &str) -> Vec<Line> {
     lines.push(networks(client, namespace).await);
     lines.push(webhook(client, namespace).await);
     lines.push(metrics_api(client, namespace).await);
+    lines.push(conversion(client, namespace).await);
     lines.extend(certificates(client, namespace).await);
     match (
         Api::<Namespace>::all(client.clone())
@@ -327,11 +328,42 @@ async fn metrics_api(client: &Client, namespace: &str) -> Line {
     super::metrics_api::judge(svc.as_ref(), discovery.as_ref(), namespace)
 }
 
+/// The SMI CRDs point at the controller's conversion webhook.
+async fn conversion(client: &Client, namespace: &str) -> Line {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut crds = Vec::new();
+    for crd in weft_k8s_api::crds::all() {
+        let name = crd.metadata.name.unwrap_or_default();
+        match api.get_opt(&name).await {
+            Ok(live) => crds.push((name, live)),
+            Err(e) => {
+                return Line::fail("SMI conversion", format!("reading CRD {name}: {e}"), "");
+            }
+        }
+    }
+    let endpoints = ready_endpoints(client, namespace, super::conversion::SERVICE).await;
+    super::conversion::judge(&crds, endpoints, namespace)
+}
+
+/// How many ready endpoints a Service in `namespace` has.
+async fn ready_endpoints(client: &Client, namespace: &str, service: &str) -> usize {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let slices = Api::<EndpointSlice>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
+        .await;
+    slices.as_ref().map_or(0, |l| {
+        l.items
+            .iter()
+            .flat_map(|s| &s.endpoints)
+            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
+            .count()
+    })
+}
+
 /// The webhook is registered with a CA bundle, and its Service has a ready
 /// endpoint to call.
 async fn webhook(client: &Client, namespace: &str) -> Line {
     use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-    use k8s_openapi::api::discovery::v1::EndpointSlice;
     let check = "webhook";
     let cfg = match Api::<MutatingWebhookConfiguration>::all(client.clone())
         .get_opt("weft-injector")
@@ -360,16 +392,7 @@ async fn webhook(client: &Client, namespace: &str) -> Line {
             "reinstall the chart",
         );
     }
-    let slices = Api::<EndpointSlice>::namespaced(client.clone(), namespace)
-        .list(&ListParams::default().labels("kubernetes.io/service-name=weft-injector"))
-        .await;
-    let ready = slices.as_ref().map_or(0, |l| {
-        l.items
-            .iter()
-            .flat_map(|s| &s.endpoints)
-            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
-            .count()
-    });
+    let ready = ready_endpoints(client, namespace, "weft-injector").await;
     if ready > 0 {
         Line::pass(
             check,

@@ -3,6 +3,7 @@
 //! listed ([`cluster`] lists them), so every verdict is unit-tested.
 
 pub mod cluster;
+pub mod conversion;
 pub mod metrics_api;
 pub mod proxy_trust;
 

@@ -251,3 +251,54 @@ mod proxies_trust {
         assert!(judge(None, &[]).is_empty(), "no proxies, nothing to judge");
     }
 }
+
+fn smi_crd(
+    service: Option<&str>,
+    stored: &[&str],
+) -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    let mut v = json!({
+        "metadata": {"name": "trafficsplits.split.smi-spec.io"},
+        "spec": {"group": "split.smi-spec.io", "scope": "Namespaced",
+                 "names": {"plural": "trafficsplits", "kind": "TrafficSplit"},
+                 "versions": [{"name": "v1alpha1", "served": true, "storage": false},
+                              {"name": "v1alpha4", "served": true, "storage": true}]},
+        "status": {"storedVersions": stored}
+    });
+    if let Some(s) = service {
+        v["spec"]["conversion"] = json!({"strategy": "Webhook", "webhook": {
+            "conversionReviewVersions": ["v1"],
+            "clientConfig": {"service": {"name": s, "namespace": "weft-system"}}}});
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn conversion_fails_without_an_endpoint_and_warns_while_objects_wait_to_move() {
+    use super::conversion::judge;
+    let name = "trafficsplits.split.smi-spec.io".to_string();
+    let ok = [(
+        name.clone(),
+        Some(smi_crd(Some("weft-conversion"), &["v1alpha4"])),
+    )];
+    assert_eq!(judge(&ok, 1, "weft-system").status, Status::Pass);
+    let down = judge(&ok, 0, "weft-system");
+    assert_eq!(down.status, Status::Fail);
+    assert!(
+        down.detail.contains("older SMI versions fail"),
+        "{}",
+        down.detail
+    );
+    let unpointed = [(name.clone(), Some(smi_crd(None, &["v1alpha4"])))];
+    assert_eq!(judge(&unpointed, 1, "weft-system").status, Status::Warn);
+    let old = [(
+        name.clone(),
+        Some(smi_crd(Some("weft-conversion"), &["v1alpha1", "v1alpha4"])),
+    )];
+    let l = judge(&old, 1, "weft-system");
+    assert_eq!(l.status, Status::Warn);
+    assert!(l.detail.contains("v1alpha1, v1alpha4"), "{}", l.detail);
+    assert_eq!(
+        judge(&[(name, None)], 1, "weft-system").status,
+        Status::Fail
+    );
+}
