@@ -7,7 +7,7 @@ CARGO ?= cargo
 
 .PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci fuzz \
         lint-scripts lint-python lint-go \
-        cluster-build cluster-up cluster-down cluster-status images images-previous e2e demo \
+        cluster-build cluster-up cluster-down cluster-status images images-previous flagger-build e2e demo \
         bench-controller bench-identity bench-injector bench bench-smoke bench-build bench-control-plane
 
 help: ## list the targets
@@ -87,7 +87,10 @@ images: ## build weft's images (and the cluster's) as OCI archives and import th
 images-previous: cluster-up ## rebuild the previous release's chart and images (weft/<component>:previous) for the upgrade suite
 	e2e/previous/build
 
-e2e: cluster-up images images-previous ## run the end-to-end suites against the e2e cluster
+flagger-build: ## build Flagger and Prometheus from their Go modules for the Flagger suite (cached by version)
+	e2e/flagger/build
+
+e2e: cluster-up images images-previous flagger-build ## run the end-to-end suites against the e2e cluster
 	$(CARGO) build -p weft-injector
 	eval "$$(e2e/cluster/env)" && $(CARGO) test -p weft-e2e --tests -- --test-threads=2
 

@@ -4,6 +4,8 @@
 //	testapp serve [ADDR]   HTTP server (default :8080, or $PORT) answering
 //	                       "hello from <pod name>" on every path (then
 //	                       "client: <id>" when weft-client-id is set), /healthz "ok".
+//	                       With $ANSWER_STATUS (say 500) those answers carry that
+//	                       status instead of 200; /healthz stays "ok".
 //	testapp get URL        client: GET URL with retries, print the body, exit
 //	                       non-zero on failure (for pod-to-pod checks).
 //	testapp load URL COUNT [RATE]
@@ -43,6 +45,17 @@ func podName() string {
 
 func serve(addr string) {
 	name := podName()
+	// A release that is up and Ready but broken: the Flagger suite's canary
+	// that its success-rate check must roll back.
+	status := http.StatusOK
+	if s := os.Getenv("ANSWER_STATUS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 200 || n > 599 {
+			fmt.Fprintf(os.Stderr, "testapp: ANSWER_STATUS=%q is not an HTTP status\n", s)
+			os.Exit(2)
+		}
+		status = n
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	// /status/503 answers 503: failures on demand, for the metrics suite.
@@ -56,6 +69,7 @@ func serve(addr string) {
 		fmt.Fprintf(w, "status %d from %s\n", code, name)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
 		fmt.Fprintf(w, "hello from %s\n", name)
 		// The caller's verified identity, as the server's proxy passes it on.
 		if id := r.Header.Get("weft-client-id"); id != "" {

@@ -67,6 +67,27 @@ pub fn apply_crds() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Points the SMI CRDs away from weft-controller's conversion webhook, as
+/// docs/smi.md says to after a bare `helm uninstall` or before going back
+/// to a release without the webhook.
+pub fn release_crd_conversion() -> anyhow::Result<()> {
+    for crd in weft_k8s_api::crds::all() {
+        let name = crd.metadata.name.context("CRD name")?;
+        run(
+            "kubectl",
+            &[
+                "patch",
+                "crd",
+                &name,
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"conversion":{"strategy":"None","webhook":null}}}"#,
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 /// Waits until every control-plane Deployment has rolled out.
 pub fn wait_control_plane() -> anyhow::Result<()> {
     for d in ["weft-identity", "weft-controller", "weft-injector"] {

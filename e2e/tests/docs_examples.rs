@@ -8,8 +8,8 @@
 use serde_json::{Value, json};
 use std::path::Path;
 use weft_e2e::{
-    client,
-    release::{apply_crds, run},
+    client, flagger,
+    release::{apply_crds, install, run},
     repo_root, with_temp_ns,
 };
 use weft_k8s_api::{
@@ -104,8 +104,12 @@ async fn every_yaml_block_in_the_docs_applies() -> anyhow::Result<()> {
         !all.is_empty(),
         "no yaml blocks found: is the extraction broken?"
     );
-    // The SMI kinds the examples use.
+    // The SMI kinds the examples use, and Flagger's (docs/flagger.md).
+    // Examples at older SMI versions are converted to the storage version
+    // by weft-controller's webhook, so weft runs.
     apply_crds()?;
+    install()?;
+    flagger::apply_crds(&flagger::tools()?)?;
     with_temp_ns(&client, |_client, ns| async move {
         let dir = std::env::temp_dir().join(format!("weft-docs-{ns}"));
         std::fs::create_dir_all(&dir)?;

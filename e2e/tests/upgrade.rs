@@ -15,8 +15,8 @@ use weft_e2e::{
         service, start_client, still_running, tcp_grant, wait_ready,
     },
     release::{
-        apply_crds, generated_pki as pki, install, run, uninstall, wait_control_plane,
-        wait_namespace_gone_if_terminating,
+        apply_crds, generated_pki as pki, install, release_crd_conversion, run, uninstall,
+        wait_control_plane, wait_namespace_gone_if_terminating,
     },
     repo_root, with_temp_ns,
 };
@@ -63,6 +63,9 @@ async fn upgrading_from_the_previous_release_under_load_fails_no_request() -> an
     let client = client().await?;
     let previous = previous_chart()?;
     uninstall();
+    // The previous release serves no conversion webhook (docs/upgrade.md,
+    // "Going back").
+    release_crd_conversion()?;
     wait_namespace_gone_if_terminating()?;
     run(
         "helm",
