@@ -448,9 +448,13 @@ async fn kubectl_edit_saves_a_split_flagger_wrote_at_v1alpha1() -> anyhow::Resul
     .await
 }
 
-/// With the webhook down (the controller scaled to zero), everything that
-/// reads at the storage version still works: listing policy, `kubectl get`,
-/// deleting a namespace full of SMI objects. Only older versions fail.
+/// With the webhook down (its Service selecting no pod), everything that
+/// reads at the storage version still works: a controller restarted then
+/// lists every SMI kind and becomes Ready, `kubectl get` answers, a
+/// namespace full of SMI objects is deleted. Only older versions fail.
+/// (Scaling the controller to zero would also take down the metrics
+/// APIService, which stalls namespace deletion on its own: see
+/// `namespace_deletion.rs`.)
 #[tokio::test]
 async fn a_webhook_outage_stops_only_older_versions() -> anyhow::Result<()> {
     let _turn = TURN.lock().await;
@@ -479,6 +483,7 @@ async fn a_webhook_outage_stops_only_older_versions() -> anyhow::Result<()> {
     )
     .await?;
     let ns = format!("weft-e2e-outage-{:06x}", rand::random::<u32>() & 0xff_ffff);
+    let selector = |v: &str| format!(r#"{{"spec":{{"selector":{{"weft-e2e/outage":{v}}}}}}}"#);
     let outage = async {
         release::run("kubectl", &["create", "namespace", &ns])?;
         let split: DynamicObject = serde_json::from_value(serde_json::json!({
@@ -494,39 +499,49 @@ async fn a_webhook_outage_stops_only_older_versions() -> anyhow::Result<()> {
             &[
                 "-n",
                 "weft-system",
-                "scale",
-                "deploy/weft-controller",
-                "--replicas=0",
+                "patch",
+                "service",
+                "weft-conversion",
+                "--type=merge",
+                "-p",
+                &selector(r#""nothing""#),
             ],
         )?;
+        // The API server keeps its connections to the webhook: restarting
+        // the controller closes them, and the new pod is not selected. It
+        // must list every SMI kind, at the storage version, to become Ready.
         release::run(
             "kubectl",
             &[
                 "-n",
                 "weft-system",
-                "wait",
-                "--for=delete",
-                "pod",
-                "-l",
-                "app.kubernetes.io/component=controller",
-                "--timeout=60s",
+                "rollout",
+                "restart",
+                "deploy/weft-controller",
             ],
         )?;
+        release::wait_control_plane()?;
+        eprintln!("with the webhook down, a restarted controller synced and became Ready");
+        let old = || async {
+            api_for(&client, &ns, "split.smi-spec.io/v1alpha1", "TrafficSplit")
+                .get("s")
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let err = eventually("a v1alpha1 read fails naming the webhook", || async {
+            let err = old().await;
+            Ok(err.contains("conversion webhook").then_some(err))
+        })
+        .await?;
+        eprintln!("with the webhook down, a read at v1alpha1 fails: {err}");
         let latest = format!("split.smi-spec.io/{}", read_version("TrafficSplit"));
         api_for(&client, &ns, &latest, "TrafficSplit")
             .get("s")
             .await
             .map_err(|e| anyhow::anyhow!("read at the storage version: {e}"))?;
         release::run("kubectl", &["get", "trafficsplits", "-A", "-o", "name"])?;
-        let old = api_for(&client, &ns, "split.smi-spec.io/v1alpha1", "TrafficSplit")
-            .get("s")
-            .await;
-        let err = old.err().map(|e| e.to_string()).unwrap_or_default();
-        anyhow::ensure!(
-            err.contains("conversion webhook"),
-            "with the webhook down, a v1alpha1 read should fail naming it; got {err:?}"
-        );
-        eprintln!("with the webhook down, a read at v1alpha1 fails: {err}");
         release::run("kubectl", &["delete", "namespace", &ns, "--timeout=60s"])?;
         eprintln!("with the webhook down, namespace {ns} and its TrafficSplit are gone");
         anyhow::Ok(())
@@ -537,15 +552,37 @@ async fn a_webhook_outage_stops_only_older_versions() -> anyhow::Result<()> {
         &[
             "-n",
             "weft-system",
-            "scale",
-            "deploy/weft-controller",
-            "--replicas=1",
+            "patch",
+            "service",
+            "weft-conversion",
+            "--type=merge",
+            "-p",
+            &selector("null"),
         ],
-    )
-    .and_then(|_| release::wait_control_plane());
+    );
     if outage.is_err() {
         let _ = release::run("kubectl", &["delete", "namespace", &ns, "--wait=false"]);
     }
     outage?;
-    restore
+    restore?;
+    // The next test writes at older versions again; a dry run converts too.
+    let v1 = api_for(
+        &client,
+        "default",
+        "split.smi-spec.io/v1alpha1",
+        "TrafficSplit",
+    );
+    let probe: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "split.smi-spec.io/v1alpha1", "kind": "TrafficSplit",
+        "metadata": {"name": "webhook-probe", "namespace": "default"},
+        "spec": {"service": "a", "backends": [{"service": "b", "weight": "1"}]}
+    }))?;
+    let dry = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    eventually("the webhook answers again", || async {
+        Ok(v1.create(&dry, &probe).await.ok().map(drop))
+    })
+    .await
 }
