@@ -22,6 +22,7 @@ build: ## build every crate and binary
 test: setup ## run every crate's tests (not the cluster suites: see `make e2e`)
 	$(CARGO) test --workspace --exclude weft-e2e
 	$(CARGO) test -p weft-e2e --lib
+	cd e2e/gateway && go test -trimpath ./echo/
 
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -89,6 +90,12 @@ images-previous: cluster-up ## rebuild the previous release's chart and images (
 
 flagger-build: ## build Flagger and Prometheus from their Go modules for the Flagger suite (cached by version)
 	e2e/flagger/build
+
+gateway-conformance: cluster-up images ## issue #27, in progress and not in CI yet: the Gateway API mesh conformance suite v1.6.3 against weft (see e2e/gateway/README.md), report under the target dir
+	e2e/gateway/build
+	eval "$$(e2e/cluster/env)" && kubectl apply --server-side -f charts/weft/crds/ && \
+	  helm upgrade --install weft charts/weft -n weft-system --create-namespace --reset-values --wait && \
+	  e2e/gateway/run $(CARGO_TARGET_DIR)/gateway/mesh-report.yaml
 
 e2e: cluster-up images images-previous flagger-build ## run the end-to-end suites against the e2e cluster
 	$(CARGO) build -p weft-injector
@@ -170,11 +177,12 @@ lint-python: ## ruff check and ruff format --check (ruff.toml)
 # on a fresh machine the first vet compiles Kubernetes (~15 min on 2 cores) and
 # the cluster build after it only links weft-kube (16 s); warm, it takes
 # seconds. demo/app is vetted as it is built, without cgo.
-lint-go: ## gofmt and go vet on the Go code (e2e/cluster, demo/app)
-	@bad=$$(gofmt -l e2e/cluster demo/app); \
+lint-go: ## gofmt and go vet on the Go code (e2e/cluster, e2e/gateway, demo/app)
+	@bad=$$(gofmt -l e2e/cluster e2e/gateway demo/app); \
 	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad (run gofmt -w)" >&2; exit 1; fi
 	cd e2e/cluster && go vet -trimpath ./...
 	cd demo/app && CGO_ENABLED=0 go vet -trimpath ./...
+	cd e2e/gateway && go vet -trimpath ./...
 
 lint: fmt-check clippy deny deps-check gen-check lint-scripts lint-python lint-go ## every static check CI runs
 
