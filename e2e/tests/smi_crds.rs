@@ -239,17 +239,7 @@ async fn a_malformed_object_is_refused_never_pruned_into_a_valid_one() -> anyhow
 
 /// A kind's served versions, oldest first, as `group/version`.
 fn served(kind: &str) -> Vec<String> {
-    use weft_k8s_api::{access, specs, split};
-    let (group, latest, older) = match kind {
-        "TrafficTarget" => (access::GROUP, access::VERSION, access::OLDER_VERSIONS),
-        "TrafficSplit" => (split::GROUP, split::VERSION, split::OLDER_VERSIONS),
-        _ => (specs::GROUP, specs::VERSION, specs::OLDER_VERSIONS),
-    };
-    older
-        .iter()
-        .chain([&latest])
-        .map(|v| format!("{group}/{v}"))
-        .collect()
+    weft_k8s_api::convert::served(kind).unwrap_or_default()
 }
 
 /// How `obj`, read at `api_version`, departs from that version's layout.

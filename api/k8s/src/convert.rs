@@ -31,6 +31,26 @@ pub enum ConvertError {
     UnknownVersion { kind: String, api_version: String },
 }
 
+/// Every `group/version` a kind is served at, oldest first (`None` for a
+/// kind weft does not serve).
+pub fn served(kind: &str) -> Option<Vec<String>> {
+    let (group, latest, older) = match kind {
+        "TrafficTarget" => (access::GROUP, access::VERSION, access::OLDER_VERSIONS),
+        "HTTPRouteGroup" | "TCPRoute" | "UDPRoute" => {
+            (specs::GROUP, specs::VERSION, specs::OLDER_VERSIONS)
+        }
+        "TrafficSplit" => (split::GROUP, split::VERSION, split::OLDER_VERSIONS),
+        _ => return None,
+    };
+    Some(
+        older
+            .iter()
+            .chain([&latest])
+            .map(|v| format!("{group}/{v}"))
+            .collect(),
+    )
+}
+
 /// A served version's place among its group's versions: 1 for v1alpha1.
 fn generation(version: &str) -> Option<u8> {
     version.strip_prefix("v1alpha")?.parse().ok()

@@ -6,11 +6,11 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use weft_k8s_api::{
-    access::{self, TrafficTarget},
+    access::TrafficTarget,
     convert::convert,
     decode::Lenient,
-    specs::{self, HTTPRouteGroup, TCPRoute, UDPRoute},
-    split::{self, TrafficSplit},
+    specs::{HTTPRouteGroup, TCPRoute, UDPRoute},
+    split::TrafficSplit,
 };
 
 fn fixture_objects() -> Vec<(PathBuf, Value)> {
@@ -53,16 +53,7 @@ fn meaning(obj: &Value) -> Result<Value, String> {
 }
 
 fn served(kind: &str) -> Vec<String> {
-    let (group, latest, older) = match kind {
-        "TrafficTarget" => (access::GROUP, access::VERSION, access::OLDER_VERSIONS),
-        "TrafficSplit" => (split::GROUP, split::VERSION, split::OLDER_VERSIONS),
-        _ => (specs::GROUP, specs::VERSION, specs::OLDER_VERSIONS),
-    };
-    older
-        .iter()
-        .chain([&latest])
-        .map(|v| format!("{group}/{v}"))
-        .collect()
+    weft_k8s_api::convert::served(kind).expect("a kind weft serves")
 }
 
 /// Ratios, not raw weights, are what a split means: `500m`/`1` and
