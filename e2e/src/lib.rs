@@ -111,20 +111,26 @@ where
 /// `kind`, plural = lower-case kind + "s") in namespace `ns`, as
 /// `kubectl apply --server-side` would.
 pub async fn apply(client: &kube::Client, ns: &str, obj: serde_json::Value) -> anyhow::Result<()> {
+    let plural = format!(
+        "{}s",
+        obj["kind"].as_str().unwrap_or_default().to_lowercase()
+    );
+    apply_as(client, ns, &plural, obj).await
+}
+
+/// [`apply`] for a kind whose plural is not kind + "s" (Flagger's Canary).
+pub async fn apply_as(
+    client: &kube::Client,
+    ns: &str,
+    plural: &str,
+    obj: serde_json::Value,
+) -> anyhow::Result<()> {
     let field = |k: &str| obj[k].as_str().unwrap_or_default().to_string();
-    let (api_version, kind) = (field("apiVersion"), field("kind"));
+    let ar = resource(&field("apiVersion"), &field("kind"), plural);
     let name = obj["metadata"]["name"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
-    let ar = kube::api::ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version: api_version.clone(),
-        kind: kind.clone(),
-        plural: format!("{}s", kind.to_lowercase()),
-    };
     let obj: DynamicObject = serde_json::from_value(obj)?;
     Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar)
         .patch(
@@ -133,8 +139,21 @@ pub async fn apply(client: &kube::Client, ns: &str, obj: serde_json::Value) -> a
             &Patch::Apply(&obj),
         )
         .await
-        .with_context(|| format!("applying {kind} {ns}/{name}"))?;
+        .with_context(|| format!("applying {} {ns}/{name}", ar.kind))?;
     Ok(())
+}
+
+/// The API resource of `kind` at `api_version` (`group/version`, or a core
+/// `version`), named `plural`.
+pub fn resource(api_version: &str, kind: &str, plural: &str) -> kube::api::ApiResource {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    kube::api::ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: api_version.into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
 }
 
 /// Waits for an Event with `reason` on the object called `name` (among

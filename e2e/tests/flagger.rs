@@ -22,7 +22,7 @@
 
 use anyhow::Context as _;
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Event};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use std::{
     path::Path,
@@ -34,11 +34,11 @@ use std::{
 };
 use tokio::time::Instant;
 use weft_e2e::{
-    client, flagger,
+    apply_as, client, flagger,
     local::{Local, free_port, http_get, prometheus_query},
     pods::{LoadReport, mesh_namespace, start_client, stop_load, wait_ended, wait_ready},
     release::{install, run, uninstall},
-    repo_root, with_temp_ns,
+    repo_root, resource, with_temp_ns,
 };
 
 /// Flagger's smallest analysis interval.
@@ -121,40 +121,6 @@ fn prometheus_config(objs: &[Value], kubeconfig: &str) -> anyhow::Result<String>
         }
     }
     Ok(serde_yaml::to_string(&cfg)?)
-}
-
-fn resource(api_version: &str, kind: &str, plural: &str) -> ApiResource {
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version: api_version.into(),
-        kind: kind.into(),
-        plural: plural.into(),
-    }
-}
-
-/// Server-side applies `obj` as `plural` (Canary's is not kind + "s").
-async fn apply_as(client: &kube::Client, ns: &str, plural: &str, obj: Value) -> anyhow::Result<()> {
-    let ar = resource(
-        obj["apiVersion"].as_str().unwrap_or_default(),
-        obj["kind"].as_str().unwrap_or_default(),
-        plural,
-    );
-    let name = obj["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let obj: DynamicObject = serde_json::from_value(obj)?;
-    Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar)
-        .patch(
-            &name,
-            &PatchParams::apply("weft-e2e").force(),
-            &Patch::Apply(&obj),
-        )
-        .await
-        .with_context(|| format!("applying {} {ns}/{name}", ar.kind))?;
-    Ok(())
 }
 
 /// Deployment `web`: one testapp pod answering "hello from <pod>", so each
