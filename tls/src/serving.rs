@@ -55,6 +55,24 @@ impl ServingCert {
         }))
     }
 
+    /// [`Self::load`], then re-reads the files every `every` in a task of
+    /// its own ([`watch_serving_cert`]) so a rotated pair is served
+    /// without a restart. Needs a Tokio runtime.
+    pub fn load_watched(
+        cert: &Path,
+        key: &Path,
+        every: Duration,
+    ) -> Result<Arc<Self>, ServingError> {
+        let store = Self::load(cert, key)?;
+        tokio::spawn(watch_serving_cert(
+            cert.to_path_buf(),
+            key.to_path_buf(),
+            every,
+            store.clone(),
+        ));
+        Ok(store)
+    }
+
     /// [`Self::load`], and from then on the certificate is renewed with
     /// `renewal` whenever it nears its end (at once, if it already has):
     /// at start, when the files bring one that has, and on each

@@ -63,25 +63,18 @@ pub fn convert(obj: &Value, api_version: &str) -> Result<Value, ConvertError> {
         return Err(ConvertError::NotAnObject);
     };
     let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let versions = served(kind).ok_or_else(|| ConvertError::UnknownKind {
+        kind: kind.to_string(),
+    })?;
     let unknown_version = || ConvertError::UnknownVersion {
         kind: kind.to_string(),
         api_version: api_version.to_string(),
     };
-    let (want_group, latest) = match kind {
-        "TrafficTarget" => (access::GROUP, access::VERSION),
-        "HTTPRouteGroup" | "TCPRoute" | "UDPRoute" => (specs::GROUP, specs::VERSION),
-        "TrafficSplit" => (split::GROUP, split::VERSION),
-        _ => {
-            return Err(ConvertError::UnknownKind {
-                kind: kind.to_string(),
-            });
-        }
-    };
-    let to = generation(version).ok_or_else(unknown_version)?;
-    if group != want_group || to < 1 || Some(to) > generation(latest) {
+    if !versions.iter().any(|v| v == api_version) {
         return Err(unknown_version());
     }
+    let version = api_version.rsplit('/').next().unwrap_or(api_version);
+    let to = generation(version).ok_or_else(unknown_version)?;
     let mut out = map.clone();
     match kind {
         "TrafficTarget" => traffic_target(&mut out, to),

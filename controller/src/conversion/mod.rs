@@ -59,18 +59,13 @@ pub async fn start(
     client: &kube::Client,
     stop: &shutdown::Signal,
 ) -> Result<(), StartError> {
-    let serving = ServingCert::load(&cfg.cert, &cfg.key).map_err(StartError::Certificate)?;
+    let serving = ServingCert::load_watched(&cfg.cert, &cfg.key, CERT_RELOAD)
+        .map_err(StartError::Certificate)?;
     // Read once here so a missing CA fails the start; re-read later.
     std::fs::read(&cfg.ca).map_err(|source| StartError::Ca {
         path: cfg.ca.clone(),
         source,
     })?;
-    tokio::spawn(weft_tls::watch_serving_cert(
-        cfg.cert.clone(),
-        cfg.key.clone(),
-        CERT_RELOAD,
-        serving.clone(),
-    ));
     let listener = TcpListener::bind(cfg.addr)
         .await
         .map_err(|source| StartError::Bind {

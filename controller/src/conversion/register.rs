@@ -74,25 +74,27 @@ pub async fn run(client: kube::Client, target: Target, stop: shutdown::Signal) {
         .filter_map(|c| c.metadata.name)
         .collect();
     loop {
-        for name in &names {
-            let want = match tokio::fs::read(&target.ca).await {
-                Ok(ca) => target.conversion(ca),
-                Err(error) => {
-                    tracing::warn!(%error, ca = %target.ca.display(), "cannot read the conversion webhook's CA; retrying");
-                    break;
+        // Read once per round: a `helm upgrade` may renew the CA.
+        match tokio::fs::read(&target.ca).await {
+            Ok(ca) => {
+                let want = target.conversion(ca);
+                for name in &names {
+                    let span = tracing::info_span!("crd", %name);
+                    if let Err(error) = ensure(&client, &crds, name, &want)
+                        .instrument(span.clone())
+                        .await
+                    {
+                        span.in_scope(|| {
+                            tracing::warn!(
+                                error = format!("{error:#}"),
+                                "cannot set up conversion yet; retrying"
+                            )
+                        });
+                    }
                 }
-            };
-            let span = tracing::info_span!("crd", %name);
-            if let Err(error) = ensure(&client, &crds, name, &want)
-                .instrument(span.clone())
-                .await
-            {
-                span.in_scope(|| {
-                    tracing::warn!(
-                        error = format!("{error:#}"),
-                        "cannot set up conversion yet; retrying"
-                    )
-                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, ca = %target.ca.display(), "cannot read the conversion webhook's CA; retrying");
             }
         }
         tokio::select! {

@@ -100,14 +100,8 @@ pub struct MetricsApi {
 impl MetricsApi {
     /// Loads the serving certificate and keeps re-reading its files.
     pub fn load(config: Config) -> Result<Self, StartError> {
-        let serving =
-            ServingCert::load(&config.cert, &config.key).map_err(StartError::Certificate)?;
-        tokio::spawn(weft_tls::watch_serving_cert(
-            config.cert.clone(),
-            config.key.clone(),
-            CERT_RELOAD,
-            serving.clone(),
-        ));
+        let serving = ServingCert::load_watched(&config.cert, &config.key, CERT_RELOAD)
+            .map_err(StartError::Certificate)?;
         Ok(Self { config, serving })
     }
 
