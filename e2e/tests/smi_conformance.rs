@@ -246,10 +246,17 @@ async fn smi_conformance_cases_pass() -> anyhow::Result<()> {
             blocked(&ns).await?;
             install_step(&client, &ns, "traffic-access/04-install.yaml").await?;
             allowed(&ns).await?;
+            // By kind.group: with Gateway API's experimental CRDs installed,
+            // a bare `tcproute` names gateway.networking.k8s.io's TCPRoute.
             for o in manifests("traffic-access/04-install.yaml", &ns)? {
                 let kind = o["kind"].as_str().unwrap_or_default().to_lowercase();
+                let api_version = o["apiVersion"].as_str().unwrap_or_default();
+                let group = api_version.split('/').next().unwrap_or_default();
                 let name = o["metadata"]["name"].as_str().unwrap_or_default();
-                run("kubectl", &["-n", &ns, "delete", &kind, name])?;
+                run(
+                    "kubectl",
+                    &["-n", &ns, "delete", &format!("{kind}.{group}"), name],
+                )?;
             }
             blocked(&ns).await
         })
