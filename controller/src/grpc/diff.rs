@@ -51,12 +51,17 @@ fn same_shape(a: &Meshed, b: &Meshed) -> bool {
     a.service == b.service
         && a.protocol == b.protocol
         && a.split_matches == b.split_matches
+        && a.routes == b.routes
         && a.root.is_some() == b.root.is_some()
         && names(a) == names(b)
 }
 
 fn backends(m: &Meshed) -> Vec<&Backend> {
-    m.root.iter().chain(m.split_backends.iter()).collect()
+    m.root
+        .iter()
+        .chain(&m.split_backends)
+        .chain(&m.route_backends)
+        .collect()
 }
 
 fn endpoint_changes(old: &Backend, new: &Backend, out: &mut Vec<DiscoveryUpdate>) {

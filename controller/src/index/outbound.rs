@@ -97,6 +97,8 @@ fn address(store: &Store, cfg: &Config, a: SocketAddr) -> Outbound {
             }),
             split_backends: Vec::new(),
             split_matches: Vec::new(),
+            routes: Vec::new(),
+            route_backends: Vec::new(),
         });
     }
     if super::networks::in_cluster(store, cfg, a.ip()) {
@@ -139,6 +141,8 @@ pub(crate) fn service(
         }),
         split_backends: split.backends,
         split_matches: split.matches,
+        routes: Vec::new(),
+        route_backends: Vec::new(),
     })
 }
 

@@ -78,6 +78,259 @@ pub struct Meshed {
     /// split; the rest go to `root`.
     #[prost(message, repeated, tag = "5")]
     pub split_matches: ::prost::alloc::vec::Vec<super::super::policy::v1::HttpRoute>,
+    /// Gateway API routes (HTTPRoute, GRPCRoute) attached to this Service
+    /// port, one entry per (rule, match), in precedence order. When non-empty
+    /// they decide every HTTP request and the split fields are empty: the
+    /// first rule whose match the request meets chooses its backend, and a
+    /// request no rule matches is answered 404 (gRPC: UNIMPLEMENTED). TCP
+    /// connections still go to `root`.
+    #[prost(message, repeated, tag = "6")]
+    pub routes: ::prost::alloc::vec::Vec<RouteRule>,
+    /// The Services the routes' backendRefs name, each with its endpoints on
+    /// the port the backendRef gives. `Backend.name` is
+    /// `<canonical service name>:<port>`; EndpointsAdded/Removed address these
+    /// by that name as they do split backends. `weight` is unused here.
+    #[prost(message, repeated, tag = "7")]
+    pub route_backends: ::prost::alloc::vec::Vec<Backend>,
+}
+/// One match of one rule of a Gateway API route.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RouteRule {
+    /// `<kind>/<namespace>/<name>`, for logs.
+    #[prost(string, tag = "1")]
+    pub route: ::prost::alloc::string::String,
+    /// The rule's name, or its index when it has none, for logs.
+    #[prost(string, tag = "2")]
+    pub rule: ::prost::alloc::string::String,
+    /// Absent: every request matches.
+    #[prost(message, optional, tag = "3")]
+    pub r#match: ::core::option::Option<RouteMatch>,
+    /// Applied in order before the request is forwarded (or answered, for a
+    /// redirect).
+    #[prost(message, repeated, tag = "4")]
+    pub filters: ::prost::alloc::vec::Vec<RouteFilter>,
+    /// Chosen per request by weight. Empty, or every weight 0: the request is
+    /// answered 500.
+    #[prost(message, repeated, tag = "5")]
+    pub backends: ::prost::alloc::vec::Vec<RouteBackend>,
+    /// Gateway API `timeouts.request`: the whole exchange, retries included;
+    /// 0 = none.
+    #[prost(uint32, tag = "6")]
+    pub request_timeout_ms: u32,
+    /// `timeouts.backendRequest`: one attempt; 0 = none.
+    #[prost(uint32, tag = "7")]
+    pub backend_request_timeout_ms: u32,
+    /// Absent: no retries.
+    #[prost(message, optional, tag = "8")]
+    pub retry: ::core::option::Option<RouteRetry>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RouteMatch {
+    #[prost(message, optional, tag = "1")]
+    pub path: ::core::option::Option<PathMatch>,
+    /// Header names are lower case.
+    #[prost(message, repeated, tag = "2")]
+    pub headers: ::prost::alloc::vec::Vec<ValueMatch>,
+    /// Query parameter names are compared exactly (case-sensitive).
+    #[prost(message, repeated, tag = "3")]
+    pub query_params: ::prost::alloc::vec::Vec<ValueMatch>,
+    /// Upper case; empty = any.
+    #[prost(string, tag = "4")]
+    pub method: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PathMatch {
+    #[prost(enumeration = "path_match::Kind", tag = "1")]
+    pub kind: i32,
+    #[prost(string, tag = "2")]
+    pub value: ::prost::alloc::string::String,
+}
+/// Nested message and enum types in `PathMatch`.
+pub mod path_match {
+    #[allow(clippy::all)]
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Kind {
+        /// Absent path match: any path.
+        Any = 0,
+        Exact = 1,
+        /// Whole path segments: `/a` matches `/a`, `/a/` and `/a/b`, never `/ab`.
+        Prefix = 2,
+        /// The whole path must match the regex.
+        Regex = 3,
+    }
+    impl Kind {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Any => "KIND_ANY",
+                Self::Exact => "KIND_EXACT",
+                Self::Prefix => "KIND_PREFIX",
+                Self::Regex => "KIND_REGEX",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "KIND_ANY" => Some(Self::Any),
+                "KIND_EXACT" => Some(Self::Exact),
+                "KIND_PREFIX" => Some(Self::Prefix),
+                "KIND_REGEX" => Some(Self::Regex),
+                _ => None,
+            }
+        }
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ValueMatch {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    /// The whole value must match `value` as a regex; otherwise equal it.
+    #[prost(bool, tag = "2")]
+    pub regex: bool,
+    #[prost(string, tag = "3")]
+    pub value: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RouteBackend {
+    /// A `route_backends` name. Empty when the backendRef cannot be used (a
+    /// missing Service, a refused cross-namespace reference): its share of
+    /// the requests is answered 500.
+    #[prost(string, tag = "1")]
+    pub backend: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "2")]
+    pub weight: u32,
+    /// Applied after the rule's filters, to requests sent to this backend.
+    #[prost(message, repeated, tag = "3")]
+    pub filters: ::prost::alloc::vec::Vec<RouteFilter>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RouteFilter {
+    #[prost(oneof = "route_filter::Kind", tags = "1, 2, 3, 4, 5, 6")]
+    pub kind: ::core::option::Option<route_filter::Kind>,
+}
+/// Nested message and enum types in `RouteFilter`.
+pub mod route_filter {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        RequestHeaderModifier(super::HeaderModifier),
+        #[prost(message, tag = "2")]
+        ResponseHeaderModifier(super::HeaderModifier),
+        #[prost(message, tag = "3")]
+        RequestRedirect(super::RequestRedirect),
+        #[prost(message, tag = "4")]
+        UrlRewrite(super::UrlRewrite),
+        /// A `route_backends` name: a copy of each request is sent there and its
+        /// answer dropped.
+        #[prost(string, tag = "5")]
+        RequestMirror(::prost::alloc::string::String),
+        /// A filter weft cannot apply, described for logs: the rule's requests
+        /// are answered 500 rather than forwarded without it.
+        #[prost(string, tag = "6")]
+        Unsupported(::prost::alloc::string::String),
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct HeaderModifier {
+    /// Replace any value.
+    #[prost(message, repeated, tag = "1")]
+    pub set: ::prost::alloc::vec::Vec<Header>,
+    /// Append a value.
+    #[prost(message, repeated, tag = "2")]
+    pub add: ::prost::alloc::vec::Vec<Header>,
+    /// Lower-case names to remove.
+    #[prost(string, repeated, tag = "3")]
+    pub remove: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Header {
+    /// Lower case.
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub value: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RequestRedirect {
+    /// Empty: keep the request's.
+    #[prost(string, tag = "1")]
+    pub scheme: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub hostname: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "3")]
+    pub path: ::core::option::Option<PathModifier>,
+    /// 0: the scheme's well-known port when the scheme changes, else the
+    /// request's port; a well-known port is left out of Location.
+    #[prost(uint32, tag = "4")]
+    pub port: u32,
+    /// 0 means 302.
+    #[prost(uint32, tag = "5")]
+    pub status_code: u32,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UrlRewrite {
+    /// Empty: keep the request's authority.
+    #[prost(string, tag = "1")]
+    pub hostname: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub path: ::core::option::Option<PathModifier>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PathModifier {
+    #[prost(oneof = "path_modifier::Kind", tags = "1, 2")]
+    pub kind: ::core::option::Option<path_modifier::Kind>,
+}
+/// Nested message and enum types in `PathModifier`.
+pub mod path_modifier {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Kind {
+        /// The whole path.
+        #[prost(string, tag = "1")]
+        Full(::prost::alloc::string::String),
+        /// The part the rule's prefix match matched.
+        #[prost(string, tag = "2")]
+        Prefix(::prost::alloc::string::String),
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RouteRetry {
+    /// Attempts after the first.
+    #[prost(uint32, tag = "1")]
+    pub attempts: u32,
+    /// Response codes that are retried; empty: none (only failures to
+    /// connect or reset streams).
+    #[prost(uint32, repeated, tag = "2")]
+    pub codes: ::prost::alloc::vec::Vec<u32>,
+    #[prost(uint32, tag = "3")]
+    pub backoff_ms: u32,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -24,6 +24,8 @@ fn meshed(root: &[Endpoint], split: Vec<Backend>) -> Outbound {
         root: Some(backend("api.shop.svc.cluster.local", 0, root)),
         split_backends: split,
         split_matches: vec![],
+        routes: vec![],
+        route_backends: vec![],
     })
 }
 

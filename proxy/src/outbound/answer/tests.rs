@@ -32,6 +32,8 @@ fn snap(root: Vec<pb::Endpoint>, splits: Vec<pb::Backend>) -> DiscoveryUpdate {
             root: Some(backend("api", 0, root)),
             split_backends: splits,
             split_matches: vec![],
+            routes: vec![],
+            route_backends: vec![],
         })),
     }
 }
