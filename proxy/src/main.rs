@@ -10,7 +10,7 @@ use weft_proxy::{
     init,
     metrics::Metrics,
     net,
-    outbound::{Outbound, discovery::Discovery, http::HttpClient},
+    outbound::{Outbound, dial::Dialer, discovery::Discovery, http::HttpClient},
     scrape::{self, ScrapeServer},
     tracker::Tracker,
 };
@@ -243,25 +243,8 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
         "proxying"
     );
     let limits = Arc::new(cfg.limits.clone());
-    let outbound = Arc::new(Outbound {
-        resolver: Arc::new(resolver),
-        tls: tls.clone(),
-        own_ips: w.pod_ips.clone(),
-        connect_timeout: CONNECT_TIMEOUT,
-        tracker: tracker.clone(),
-        http: Arc::new(HttpClient::new(
-            tls.clone(),
-            CONNECT_TIMEOUT,
-            cfg.request_timeout,
-            limits.clone(),
-            metrics.clone(),
-        )),
-        limits: limits.clone(),
-        room: Arc::new(Semaphore::new(limits.max_connections_outbound)),
-        metrics: metrics.clone(),
-    });
     let inbound = Arc::new(Inbound {
-        tls,
+        tls: tls.clone(),
         own_ips: w.pod_ips.clone(),
         policies,
         policy_wait: POLICY_WAIT,
@@ -273,6 +256,28 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
             metrics.clone(),
         )),
         room: Arc::new(Semaphore::new(limits.max_connections_inbound)),
+        limits: limits.clone(),
+        metrics: metrics.clone(),
+    });
+    let dialer = Dialer {
+        tls,
+        own_ips: w.pod_ips.clone().into(),
+        local: Some(inbound.clone()),
+        timeout: CONNECT_TIMEOUT,
+        metrics: metrics.clone(),
+    };
+    let outbound = Arc::new(Outbound {
+        resolver: Arc::new(resolver),
+        dialer: dialer.clone(),
+        connect_timeout: CONNECT_TIMEOUT,
+        tracker: tracker.clone(),
+        http: Arc::new(HttpClient::new(
+            dialer,
+            cfg.request_timeout,
+            limits.clone(),
+            metrics.clone(),
+        )),
+        room: Arc::new(Semaphore::new(limits.max_connections_outbound)),
         limits,
         metrics,
     });

@@ -37,8 +37,24 @@ pub async fn connect(
     let tcp = crate::net::connect(addr, timeout)
         .await
         .map_err(LinkError::Connect)?;
+    handshake(tls, tcp, addr, id, timeout, metrics).await
+}
+
+/// The client side of a mesh link to the proxy at `addr` over `io`, which
+/// must prove `id`; the handshake gets `timeout`.
+pub async fn handshake<IO>(
+    tls: &MeshTls,
+    io: IO,
+    addr: SocketAddr,
+    id: &SpiffeId,
+    timeout: Duration,
+    metrics: &Metrics,
+) -> Result<client::TlsStream<IO>, LinkError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
     let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
-    let handshake = tokio_rustls::TlsConnector::from(tls.mesh_client_config(id)).connect(name, tcp);
+    let handshake = tokio_rustls::TlsConnector::from(tls.mesh_client_config(id)).connect(name, io);
     finish(tokio::time::timeout(timeout, handshake).await)
         .inspect_err(|_| metrics.tls_failed(Direction::Outbound))
 }

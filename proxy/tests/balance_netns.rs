@@ -30,17 +30,17 @@ mod plane;
 mod traffic;
 
 use bytes::Bytes;
-use fleet::{Cluster, HTTP_PORT, POD_HEADER, PodSpec, TCP_PORT};
+use fleet::{CLIENT_HEADER, Cluster, HTTP_PORT, POD_HEADER, PodSpec, TCP_PORT};
 use http::StatusCode;
 use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use mesh::SUBNET;
 use objects::{endpoint_slice, service, traffic_split};
-use plane::WAIT;
+use plane::{WAIT, workload_id};
 use std::{collections::BTreeMap, time::Duration};
 use tokio::time::Instant;
 use traffic::{Reply, Session, fresh, http1, request, send};
-use weft_api::contract::{headers, proxy_error};
+use weft_api::contract::{annotations, headers, proxy_error};
 use weft_controller::index::Resource;
 
 /// The port Services expose; their pods listen on [`HTTP_PORT`].
@@ -182,6 +182,120 @@ fn requests_spread_over_every_endpoint_of_a_service() {
             "{pod}'s app"
         );
     }
+}
+
+/// `n` GETs from pod `from` on one kept-alive connection to `addr`, then
+/// `n` TCP echoes on fresh connections to `tcp`: the replies, and how many
+/// echoes came back.
+fn from_pod(c: &Cluster, from: &str, addr: &str, tcp: &str, n: usize) -> (Vec<Reply>, usize) {
+    let (addr, tcp) = (addr.to_string(), tcp.to_string());
+    let r = c.get(from).run(move || async move {
+        let mut s = http1(&addr).await?;
+        let mut replies = Vec::with_capacity(n);
+        for i in 0..n {
+            replies.push(send(&mut s, request("GET", &format!("/self/{i}"), &[])).await?);
+        }
+        let mut echoed = 0;
+        for _ in 0..n {
+            let mut s = Session::open(&tcp).await?;
+            if s.echo(b"to whoever").await.is_ok() {
+                echoed += 1;
+            }
+        }
+        Ok::<_, String>((replies, echoed))
+    });
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Kubernetes balances a Service over every ready endpoint, the caller's
+/// own pod included; so does weft, for HTTP (per request, on one
+/// connection) and TCP alike. The pod's calls to itself pass through its
+/// own proxy's inbound side: they arrive with the pod's verified id, and
+/// nothing loops.
+#[test]
+fn a_pod_reaches_itself_through_its_service() {
+    let pods = [("api-0", 21), ("api-1", 22)];
+    let specs = vec![
+        PodSpec::server("api-0", "api", 21),
+        PodSpec::server("api-1", "api", 22),
+    ];
+    let c = Cluster::start(specs, service_with("api", API_IP, &pods).into());
+    let tcp = format!("{API_IP}:{TCP_PORT}");
+    let (replies, echoed) = from_pod(&c, "api-0", &svc_addr(API_IP), &tcp, 100);
+    let who: Vec<String> = replies
+        .iter()
+        .map(|r| answered_by(r).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let t = tally(&who);
+    eprintln!("100 requests from api-0 to its own Service: {t:?}");
+    for (pod, _) in pods {
+        assert!(
+            count(&t, pod) >= 10,
+            "{pod} got {} of 100: {t:?}",
+            count(&t, pod)
+        );
+    }
+    for r in &replies {
+        assert_eq!(
+            r.header(CLIENT_HEADER),
+            Some(workload_id("api").as_str()),
+            "{r:?}"
+        );
+    }
+    assert_eq!(echoed, 100, "every TCP connection was echoed");
+    let (own, other) = (c.get("api-0").app(), c.get("api-1").app());
+    assert_eq!(own.requests(), count(&t, "api-0"), "api-0's app");
+    assert_eq!(own.tcp_connections() + other.tcp_connections(), 100);
+    assert!(
+        own.tcp_connections() >= 10,
+        "api-0 saw {} TCP connections",
+        own.tcp_connections()
+    );
+}
+
+/// A pod's call to itself is authorized by its own inbound policy like
+/// anyone else's: with `deny` on api-0 and the default `allow` on api-1,
+/// api-0's requests to itself are refused and those to api-1 answered.
+#[test]
+fn a_pod_calling_itself_meets_its_own_policy() {
+    let pods = [("api-0", 21), ("api-1", 22)];
+    let specs = vec![
+        PodSpec::server("api-0", "api", 21).ann(annotations::DEFAULT_POLICY, "deny"),
+        PodSpec::server("api-1", "api", 22),
+    ];
+    let c = Cluster::start(specs, service_with("api", API_IP, &pods).into());
+    let tcp = format!("{API_IP}:{TCP_PORT}");
+    let (replies, echoed) = from_pod(&c, "api-0", &svc_addr(API_IP), &tcp, 60);
+    let refused = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::FORBIDDEN)
+        .count();
+    let by_api_1 = replies
+        .iter()
+        .filter(|r| answered_by(r).is_ok_and(|p| p == "api-1"))
+        .count();
+    eprintln!("60 requests from api-0: {refused} refused, {by_api_1} answered by api-1");
+    assert_eq!(
+        refused + by_api_1,
+        60,
+        "only refusals and api-1's answers: {replies:?}"
+    );
+    assert!(refused >= 6, "api-0's own policy refused only {refused}");
+    assert_eq!(
+        c.get("api-0").app().requests(),
+        0,
+        "api-0's app saw a request"
+    );
+    assert_eq!(
+        c.get("api-0").app().tcp_connections(),
+        0,
+        "api-0's app saw a connection"
+    );
+    assert_eq!(
+        echoed,
+        c.get("api-1").app().tcp_connections(),
+        "only api-1 echoed"
+    );
 }
 
 /// An endpoint that answers slowly (200 ms) receives clearly less than the

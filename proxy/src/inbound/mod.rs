@@ -32,6 +32,7 @@ use crate::{
     mesh,
     metrics::{Direction, Metrics, PeerLabels, refusal},
     net::original_dst,
+    outbound::dial::LocalInbound,
     prefixed::Prefixed,
     sniff::offers,
     tracker::Tracker,
@@ -43,7 +44,7 @@ use std::{
     time::Duration,
 };
 use tokio::{
-    io::{AsyncRead, AsyncWrite},
+    io::{AsyncRead, AsyncWrite, DuplexStream},
     net::{TcpListener, TcpStream},
     sync::Semaphore,
 };
@@ -120,7 +121,7 @@ impl Inbound {
 
     async fn proxy(
         &self,
-        mut sock: TcpStream,
+        sock: TcpStream,
         peer: SocketAddr,
         dst: SocketAddr,
     ) -> Result<(), ProxyError> {
@@ -130,6 +131,20 @@ impl Inbound {
             tracing::debug!("closed before sending anything");
             return Ok(());
         }
+        self.handle(sock, peer, dst).await
+    }
+
+    /// One connection to `dst`, from the network or from this pod's own
+    /// outbound side.
+    async fn handle<S>(
+        &self,
+        mut sock: S,
+        peer: SocketAddr,
+        dst: SocketAddr,
+    ) -> Result<(), ProxyError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let mut policy = self.policies.watch(dst.port());
         let current = first_policy(&mut policy, self.policy_wait).await;
         let mode = match current.as_ref().map(|p| p.protocol()) {
@@ -295,6 +310,30 @@ impl Inbound {
 
     async fn connect(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
         crate::net::connect(addr, self.connect_timeout).await
+    }
+}
+
+/// This pod's calls to itself through a Service, from the outbound side
+/// ([`crate::outbound::dial`]): served like a connection from the network,
+/// within the same connection limit.
+impl LocalInbound for Inbound {
+    fn accept(self: Arc<Self>, io: DuplexStream, dst: SocketAddr) {
+        let Ok(permit) = self.room.clone().try_acquire_owned() else {
+            tracing::debug!(%dst, "inbound connection limit reached; closing a call to ourselves");
+            self.metrics
+                .refused(Direction::Inbound, refusal::CONNECTION_LIMIT);
+            return;
+        };
+        let guard = self.tracker.track();
+        tokio::spawn(async move {
+            let _guard = (guard, permit);
+            // The pod calls itself: its own address is the peer's too.
+            let peer = SocketAddr::new(dst.ip(), 0);
+            let span = tracing::debug_span!("inbound", %peer, %dst, local = true);
+            if let Err(error) = self.handle(io, peer, dst).instrument(span.clone()).await {
+                span.in_scope(|| tracing::info!(%error, "inbound connection failed"));
+            }
+        });
     }
 }
 

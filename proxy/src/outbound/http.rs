@@ -7,6 +7,7 @@ use super::{
     answer::Endpoint,
     connect::{Connected, connect_any},
     destination::Destination,
+    dial::{Dialer, Link as MeshLink},
 };
 use crate::{
     detect::Protocol,
@@ -20,7 +21,6 @@ use crate::{
         upgrade,
     },
     limits::Limits,
-    mesh,
     metrics::{Direction, Metrics},
     routes,
 };
@@ -29,16 +29,14 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_rustls::client::TlsStream;
-use weft_tls::{MeshTls, SpiffeId};
+use weft_tls::SpiffeId;
 
-/// Which endpoints may take a request (meshed, and not this pod).
+/// Which endpoints may take a request (meshed, and reachable).
 pub type Usable = Arc<dyn Fn(&Endpoint) -> bool + Send + Sync>;
 
 /// Shared by every outbound HTTP connection of the proxy.
 pub struct HttpClient {
-    pub tls: MeshTls,
-    pub connect_timeout: Duration,
+    dialer: Dialer,
     /// Longest wait for response headers; then 504.
     pub request_timeout: Option<Duration>,
     pool: H2Pool<(SocketAddr, SpiffeId)>,
@@ -48,15 +46,13 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn new(
-        tls: MeshTls,
-        connect_timeout: Duration,
+        dialer: Dialer,
         request_timeout: Option<Duration>,
         limits: Arc<Limits>,
         metrics: Metrics,
     ) -> Self {
         Self {
-            tls,
-            connect_timeout,
+            dialer,
             request_timeout,
             pool: H2Pool::default(),
             limits,
@@ -152,7 +148,7 @@ impl HttpClient {
         let Some(id) = e.id.clone() else {
             return Err(ProxyError::Unavailable("no meshed endpoint".into()));
         };
-        let connect = || mesh::connect(&self.tls, e.addr, &id, self.connect_timeout, &self.metrics);
+        let connect = || self.dialer.mesh(e.addr, &id);
         if upgrade {
             return Ok(Link::Upgrade(Box::new(connect().await?), id));
         }
@@ -194,7 +190,7 @@ impl HttpClient {
 /// A reached endpoint's proxy, and the id it proved.
 enum Link {
     Pooled(SendRequest<Body>, SpiffeId),
-    Upgrade(Box<TlsStream<tokio::net::TcpStream>>, SpiffeId),
+    Upgrade(Box<MeshLink>, SpiffeId),
 }
 
 /// Rewrites the app's request for the HTTP/2 link: an HTTP/1 request's Host

@@ -12,6 +12,7 @@ pub mod answer;
 pub mod balance;
 pub mod connect;
 pub mod destination;
+pub mod dial;
 pub mod discovery;
 pub mod http;
 pub mod resolve;
@@ -19,6 +20,7 @@ pub mod resolve;
 use self::{
     connect::{Connected, connect_any},
     destination::Destination,
+    dial::{Dialer, Link},
     http::HttpClient,
     resolve::{Resolution, Resolve},
 };
@@ -31,28 +33,25 @@ use crate::{
     },
     idle::{Activity, Watched},
     limits::Limits,
-    mesh,
     metrics::{Direction, Metrics, PeerLabels, refusal},
     net::original_dst,
     prefixed::Prefixed,
     tracker::Tracker,
 };
-use std::{net::IpAddr, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::Semaphore,
 };
-use tokio_rustls::client::TlsStream;
 use tracing::Instrument as _;
 use weft_runtime::{listen::Incoming, shutdown};
-use weft_tls::{MeshTls, SpiffeId};
+use weft_tls::SpiffeId;
 
 pub struct Outbound<R> {
     pub resolver: Arc<R>,
-    pub tls: MeshTls,
-    /// The pod's own addresses: a meshed endpoint that is this pod is
-    /// reached directly, without mesh TLS to ourselves.
-    pub own_ips: Vec<IpAddr>,
+    /// Mesh links, this pod's own endpoints included.
+    pub dialer: Dialer,
+    /// For connections outside the mesh.
     pub connect_timeout: Duration,
     pub tracker: Tracker,
     pub http: Arc<HttpClient>,
@@ -152,10 +151,10 @@ impl<R: Resolve> Outbound<R> {
             (first.protocol, first.prefix)
         };
         let mut app = Prefixed::new(prefix, app);
-        let own = self.own_ips.clone();
-        let http_usable = move |e: &answer::Endpoint| e.id.is_some() && !own.contains(&e.addr.ip());
-        // HTTP needs a meshed endpoint other than this pod; when there is
-        // none, the connection is carried as TCP (to ourselves, directly).
+        let dialer = self.dialer.clone();
+        let http_usable = move |e: &answer::Endpoint| e.id.is_some() && dialer.reaches(e.addr);
+        // HTTP needs a meshed endpoint; when there is none, the connection
+        // is carried as TCP.
         if protocol.is_http() && d.has_endpoint(&http_usable) {
             tracing::debug!(?protocol, "HTTP to a meshed destination");
             return Ok(self
@@ -197,15 +196,16 @@ impl<R: Resolve> Outbound<R> {
     /// latency is learnt for balancing.
     async fn upstream(&self, e: Arc<answer::Endpoint>) -> Result<Upstream, ProxyError> {
         let connecting = e.load.start();
-        let up = match (&e.id, self.own_ips.contains(&e.addr.ip())) {
-            // Meshed and elsewhere: inside mesh mTLS.
-            (Some(id), false) => {
-                let tls = mesh::connect(&self.tls, e.addr, id, self.connect_timeout, &self.metrics)
-                    .await?;
+        let up = match &e.id {
+            // Meshed: inside mesh mTLS (to this pod too, through its
+            // inbound side).
+            Some(id) if self.dialer.reaches(e.addr) => {
+                let link = self.dialer.mesh(e.addr, id).await?;
                 tracing::debug!(addr = %e.addr, %id, "mesh link up");
-                Upstream::Mesh(Box::new(tls), id.clone())
+                Upstream::Mesh(Box::new(link), id.clone())
             }
-            // Ourselves, or an endpoint whose pod is not meshed: as it is.
+            // A pod outside the mesh, or ourselves where no inbound side
+            // runs: as it is.
             _ => Upstream::Plain(
                 self.connect(e.addr)
                     .await
@@ -258,7 +258,7 @@ impl<R: Resolve> Outbound<R> {
 /// What a TCP connection to a meshed destination was carried on.
 enum Upstream {
     /// A mesh link to the endpoint's proxy, which proved this id.
-    Mesh(Box<TlsStream<TcpStream>>, SpiffeId),
-    /// The endpoint itself (this pod, or a pod outside the mesh).
+    Mesh(Box<Link>, SpiffeId),
+    /// The endpoint itself (a pod outside the mesh).
     Plain(TcpStream),
 }

@@ -26,6 +26,7 @@ use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpListener,
 };
+use weft_api::contract::headers;
 use weft_controller::index::Resource;
 use weft_runtime::shutdown;
 
@@ -37,6 +38,8 @@ pub const TCP_PORT: u16 = 9000;
 pub const OTHER_TCP_PORT: u16 = 9001;
 /// The header the app names itself in (the body says it too).
 pub const POD_HEADER: &str = "x-pod";
+/// The header the app repeats the caller's verified id in.
+pub const CLIENT_HEADER: &str = "x-client";
 
 /// What one pod's app has received.
 #[derive(Default)]
@@ -121,6 +124,10 @@ async fn serve_http(l: TcpListener, name: String, delay: Duration, seen: Arc<See
                     r.headers_mut().insert(POD_HEADER, name.parse().unwrap());
                     r.headers_mut()
                         .insert("x-path", req.uri().path().parse().unwrap());
+                    // Who the proxy said the caller is.
+                    if let Some(id) = req.headers().get(headers::CLIENT_ID) {
+                        r.headers_mut().insert(CLIENT_HEADER, id.clone());
+                    }
                     Ok::<_, Infallible>(r)
                 }
             });
