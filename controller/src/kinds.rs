@@ -8,6 +8,9 @@
 //! objects at the version every CRD version is readable at (`READ_VERSION`,
 //! so the API server prunes nothing weft needs) and decoded one object at a
 //! time, so a malformed object is one error, never a failed list or watch.
+//! The Gateway API kinds are read the same way; their CRDs are Gateway
+//! API's, which a cluster may not have, so their sources are `optional`
+//! (see [`crate::watches`]).
 
 use crate::index::{Kind, Resource};
 use crate::slim;
@@ -27,12 +30,12 @@ use std::fmt::Debug;
 use weft_k8s_api::{
     access,
     decode::{self, DecodeError},
-    specs, split,
+    gateway, specs, split,
 };
 
 /// Every kind the index is built from, in the order the snapshot lists
 /// them.
-pub fn sources(client: &Client) -> [Source; 12] {
+pub fn sources(client: &Client) -> [Source; 15] {
     [
         // The cluster's networks (`index::networks`).
         typed::<Node>(client, Kind::Node, |n| Resource::Node(slim::node(n))),
@@ -74,6 +77,24 @@ pub fn sources(client: &Client) -> [Source; 12] {
             read_resource::<split::TrafficSplit>(split::READ_VERSION),
             |o| decode::from_dynamic(o).map(Resource::TrafficSplit),
         ),
+        optional(
+            client,
+            Kind::HttpRoute,
+            read_resource::<gateway::HTTPRoute>(gateway::VERSION),
+            |o| decode::from_dynamic(o).map(Resource::HttpRoute),
+        ),
+        optional(
+            client,
+            Kind::GrpcRoute,
+            read_resource::<gateway::GRPCRoute>(gateway::VERSION),
+            |o| decode::from_dynamic(o).map(Resource::GrpcRoute),
+        ),
+        optional(
+            client,
+            Kind::ReferenceGrant,
+            read_resource::<gateway::ReferenceGrant>(gateway::GRANT_VERSION),
+            |o| decode::from_dynamic(o).map(Resource::ReferenceGrant),
+        ),
     ]
 }
 
@@ -102,7 +123,7 @@ pub async fn served(client: &Client, sources: impl IntoIterator<Item = Source>) 
         .collect()
 }
 
-/// The API resource of an SMI kind at the version weft reads it at.
+/// The API resource of a custom kind at the version weft reads it at.
 pub fn read_resource<K: kube::Resource<DynamicType = ()>>(version: &str) -> ApiResource {
     let mut ar = ApiResource::erase::<K>(&());
     ar.version = version.to_string();
@@ -138,6 +159,9 @@ pub enum Change {
 /// and drops the other.
 pub struct Source {
     pub kind: Kind,
+    /// The kind's CRD may be missing from the cluster: its absence is an
+    /// empty list, not a failure (see [`crate::watches`]).
+    pub optional: bool,
     list: BoxFuture<'static, Result<Vec<Object>, kube::Error>>,
     watch: BoxStream<'static, Result<Change, watcher::Error>>,
 }
@@ -178,7 +202,27 @@ impl Source {
             .default_backoff()
             .map(move |event| event.map(|e| change(kind, &api_version, e, decode)))
             .boxed();
-        Self { kind, list, watch }
+        Self {
+            kind,
+            optional: false,
+            list,
+            watch,
+        }
+    }
+
+    /// A source replaying `changes`, for tests of what reads sources.
+    #[cfg(test)]
+    pub(crate) fn scripted(
+        kind: Kind,
+        optional: bool,
+        changes: Vec<Result<Change, watcher::Error>>,
+    ) -> Self {
+        Self {
+            kind,
+            optional,
+            list: futures::future::ready(Ok(Vec::new())).boxed(),
+            watch: futures::stream::iter(changes).boxed(),
+        }
     }
 }
 
@@ -202,6 +246,19 @@ fn smi(
 ) -> Source {
     let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
     Source::new(kind, api, ar.api_version, move |o| decode(&o))
+}
+
+/// A kind of a CRD the cluster may not have, read like an SMI kind.
+fn optional(
+    client: &Client,
+    kind: Kind,
+    ar: ApiResource,
+    decode: fn(&DynamicObject) -> Result<Resource, DecodeError>,
+) -> Source {
+    Source {
+        optional: true,
+        ..smi(client, kind, ar, decode)
+    }
 }
 
 fn change<K: kube::Resource>(
@@ -273,9 +330,22 @@ mod tests {
             Kind::TcpRoute,
             Kind::UdpRoute,
             Kind::TrafficSplit,
+            Kind::HttpRoute,
+            Kind::GrpcRoute,
+            Kind::ReferenceGrant,
         ] {
             assert!(kinds.contains(&kind), "{kind} is not read");
         }
+        let optional: Vec<Kind> = sources(&client)
+            .iter()
+            .filter(|s| s.optional)
+            .map(|s| s.kind)
+            .collect();
+        assert_eq!(
+            optional,
+            [Kind::HttpRoute, Kind::GrpcRoute, Kind::ReferenceGrant],
+            "only Gateway API's CRDs may be missing"
+        );
     }
 
     #[test]

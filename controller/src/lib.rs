@@ -1,4 +1,4 @@
-//! weft's controller: turns SMI objects into policy and discovery streamed to sidecars.
+//! weft's controller: turns SMI objects and Gateway API routes into policy and discovery streamed to sidecars.
 
 pub mod conversion;
 pub mod feedback;
@@ -6,6 +6,7 @@ pub mod grpc;
 pub mod index;
 pub mod kinds;
 pub mod metrics_api;
+pub mod route_status;
 pub mod slim;
 pub mod snapshot;
 pub mod sync;

@@ -19,6 +19,7 @@ use weft_controller::{
     index::{Config, Index, SharedIndex},
     kinds,
     metrics_api::{self, MetricsApi},
+    route_status,
     sync::SyncTracker,
     watches,
 };
@@ -262,6 +263,12 @@ async fn main() -> anyhow::Result<()> {
             index.clone(),
             refs,
             feedback,
+            Duration::from_secs(2),
+            stop.clone(),
+        ));
+        tokio::spawn(route_status::run(
+            index.clone(),
+            client.clone(),
             Duration::from_secs(2),
             stop.clone(),
         ));

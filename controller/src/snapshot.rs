@@ -21,12 +21,20 @@ pub enum SnapshotError {
 /// described in the returned notes (the controller would skip them too).
 pub async fn load(client: &Client, index: &mut Index) -> Result<Vec<String>, SnapshotError> {
     let mut notes = Vec::new();
-    // The cluster's networks matter only to discovery, never to the inbound
-    // policy `weft authz explain` evaluates; listing nodes would need rights
-    // its users may not have.
-    let inbound = kinds::sources(client)
-        .into_iter()
-        .filter(|s| !matches!(s.kind, Kind::Node | Kind::ServiceCidr));
+    // The cluster's networks and Gateway API routes matter only to
+    // discovery, never to the inbound policy `weft authz explain`
+    // evaluates; listing nodes would need rights its users may not have,
+    // and Gateway API's CRDs may not be installed.
+    let inbound = kinds::sources(client).into_iter().filter(|s| {
+        !matches!(
+            s.kind,
+            Kind::Node
+                | Kind::ServiceCidr
+                | Kind::HttpRoute
+                | Kind::GrpcRoute
+                | Kind::ReferenceGrant
+        )
+    });
     for source in inbound {
         let kind = source.kind;
         let objects = source.list().await.map_err(|source| SnapshotError::List {

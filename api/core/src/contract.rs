@@ -113,6 +113,13 @@ pub mod proxy_error {
     pub const TIMEOUT: &str = "timeout";
     /// 400: the request cannot be carried as written (an invalid `Host`).
     pub const BAD_REQUEST: &str = "bad-request";
+    /// 404 (gRPC `UNIMPLEMENTED`): the destination has Gateway API routes
+    /// and none matches the request.
+    pub const NO_ROUTE: &str = "no-route";
+    /// 500 (gRPC `UNAVAILABLE`): the matching route cannot be carried out:
+    /// a backendRef weft cannot use, no backend, or a filter weft cannot
+    /// apply.
+    pub const BAD_ROUTE: &str = "bad-route";
 }
 
 /// Annotation and label keys under `weft.io/`.
@@ -213,6 +220,13 @@ pub mod control_plane {
     pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
     /// Default Kubernetes cluster domain.
     pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+}
+
+/// Gateway API names weft writes.
+pub mod gateway {
+    /// `controllerName` of the route status entries weft-controller writes
+    /// for the Services a route attaches to (GAMMA).
+    pub const CONTROLLER_NAME: &str = "weft.io/gateway-controller";
 }
 
 /// Reason codes sent in [`headers::DENY_REASON`].

@@ -1,4 +1,5 @@
-//! Per-object lenient decoding of SMI objects.
+//! Per-object lenient decoding of SMI objects (and, in `gateway::decode`,
+//! of the Gateway API objects weft reads).
 //!
 //! The controller watches SMI kinds as dynamic objects and decodes each one
 //! on its own, so a malformed object is reported and skipped instead of
@@ -37,7 +38,7 @@ pub struct DecodeError {
     pub reason: String,
 }
 
-/// An SMI kind that can be decoded leniently.
+/// A kind that can be decoded one object at a time.
 pub trait Lenient: Sized {
     const KIND: &'static str;
     /// Decodes a whole object (`apiVersion`, `kind`, `metadata`, and the

@@ -1,4 +1,5 @@
-//! Kubernetes-facing types of weft: the Service Mesh Interface resources.
+//! Kubernetes-facing types of weft: the Service Mesh Interface resources,
+//! and the Gateway API routes weft reads.
 //!
 //! - [`access`], [`specs`], [`split`]: the SMI custom resources at the
 //!   versions weft serves as its storage versions (access v1alpha3, specs
@@ -9,6 +10,8 @@
 //!   still write into the latest types, with errors naming the field.
 //! - [`crds`]: the CustomResourceDefinitions, serving every older version too
 //!   (`crdgen` writes them to `charts/weft/crds/`).
+//! - [`gateway`]: HTTPRoute, GRPCRoute and ReferenceGrant, read only: their
+//!   CRDs are Gateway API's, never generated here.
 //!
 //! The proxy never depends on this crate (it would pull in kube).
 
@@ -16,6 +19,7 @@ pub mod access;
 pub mod convert;
 pub mod crds;
 pub mod decode;
+pub mod gateway;
 pub mod metrics;
 pub mod specs;
 pub mod split;

@@ -76,6 +76,9 @@ pub mod reason {
     pub const SPLIT_SUPERSEDED: &str = "SplitSuperseded";
     /// A TrafficSplit match that is not an HTTPRouteGroup.
     pub const UNSUPPORTED_MATCH_KIND: &str = "UnsupportedMatchKind";
+    /// A TrafficSplit on a Service port that Gateway API routes
+    /// (HTTPRoute, GRPCRoute) attach to: the routes take precedence.
+    pub const SPLIT_OVERRIDDEN_BY_ROUTE: &str = "SplitOverriddenByRoute";
 }
 
 pub(crate) fn all(store: &Store, cfg: &Config) -> Vec<Finding> {

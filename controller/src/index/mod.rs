@@ -13,6 +13,7 @@
 //! Index::pod_identity(ns, pod)                 -> Option<String>
 //! Index::outbound(Target, source_ns)           -> Result<watch::Receiver<Arc<Outbound>>, OutboundError>
 //! Index::findings()                            -> Vec<Finding>   (sorted, for Events)
+//! Index::route_statuses(&Time)                 -> Vec<RouteStatusUpdate>  (Gateway API route status to write)
 //! Index::changes()                             -> watch::Receiver<()>  (sees every change of the objects held)
 //! Index::injected_namespaces()                 -> BTreeSet<String>
 //! Index::meshed_pods()                         -> Vec<MeshedPod>  (for TrafficMetrics)
@@ -26,7 +27,10 @@
 //! route → the pods of its namespace; a pod → itself and the services whose
 //! EndpointSlices name it; a Service → the pods it selects; a Service or
 //! slice → that Service and the splits using it as a backend; a split → its
-//! root; a namespace → everything in it) and recomputes only the
+//! root; an HTTPRoute or GRPCRoute → the Services it attaches to; a
+//! ReferenceGrant → the Services of the routes reaching into its namespace;
+//! a Service or slice → also the parents of the routes sending to it; a
+//! namespace → everything in it) and recomputes only the
 //! subscriptions in that scope, sending only when the value changed. Senders
 //! nobody listens to any more are dropped when they come up for
 //! recomputation and whenever a new subscription is made. An inbound sender
@@ -39,12 +43,13 @@
 //!
 //! The semantics are those of "Policy" in the design; the choices it leaves
 //! open are documented where they are made ([`inbound`], [`protocols`],
-//! [`outbound`], [`split`], [`canonical`]).
+//! [`outbound`], [`split`], [`canonical`], [`gateway`]).
 
 mod annotations;
 mod canonical;
 mod endpoints;
 mod findings;
+mod gateway;
 mod inbound;
 mod networks;
 mod outbound;
@@ -63,6 +68,7 @@ mod workloads;
 mod tests;
 
 pub use findings::{Finding, reason};
+pub use gateway::status::RouteStatusUpdate;
 pub use outbound::{Outbound, OutboundError, Target};
 pub use workloads::{MeshedPod, Owner, SplitBackends};
 
@@ -70,6 +76,7 @@ use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::ServiceCIDR;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -78,6 +85,7 @@ use weft_api::contract::annotations as ann;
 use weft_api::contract::control_plane::DEFAULT_CLUSTER_DOMAIN;
 use weft_api::policy::{DefaultPolicy, InboundPolicyUpdate};
 use weft_k8s_api::access::TrafficTarget;
+use weft_k8s_api::gateway::{GRPCRoute, HTTPRoute, ReferenceGrant};
 use weft_k8s_api::specs::{HTTPRouteGroup, TCPRoute, UDPRoute};
 use weft_k8s_api::split::TrafficSplit;
 use weft_tls::TrustDomain;
@@ -135,6 +143,9 @@ pub enum Resource {
     /// Only its name and pod CIDRs (see `slim::node`).
     Node(Node),
     ServiceCidr(ServiceCIDR),
+    HttpRoute(HTTPRoute),
+    GrpcRoute(GRPCRoute),
+    ReferenceGrant(ReferenceGrant),
 }
 
 /// The kinds the index holds.
@@ -152,6 +163,9 @@ pub enum Kind {
     TrafficSplit,
     Node,
     ServiceCidr,
+    HttpRoute,
+    GrpcRoute,
+    ReferenceGrant,
 }
 
 impl Kind {
@@ -170,6 +184,9 @@ impl Kind {
             Kind::TrafficSplit => "TrafficSplit",
             Kind::Node => "Node",
             Kind::ServiceCidr => "ServiceCIDR",
+            Kind::HttpRoute => "HTTPRoute",
+            Kind::GrpcRoute => "GRPCRoute",
+            Kind::ReferenceGrant => "ReferenceGrant",
         }
     }
 }
@@ -307,18 +324,27 @@ impl Index {
     }
 
     /// Subscribes to discovery for a destination, as seen from a pod in
-    /// `source_ns` (which only short names depend on).
+    /// `source_ns` (which short names and consumer routes depend on).
     pub fn outbound(
         &mut self,
         target: Target,
         source_ns: &str,
     ) -> Result<watch::Receiver<Arc<Outbound>>, OutboundError> {
         let key = canonical::key(&target, source_ns, &self.cfg.cluster_domain)?;
-        if let Some(rx) = self.subs.outbound_rx(&key) {
+        if let Some(rx) = self.subs.outbound_rx(&key, source_ns) {
             return Ok(rx);
         }
-        let value = outbound::resolve(&self.store, &self.cfg, &key);
-        Ok(self.subs.add_outbound(key, value))
+        let value = outbound::resolve(&self.store, &self.cfg, &key, source_ns);
+        Ok(self.subs.add_outbound(key, source_ns, value))
+    }
+
+    /// The Gateway API routes whose `status.parents` differ from what weft
+    /// means for them, each with the whole new list; `now` stamps the
+    /// conditions that change.
+    pub fn route_statuses(&self, now: &Time) -> Vec<RouteStatusUpdate> {
+        gateway::all_routes(&self.store)
+            .filter_map(|r| gateway::status::update(&self.store, &self.cfg, r, now))
+            .collect()
     }
 
     /// Every invalid or dangling reference among the objects held, sorted,

@@ -1,7 +1,10 @@
 //! What a client proxy is told about a destination.
 //!
 //! - A Service's cluster IP and port, or an authority naming a Service →
-//!   `Meshed` for that Service port ([`service`]); an ExternalName Service →
+//!   `Meshed` for that Service port ([`service`]), with the Gateway API
+//!   routes attached to it as the client's namespace sees them
+//!   ([`super::gateway`]; then any TrafficSplit on the port is ignored);
+//!   an ExternalName Service →
 //!   `NotMeshed`; a Service without that port → `Unavailable` (there is no
 //!   such destination, and nothing to fall back to).
 //! - A running pod's IP (not host-network) → `Meshed` with the pod as the one
@@ -17,7 +20,7 @@ use super::canonical::OutKey;
 use super::endpoints::{self, Ready};
 use super::protocols::HTTP2_APP_PROTOCOLS;
 use super::store::{ObjKey, Store};
-use super::{Config, Kind, pods, split};
+use super::{Config, Kind, gateway, pods, split};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use std::net::SocketAddr;
 use weft_api::discovery::{Backend, Endpoint, Meshed, ProtocolHint};
@@ -48,11 +51,12 @@ pub enum OutboundError {
     InvalidAuthority { authority: String, why: String },
 }
 
-pub(crate) fn resolve(store: &Store, cfg: &Config, key: &OutKey) -> Outbound {
+/// The answer for `key` to a client in `client_ns`.
+pub(crate) fn resolve(store: &Store, cfg: &Config, key: &OutKey, client_ns: &str) -> Outbound {
     match key {
-        OutKey::Address(a) => address(store, cfg, *a),
+        OutKey::Address(a) => address(store, cfg, *a, client_ns),
         OutKey::Service { svc, port, strict } => match store.services.get(svc) {
-            Some(s) => service(store, cfg, svc, s, *port),
+            Some(s) => service(store, cfg, svc, s, *port, client_ns),
             None if *strict => {
                 Outbound::Unavailable(format!("no service {}/{} yet", svc.ns, svc.name))
             }
@@ -65,9 +69,9 @@ pub(crate) fn resolve(store: &Store, cfg: &Config, key: &OutKey) -> Outbound {
     }
 }
 
-fn address(store: &Store, cfg: &Config, a: SocketAddr) -> Outbound {
+fn address(store: &Store, cfg: &Config, a: SocketAddr, client_ns: &str) -> Outbound {
     if let Some(k) = store.service_at(a.ip()) {
-        return service(store, cfg, k, &store.services[k], a.port());
+        return service(store, cfg, k, &store.services[k], a.port(), client_ns);
     }
     if let Some(k) = store.pod_at(a.ip()) {
         let pod = &store.pods[k];
@@ -108,7 +112,8 @@ fn address(store: &Store, cfg: &Config, a: SocketAddr) -> Outbound {
     }
 }
 
-/// Port `port` of Service `key`. The root's weight is 0: it is not part of a
+/// Port `port` of Service `key`, for a client in `client_ns` (which
+/// consumer routes depend on). The root's weight is 0: it is not part of a
 /// split and the field is ignored there.
 pub(crate) fn service(
     store: &Store,
@@ -116,6 +121,7 @@ pub(crate) fn service(
     key: &ObjKey,
     svc: &Service,
     port: u16,
+    client_ns: &str,
 ) -> Outbound {
     let spec = svc.spec.as_ref();
     if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
@@ -128,8 +134,14 @@ pub(crate) fn service(
         ));
     };
     let root = endpoints::ready(store, cfg, key, sp.name.as_deref().unwrap_or(""));
-    let split = split::apply(store, cfg, key, port, &mut Vec::new());
-    let protocol = hint(store, key, svc, sp, root.iter().chain(&split.ready));
+    let routes = gateway::routes(store, cfg, key, port, client_ns);
+    let split = if routes.attached {
+        split::Split::default()
+    } else {
+        split::apply(store, cfg, key, port, &mut Vec::new())
+    };
+    let ready = root.iter().chain(&split.ready).chain(&routes.ready);
+    let protocol = hint(store, key, svc, sp, ready);
     let name = canonical_name(cfg, key);
     Outbound::Meshed(Meshed {
         service: name.clone(),
@@ -141,8 +153,8 @@ pub(crate) fn service(
         }),
         split_backends: split.backends,
         split_matches: split.matches,
-        routes: Vec::new(),
-        route_backends: Vec::new(),
+        routes: routes.rules,
+        route_backends: routes.backends,
     })
 }
 

@@ -13,17 +13,21 @@
 //!   of its namespace (the only namespace they bind);
 //! - an HTTPRouteGroup: that too, and the roots of its namespace's splits;
 //! - a TrafficSplit: its root;
+//! - an HTTPRoute or GRPCRoute: the Services it attaches to;
+//! - a ReferenceGrant: the Services the routes of other namespaces that
+//!   send into its namespace attach to;
 //! - a namespace: everything in it (its annotations are defaults for all);
 //! - a ServiceAccount: nothing (identities come from the pods' spec);
 //! - a Node or a ServiceCIDR: every address (they say which networks are
 //!   inside the cluster).
 //!
 //! Then every Service in scope brings in the roots of the splits using it as
-//! a backend, and its cluster IPs.
+//! a backend, the Services of the routes sending (or mirroring) to it, and
+//! its cluster IPs.
 
 use super::canonical::OutKey;
 use super::store::{ObjKey, Store, in_ns, service_ips, slice_service};
-use super::{Resource, pods, protocols};
+use super::{Resource, gateway, pods, protocols};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -71,6 +75,29 @@ impl Scope {
             Resource::TrafficSplit(s) => {
                 self.services.insert(ObjKey::new(&key.ns, &s.spec.service));
             }
+            Resource::HttpRoute(r) => {
+                let parents = gateway::service_parents(gateway::Route::Http(&key, r));
+                self.services.extend(parents);
+            }
+            Resource::GrpcRoute(r) => {
+                let parents = gateway::service_parents(gateway::Route::Grpc(&key, r));
+                self.services.extend(parents);
+            }
+            Resource::ReferenceGrant(_) => {
+                // Which routes a grant lets in depends on its every field;
+                // the routes reaching into its namespace from elsewhere
+                // are few, and a grant changes rarely.
+                for route in gateway::all_routes(store) {
+                    if route.key().ns == key.ns {
+                        continue;
+                    }
+                    let reaching = gateway::route_links(route)
+                        .into_iter()
+                        .filter(|(backend, _)| backend.ns == key.ns)
+                        .map(|(_, parent)| parent);
+                    self.services.extend(reaching);
+                }
+            }
             Resource::Node(_) | Resource::ServiceCidr(_) => self.all_addresses = true,
         }
     }
@@ -101,7 +128,13 @@ impl Scope {
                 }
             }
         }
+        let routing: Vec<ObjKey> = self
+            .services
+            .iter()
+            .flat_map(|k| store.route_parents_of(k))
+            .collect();
         self.services.extend(roots);
+        self.services.extend(routing);
         for k in &self.services {
             if let Some(s) = store.services.get(k) {
                 self.addresses.extend(service_ips(s));

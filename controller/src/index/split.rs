@@ -13,13 +13,16 @@
 //!   dropped, no request can match, so nothing is split: the answer carries
 //!   no backends and all traffic goes to the root's own endpoints (sending
 //!   `split_matches: []` would mean "split every request" instead).
+//! - Gateway API routes attached to a root's port take precedence: the
+//!   split is ignored on that port (for the clients the routes apply to)
+//!   and reported.
 
 use super::endpoints::{self, Ready};
 use super::findings::{Finding, reason};
 use super::outbound::{canonical_name, service_port};
 use super::routes;
 use super::store::{ObjKey, Store, in_ns};
-use super::{Config, Kind};
+use super::{Config, Kind, gateway};
 use std::cmp::Ordering;
 use weft_api::discovery::Backend;
 use weft_api::policy::HttpRoute;
@@ -164,6 +167,39 @@ pub(crate) fn check(
     for p in ports.into_iter().flatten() {
         if let Ok(port) = u16::try_from(p.port) {
             apply(store, cfg, &root, port, sink);
+            overridden(store, key, &root, port, sink);
         }
     }
+}
+
+/// Reports the Gateway API routes that take precedence over the split on
+/// `port` of its root.
+fn overridden(store: &Store, key: &ObjKey, root: &ObjKey, port: u16, sink: &mut Vec<Finding>) {
+    let routes = gateway::any_attached(store, root, port);
+    if routes.is_empty() {
+        return;
+    }
+    let named: Vec<String> = routes
+        .iter()
+        .map(|r| {
+            let k = r.key();
+            let who = if k.ns == root.ns {
+                String::new()
+            } else {
+                format!(" (for clients in namespace {})", k.ns)
+            };
+            format!("{} {}/{}{who}", r.kind(), k.ns, k.name)
+        })
+        .collect();
+    sink.push(Finding::new(
+        Kind::TrafficSplit,
+        &key.ns,
+        &key.name,
+        reason::SPLIT_OVERRIDDEN_BY_ROUTE,
+        format!(
+            "{} attach to port {port} of root service {} and take precedence: this split is ignored there",
+            named.join(", "),
+            root.name
+        ),
+    ));
 }

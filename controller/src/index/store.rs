@@ -2,6 +2,7 @@
 //! kept up to date on every change (address → pod/Service, Service → its
 //! EndpointSlices, pod → the slices naming it).
 
+use super::gateway::{Route, route_links};
 use super::{Kind, Resource, pods};
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
@@ -11,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use weft_k8s_api::access::TrafficTarget;
+use weft_k8s_api::gateway::{GRPCRoute, HTTPRoute, ReferenceGrant};
 use weft_k8s_api::specs::{HTTPRouteGroup, TCPRoute, UDPRoute};
 use weft_k8s_api::split::TrafficSplit;
 
@@ -59,11 +61,18 @@ pub(crate) struct Store {
     pub splits: BTreeMap<ObjKey, TrafficSplit>,
     pub nodes: BTreeMap<ObjKey, Node>,
     pub service_cidrs: BTreeMap<ObjKey, ServiceCIDR>,
+    pub http_routes: BTreeMap<ObjKey, HTTPRoute>,
+    pub grpc_routes: BTreeMap<ObjKey, GRPCRoute>,
+    pub grants: BTreeMap<ObjKey, ReferenceGrant>,
     pod_ips: HashMap<IpAddr, BTreeSet<ObjKey>>,
     service_ips: HashMap<IpAddr, BTreeSet<ObjKey>>,
     slices_by_service: HashMap<ObjKey, BTreeSet<ObjKey>>,
     /// (pod, slice) for every endpoint whose targetRef is a pod.
     slices_by_pod: BTreeSet<(ObjKey, ObjKey)>,
+    /// (backend Service, parent Service, route kind, route) for every
+    /// Service a Gateway API route sends to (or mirrors to) and every
+    /// Service it attaches to.
+    route_parents_by_backend: BTreeSet<(ObjKey, ObjKey, Kind, ObjKey)>,
     /// The networks the nodes and ServiceCIDRs publish, parsed and
     /// aggregated once per change of theirs rather than on every lookup of
     /// an unknown address (thousands of nodes' /24s merge into a few).
@@ -93,7 +102,8 @@ macro_rules! same {
 
 same!(
     whole: Pod, Service, EndpointSlice, Namespace, ServiceAccount, Node, ServiceCIDR;
-    spec: TrafficTarget, HTTPRouteGroup, TCPRoute, UDPRoute, TrafficSplit
+    spec: TrafficTarget, HTTPRouteGroup, TCPRoute, UDPRoute, TrafficSplit, HTTPRoute, GRPCRoute,
+        ReferenceGrant
 );
 
 macro_rules! kinds {
@@ -171,6 +181,9 @@ kinds! {
     TrafficSplit => splits,
     Node => nodes,
     ServiceCidr => service_cidrs,
+    HttpRoute => http_routes,
+    GrpcRoute => grpc_routes,
+    ReferenceGrant => grants,
 }
 
 impl Store {
@@ -203,7 +216,28 @@ impl Store {
                 }
             }
             Kind::Node | Kind::ServiceCidr => self.publish_networks(),
+            Kind::HttpRoute | Kind::GrpcRoute => {
+                let links = self.route(kind, key).map(route_links).unwrap_or_default();
+                for (backend, parent) in links {
+                    self.route_parents_by_backend
+                        .insert((backend, parent, kind, key.clone()));
+                }
+            }
             _ => {}
+        }
+    }
+
+    fn route(&self, kind: Kind, key: &ObjKey) -> Option<Route<'_>> {
+        match kind {
+            Kind::HttpRoute => self
+                .http_routes
+                .get_key_value(key)
+                .map(|(k, r)| Route::Http(k, r)),
+            Kind::GrpcRoute => self
+                .grpc_routes
+                .get_key_value(key)
+                .map(|(k, r)| Route::Grpc(k, r)),
+            _ => None,
         }
     }
 
@@ -247,8 +281,37 @@ impl Store {
                 }
             }
             Resource::Node(_) | Resource::ServiceCidr(_) => self.publish_networks(),
+            Resource::HttpRoute(r) => {
+                self.unindex_route(Kind::HttpRoute, &key, Route::Http(&key, r));
+            }
+            Resource::GrpcRoute(r) => {
+                self.unindex_route(Kind::GrpcRoute, &key, Route::Grpc(&key, r));
+            }
             _ => {}
         }
+    }
+
+    fn unindex_route(&mut self, kind: Kind, key: &ObjKey, route: Route<'_>) {
+        for (backend, parent) in route_links(route) {
+            self.route_parents_by_backend
+                .remove(&(backend, parent, kind, key.clone()));
+        }
+    }
+
+    /// The Services that Gateway API routes sending to (or mirroring to)
+    /// `backend` attach to.
+    pub fn route_parents_of(&self, backend: &ObjKey) -> BTreeSet<ObjKey> {
+        let from = (
+            backend.clone(),
+            ObjKey::default(),
+            Kind::Pod,
+            ObjKey::default(),
+        );
+        self.route_parents_by_backend
+            .range(from..)
+            .take_while(|(b, ..)| b == backend)
+            .map(|(_, parent, ..)| parent.clone())
+            .collect()
     }
 
     /// The Service whose cluster IP this is. Two Services never share one,

@@ -16,7 +16,9 @@ type Rx<T> = watch::Receiver<Arc<T>>;
 #[derive(Default)]
 pub(crate) struct Subs {
     inbound: BTreeMap<(ObjKey, u16), Tx<InboundPolicyUpdate>>,
-    outbound: BTreeMap<OutKey, Tx<Outbound>>,
+    /// By destination and client namespace: consumer routes make one
+    /// destination's answer differ between namespaces.
+    outbound: BTreeMap<(OutKey, String), Tx<Outbound>>,
 }
 
 impl Subs {
@@ -39,14 +41,16 @@ impl Subs {
         rx
     }
 
-    pub fn outbound_rx(&self, key: &OutKey) -> Option<Rx<Outbound>> {
-        self.outbound.get(key).map(watch::Sender::subscribe)
+    pub fn outbound_rx(&self, key: &OutKey, client_ns: &str) -> Option<Rx<Outbound>> {
+        self.outbound
+            .get(&(key.clone(), client_ns.to_owned()))
+            .map(watch::Sender::subscribe)
     }
 
-    pub fn add_outbound(&mut self, key: OutKey, value: Outbound) -> Rx<Outbound> {
+    pub fn add_outbound(&mut self, key: OutKey, client_ns: &str, value: Outbound) -> Rx<Outbound> {
         self.sweep();
         let (tx, rx) = watch::channel(Arc::new(value));
-        self.outbound.insert(key, tx);
+        self.outbound.insert((key, client_ns.to_owned()), tx);
         rx
     }
 
@@ -86,14 +90,14 @@ impl Subs {
                 Err(_) => false,
             }
         });
-        self.outbound.retain(|key, tx| {
+        self.outbound.retain(|(key, client_ns), tx| {
             if !scope.has_outbound(key) {
                 return true;
             }
             if tx.receiver_count() == 0 {
                 return false;
             }
-            send_if_changed(tx, outbound::resolve(store, cfg, key));
+            send_if_changed(tx, outbound::resolve(store, cfg, key, client_ns));
             true
         });
     }

@@ -531,3 +531,117 @@ impl From<SplitB> for Resource {
         Resource::TrafficSplit(b.0)
     }
 }
+
+// ---- Gateway API ----
+
+/// An HTTPRoute or GRPCRoute, written as the API's JSON.
+pub struct RouteB {
+    kind: &'static str,
+    obj: serde_json::Value,
+}
+
+/// An HTTPRoute without parents or rules.
+pub fn http_route(ns: &str, name: &str) -> RouteB {
+    route_of("HTTPRoute", ns, name)
+}
+
+/// A GRPCRoute without parents or rules.
+pub fn grpc_route(ns: &str, name: &str) -> RouteB {
+    route_of("GRPCRoute", ns, name)
+}
+
+fn route_of(kind: &'static str, ns: &str, name: &str) -> RouteB {
+    RouteB {
+        kind,
+        obj: serde_json::json!({
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"parentRefs": [], "rules": []}
+        }),
+    }
+}
+
+impl RouteB {
+    /// A Service parent in the route's namespace, on `port` or every port.
+    pub fn parent(self, svc: &str, port: Option<i32>) -> Self {
+        let mut p = serde_json::json!({"group": "", "kind": "Service", "name": svc});
+        if let Some(port) = port {
+            p["port"] = port.into();
+        }
+        self.parent_ref(p)
+    }
+
+    /// A Service parent in namespace `ns` (a consumer route's).
+    pub fn parent_in(self, ns: &str, svc: &str) -> Self {
+        self.parent_ref(
+            serde_json::json!({"group": "", "kind": "Service", "namespace": ns, "name": svc}),
+        )
+    }
+
+    /// Any parentRef, as written.
+    pub fn parent_ref(mut self, p: serde_json::Value) -> Self {
+        self.obj["spec"]["parentRefs"]
+            .as_array_mut()
+            .unwrap()
+            .push(p);
+        self
+    }
+
+    /// A rule, as written.
+    pub fn rule(mut self, r: serde_json::Value) -> Self {
+        self.obj["spec"]["rules"].as_array_mut().unwrap().push(r);
+        self
+    }
+
+    /// Created `secs` seconds after the epoch.
+    pub fn created(mut self, secs: i64) -> Self {
+        let t = k8s_openapi::jiff::Timestamp::from_second(secs).unwrap();
+        self.obj["metadata"]["creationTimestamp"] = t.to_string().into();
+        self
+    }
+
+    /// Sets a field of the object by JSON pointer (`/status`,
+    /// `/metadata/generation`); its parent must exist.
+    pub fn set(mut self, pointer: &str, v: serde_json::Value) -> Self {
+        let (parent, field) = pointer.rsplit_once('/').unwrap();
+        let parent = self.obj.pointer_mut(parent);
+        let parent = parent.and_then(|p| p.as_object_mut());
+        parent
+            .unwrap_or_else(|| panic!("no object at {pointer}"))
+            .insert(field.into(), v);
+        self
+    }
+}
+
+impl From<RouteB> for Resource {
+    fn from(b: RouteB) -> Self {
+        match b.kind {
+            "HTTPRoute" => Resource::HttpRoute(serde_json::from_value(b.obj).unwrap()),
+            _ => Resource::GrpcRoute(serde_json::from_value(b.obj).unwrap()),
+        }
+    }
+}
+
+/// A ReferenceGrant in `ns` letting `from_kind` routes in `from_ns`
+/// reference Services of `ns` (`to_name`, or all).
+pub fn grant(
+    ns: &str,
+    name: &str,
+    from_kind: &str,
+    from_ns: &str,
+    to_name: Option<&str>,
+) -> Resource {
+    let mut to = serde_json::json!({"group": "", "kind": "Service"});
+    if let Some(n) = to_name {
+        to["name"] = n.into();
+    }
+    Resource::ReferenceGrant(
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "from": [{"group": "gateway.networking.k8s.io", "kind": from_kind, "namespace": from_ns}],
+                "to": [to]
+            }
+        }))
+        .unwrap(),
+    )
+}

@@ -317,21 +317,25 @@ fn a_relist_is_applied_as_one_swap() {
 }
 
 #[test]
-fn one_destination_shares_one_subscription() {
+fn one_destination_shares_one_subscription_per_client_namespace() {
     let mut ix = mesh();
     let _a = ix.inbound("shop", "api-0", 8080).unwrap();
     let _b = ix.inbound("shop", "api-0", 8080).unwrap();
     let _c = ix
-        .outbound(Target::Authority("api.shop:80".into()), "x")
+        .outbound(Target::Authority("api.shop:80".into()), "shop")
         .unwrap();
     let _d = ix
         .outbound(Target::Authority("api".into()), "shop")
         .unwrap();
+    let _e = ix
+        .outbound(Target::Authority("api.shop:80".into()), "x")
+        .unwrap();
+    // Consumer routes make the answer depend on the client's namespace.
     assert_eq!(
         ix.subscriptions(),
         Subscriptions {
             inbound: 1,
-            outbound: 1
+            outbound: 2
         }
     );
 }

@@ -2,10 +2,12 @@
 //! [`fixtures`], and readers of the index's answers here.
 
 mod findings;
+mod gateway;
 mod inbound;
 mod incremental;
 mod outbound;
 mod probes;
+mod route_status;
 mod split;
 mod targets;
 
