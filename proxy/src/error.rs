@@ -29,6 +29,13 @@ pub enum ProxyError {
     /// The request cannot be carried as it is written.
     #[error("{0}")]
     BadRequest(String),
+    /// The destination's Gateway API routes have no rule for the request.
+    #[error("{0}")]
+    NoRoute(String),
+    /// The rule that matched cannot be carried out (no usable backendRef, a
+    /// filter weft cannot apply): answered rather than forwarded without it.
+    #[error("{0}")]
+    BadRoute(String),
     /// The inbound policy refuses the request.
     #[error("denied: {reason} (request id {request_id})")]
     Denied {
@@ -53,6 +60,7 @@ impl From<crate::mesh::LinkError> for ProxyError {
 mod grpc_code {
     pub const DEADLINE_EXCEEDED: u8 = 4;
     pub const PERMISSION_DENIED: u8 = 7;
+    pub const UNIMPLEMENTED: u8 = 12;
     pub const UNAVAILABLE: u8 = 14;
 }
 
@@ -66,6 +74,8 @@ impl ProxyError {
             | ProxyError::Http(_) => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ProxyError::BadRoute(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::Denied { .. } => StatusCode::FORBIDDEN,
         }
     }
@@ -74,6 +84,9 @@ impl ProxyError {
         match self {
             ProxyError::Denied { .. } => grpc_code::PERMISSION_DENIED,
             ProxyError::Timeout(_) => grpc_code::DEADLINE_EXCEEDED,
+            // What GRPCRoute asks for when no rule matches; an unusable
+            // backendRef is UNAVAILABLE there, like the rest.
+            ProxyError::NoRoute(_) => grpc_code::UNIMPLEMENTED,
             _ => grpc_code::UNAVAILABLE,
         }
     }
@@ -90,6 +103,8 @@ impl ProxyError {
             }
             ProxyError::Timeout(_) => code::TIMEOUT,
             ProxyError::BadRequest(_) => code::BAD_REQUEST,
+            ProxyError::NoRoute(_) => code::NO_ROUTE,
+            ProxyError::BadRoute(_) => code::BAD_ROUTE,
             ProxyError::Denied { reason, .. } => reason,
         }
     }
@@ -216,5 +231,27 @@ mod tests {
         );
         let timeout = ProxyError::Timeout(Duration::from_secs(1)).into_response(true);
         assert_eq!(timeout.headers()["grpc-status"], "4");
+    }
+
+    #[tokio::test]
+    async fn route_errors_are_404_or_500_and_unimplemented_or_unavailable_for_grpc() {
+        let r = ProxyError::NoRoute("no rule of web matches".into()).into_response(false);
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(r.headers()[headers::PROXY_ERROR], code::NO_ROUTE);
+        assert_eq!(
+            text(r).await,
+            "weft-proxy: no-route: no rule of web matches\n"
+        );
+        let r = ProxyError::NoRoute("x".into()).into_response(true);
+        assert_eq!(r.headers()["grpc-status"], "12");
+        let r = ProxyError::BadRoute("filter ExtensionRef".into()).into_response(false);
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(r.headers()[headers::PROXY_ERROR], code::BAD_ROUTE);
+        assert_eq!(
+            text(r).await,
+            "weft-proxy: bad-route: filter ExtensionRef\n"
+        );
+        let r = ProxyError::BadRoute("x".into()).into_response(true);
+        assert_eq!(r.headers()["grpc-status"], "14");
     }
 }

@@ -35,6 +35,7 @@ pub mod idle;
 pub mod inbound;
 pub mod init;
 pub mod limits;
+pub mod local;
 pub mod mesh;
 pub mod metrics;
 pub mod net;

@@ -12,6 +12,7 @@
 //!   separator (`%2F`, `%5C`), a raw `\`, a malformed escape, and a dot
 //!   segment with parameters (`..;x`, which some servers read as `..`).
 
+use http::{Uri, uri::PathAndQuery};
 use std::{borrow::Cow, fmt::Write as _};
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -26,6 +27,28 @@ pub enum PathError {
     BadEscape,
     #[error("the path holds a dot segment with parameters ({0}), which some servers read as '..'")]
     DotParameters(String),
+    /// Normalising only drops characters or decodes them to unreserved
+    /// ones, so a valid URI stays valid; kept for the type's sake.
+    #[error("the normalised path is not a valid URI: {0}")]
+    Invalid(String),
+}
+
+/// Rewrites `uri`'s path to its normal form, the query kept as it was
+/// (routes and apps read it as sent). Untouched when already normal.
+pub fn normalise_uri(uri: &mut Uri) -> Result<(), PathError> {
+    let normal = match normalise(uri.path())? {
+        Cow::Borrowed(_) => return Ok(()),
+        Cow::Owned(p) => p,
+    };
+    let with_query = match uri.query() {
+        Some(q) => format!("{normal}?{q}"),
+        None => normal,
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query =
+        Some(PathAndQuery::try_from(with_query).map_err(|e| PathError::Invalid(e.to_string()))?);
+    *uri = Uri::from_parts(parts).map_err(|e| PathError::Invalid(e.to_string()))?;
+    Ok(())
 }
 
 /// `path` (without its query) in normal form, borrowed when already normal.
@@ -198,6 +221,24 @@ mod tests {
         assert!(matches!(normalise("/api/v1/items"), Ok(Cow::Borrowed(_))));
         assert!(matches!(normalise("*"), Ok(Cow::Borrowed("*"))));
         assert_eq!(n("/a;v=1/b").as_deref(), Ok("/a;v=1/b"));
+    }
+
+    #[test]
+    fn a_uri_keeps_its_scheme_authority_and_query() {
+        let mut uri: Uri = "http://web:8080/a/../b/%7e?x=/../y".parse().unwrap();
+        normalise_uri(&mut uri).unwrap();
+        assert_eq!(uri, "http://web:8080/b/~?x=/../y");
+        let mut uri: Uri = "/public/%2e%2e/admin".parse().unwrap();
+        normalise_uri(&mut uri).unwrap();
+        assert_eq!(uri, "/admin");
+        let mut uri: Uri = "/ok?q".parse().unwrap();
+        normalise_uri(&mut uri).unwrap();
+        assert_eq!(uri, "/ok?q");
+        let mut uri: Uri = "/a/..%2fadmin".parse().unwrap();
+        assert!(matches!(
+            normalise_uri(&mut uri),
+            Err(PathError::EncodedSeparator(_))
+        ));
     }
 
     #[test]

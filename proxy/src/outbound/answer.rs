@@ -4,9 +4,14 @@
 //!
 //! Endpoints are kept by identity across updates (same address and SPIFFE
 //! id → the same `Arc<Endpoint>`), so the latency learnt about an endpoint
-//! survives a new snapshot such as a TrafficSplit weight change.
+//! survives a new snapshot such as a TrafficSplit weight change; a pod in
+//! several backends (the root and a route's backendRef to the same
+//! Service) is one endpoint with one load. Gateway
+//! API routes are compiled once per snapshot; endpoint changes keep the
+//! table, and a new snapshot hands the rules that stay their balancing
+//! state.
 
-use super::balance::ewma::Load;
+use super::{balance::ewma::Load, route::RouteTable};
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 use weft_api::{
     discovery::{self as pb, DiscoveryUpdate, ProtocolHint, discovery_update::Kind},
@@ -28,6 +33,19 @@ pub struct Meshed {
     pub root: Backend,
     pub splits: Vec<Backend>,
     pub split_matches: Vec<HttpRoute>,
+    /// Gateway API routes; when not empty they decide every HTTP request
+    /// and the split fields are empty.
+    pub routes: Arc<RouteTable>,
+    /// The Services the routes name, by `Backend::name`.
+    pub route_backends: Vec<Backend>,
+}
+
+impl Meshed {
+    /// The route backend named `name` (a `route_backends` name a route
+    /// decision gives).
+    pub fn route_backend(&self, name: &str) -> Option<&Backend> {
+        self.route_backends.iter().find(|b| b.name == name)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -59,15 +77,21 @@ pub enum StateError {
 /// An error means the stream cannot be followed: subscribe again for a
 /// fresh snapshot.
 pub fn apply(prev: Option<&Answer>, update: DiscoveryUpdate) -> Result<Answer, StateError> {
-    let known = known_endpoints(prev);
+    let mut known = known_endpoints(prev);
     match update.kind.ok_or(StateError::Empty)? {
-        Kind::Meshed(m) => Ok(Answer::Meshed(Arc::new(snapshot(m, &known)))),
+        Kind::Meshed(m) => {
+            let routes = match prev {
+                Some(Answer::Meshed(p)) => Some(&*p.routes),
+                _ => None,
+            };
+            Ok(Answer::Meshed(Arc::new(snapshot(m, &mut known, routes))))
+        }
         Kind::NotMeshed(_) => Ok(Answer::NotMeshed),
         Kind::Unavailable(u) => Ok(Answer::Unavailable(u.reason)),
         Kind::Added(a) => {
             let mut m = meshed(prev)?;
             let b = backend_mut(&mut m, &a.backend)?;
-            for e in a.endpoints.iter().filter_map(|e| endpoint(e, &known)) {
+            for e in a.endpoints.iter().filter_map(|e| endpoint(e, &mut known)) {
                 b.endpoints.retain(|old| old.addr != e.addr);
                 b.endpoints.push(e);
             }
@@ -91,6 +115,8 @@ fn meshed(prev: Option<&Answer>) -> Result<Meshed, StateError> {
             root: m.root.clone(),
             splits: m.splits.clone(),
             split_matches: m.split_matches.clone(),
+            routes: m.routes.clone(),
+            route_backends: m.route_backends.clone(),
         }),
         _ => Err(StateError::NoSnapshot),
     }
@@ -102,6 +128,7 @@ fn backend_mut<'a>(m: &'a mut Meshed, name: &str) -> Result<&'a mut Backend, Sta
     }
     m.splits
         .iter_mut()
+        .chain(&mut m.route_backends)
         .find(|b| b.name == name)
         .ok_or_else(|| StateError::UnknownBackend(name.to_string()))
 }
@@ -113,6 +140,7 @@ fn known_endpoints(prev: Option<&Answer>) -> Known {
     if let Some(Answer::Meshed(m)) = prev {
         for e in std::iter::once(&m.root)
             .chain(&m.splits)
+            .chain(&m.route_backends)
             .flat_map(|b| &b.endpoints)
         {
             known.insert((e.addr, e.id.clone()), e.clone());
@@ -121,9 +149,9 @@ fn known_endpoints(prev: Option<&Answer>) -> Known {
     known
 }
 
-fn snapshot(m: pb::Meshed, known: &Known) -> Meshed {
+fn snapshot(m: pb::Meshed, known: &mut Known, prev_routes: Option<&RouteTable>) -> Meshed {
     let opaque = m.protocol() == ProtocolHint::Opaque;
-    let backend = |b: pb::Backend| Backend {
+    let mut backend = |b: pb::Backend| Backend {
         endpoints: b
             .endpoints
             .iter()
@@ -135,19 +163,22 @@ fn snapshot(m: pb::Meshed, known: &Known) -> Meshed {
     Meshed {
         service: m.service,
         opaque,
-        root: m.root.map(backend).unwrap_or_else(|| Backend {
+        root: m.root.map(&mut backend).unwrap_or_else(|| Backend {
             name: String::new(),
             weight: 0,
             endpoints: Vec::new(),
         }),
-        splits: m.split_backends.into_iter().map(backend).collect(),
+        splits: m.split_backends.into_iter().map(&mut backend).collect(),
         split_matches: m.split_matches,
+        routes: Arc::new(RouteTable::new(m.routes, prev_routes)),
+        route_backends: m.route_backends.into_iter().map(backend).collect(),
     }
 }
 
 /// An unusable endpoint (bad address or id) is left out and logged: the
-/// controller never sends one, and guessing could send plaintext.
-fn endpoint(e: &pb::Endpoint, known: &Known) -> Option<Arc<Endpoint>> {
+/// controller never sends one, and guessing could send plaintext. A new
+/// one joins `known`, for the other backends of the same update.
+fn endpoint(e: &pb::Endpoint, known: &mut Known) -> Option<Arc<Endpoint>> {
     let Ok(addr) = e.address.parse::<SocketAddr>() else {
         tracing::warn!(address = %e.address, "discovery sent an unusable endpoint address; skipped");
         return None;
@@ -163,13 +194,18 @@ fn endpoint(e: &pb::Endpoint, known: &Known) -> Option<Arc<Endpoint>> {
             }
         }
     };
-    Some(known.get(&(addr, id.clone())).cloned().unwrap_or_else(|| {
-        Arc::new(Endpoint {
-            addr,
-            id,
-            load: Load::default(),
-        })
-    }))
+    Some(
+        known
+            .entry((addr, id.clone()))
+            .or_insert_with(|| {
+                Arc::new(Endpoint {
+                    addr,
+                    id,
+                    load: Load::default(),
+                })
+            })
+            .clone(),
+    )
 }
 
 #[cfg(test)]

@@ -68,6 +68,8 @@ impl Destination {
             },
             splits: Vec::new(),
             split_matches: Vec::new(),
+            routes: Arc::default(),
+            route_backends: Vec::new(),
         };
         let (_tx, rx) = watch::channel(Some(Answer::Meshed(Arc::new(m))));
         Self {

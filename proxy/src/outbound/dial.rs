@@ -10,6 +10,7 @@
 //! is redirected, so nothing can loop.
 
 use crate::{
+    local::LocalInbound,
     mesh::{self, LinkError},
     metrics::Metrics,
 };
@@ -31,13 +32,6 @@ use weft_tls::{MeshTls, SpiffeId};
 /// Bytes a pipe to ourselves holds in each direction before a writer waits
 /// (a TCP socket's buffer is of the same order).
 const PIPE_BUFFER: usize = 64 * 1024;
-
-/// This proxy's inbound side, as the outbound side reaches it.
-pub trait LocalInbound: Send + Sync {
-    /// Serves `io` as a connection from this pod to `dst`, one of its own
-    /// addresses, on a task of its own.
-    fn accept(self: Arc<Self>, io: DuplexStream, dst: SocketAddr);
-}
 
 /// What a mesh link runs over.
 #[derive(Debug)]

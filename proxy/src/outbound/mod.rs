@@ -16,6 +16,7 @@ pub mod dial;
 pub mod discovery;
 pub mod http;
 pub mod resolve;
+pub mod route;
 
 use self::{
     connect::{Connected, connect_any},

@@ -38,6 +38,45 @@ fn snap(root: Vec<pb::Endpoint>, splits: Vec<pb::Backend>) -> DiscoveryUpdate {
     }
 }
 
+fn rule(backends: &[(&str, u32)]) -> pb::RouteRule {
+    pb::RouteRule {
+        route: "HTTPRoute/shop/api".into(),
+        rule: "0".into(),
+        backends: backends
+            .iter()
+            .map(|(b, w)| pb::RouteBackend {
+                backend: b.to_string(),
+                weight: *w,
+                filters: vec![],
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// A snapshot with Gateway API routes and their backends.
+fn routed(routes: Vec<pb::RouteRule>, backends: Vec<pb::Backend>) -> DiscoveryUpdate {
+    let mut u = snap(vec![ep("10.0.0.1:80", ID)], vec![]);
+    if let Some(Kind::Meshed(m)) = &mut u.kind {
+        m.routes = routes;
+        m.route_backends = backends;
+    }
+    u
+}
+
+fn change(kind: Kind) -> DiscoveryUpdate {
+    DiscoveryUpdate { kind: Some(kind) }
+}
+
+/// The backend the routes choose for a request to `/`.
+fn routed_to(a: &Answer) -> String {
+    let mut req = http::Request::new(()).into_parts().0;
+    match meshed(a).routes.decide(&mut req, 80, |_| true) {
+        crate::outbound::route::Decision::Forward(f) => f.backend.to_string(),
+        crate::outbound::route::Decision::Respond(r) => panic!("answered {}", r.status()),
+    }
+}
+
 fn meshed(a: &Answer) -> &Meshed {
     match a {
         Answer::Meshed(m) => m,
@@ -144,4 +183,119 @@ fn not_meshed_unavailable_and_bad_endpoints() {
     )
     .unwrap();
     assert!(meshed(&a).root.endpoints.is_empty());
+}
+
+#[test]
+fn route_backends_follow_endpoint_changes_like_split_backends() {
+    let a = apply(
+        None,
+        routed(
+            vec![rule(&[("api-v2.shop.svc.cluster.local:8080", 1)])],
+            vec![backend(
+                "api-v2.shop.svc.cluster.local:8080",
+                0,
+                vec![ep("10.0.1.1:8080", ID)],
+            )],
+        ),
+    )
+    .unwrap();
+    let m = meshed(&a);
+    assert_eq!(m.routes.len(), 1);
+    let v2 = "api-v2.shop.svc.cluster.local:8080";
+    assert_eq!(addrs(m.route_backend(v2).unwrap()), ["10.0.1.1:8080"]);
+    assert!(
+        m.route_backend("api").is_none(),
+        "the root is not a route backend"
+    );
+    let a = apply(
+        Some(&a),
+        change(Kind::Added(EndpointsAdded {
+            backend: v2.into(),
+            endpoints: vec![ep("10.0.1.2:8080", ID)],
+        })),
+    )
+    .unwrap();
+    assert_eq!(
+        addrs(meshed(&a).route_backend(v2).unwrap()),
+        ["10.0.1.1:8080", "10.0.1.2:8080"]
+    );
+    assert_eq!(
+        addrs(&meshed(&a).root),
+        ["10.0.0.1:80"],
+        "the root is untouched"
+    );
+    let b = apply(
+        Some(&a),
+        change(Kind::Removed(EndpointsRemoved {
+            backend: v2.into(),
+            addresses: vec!["10.0.1.1:8080".into()],
+        })),
+    )
+    .unwrap();
+    assert_eq!(
+        addrs(meshed(&b).route_backend(v2).unwrap()),
+        ["10.0.1.2:8080"]
+    );
+    // Endpoint changes keep the compiled routes, balancing state and all.
+    assert!(Arc::ptr_eq(&meshed(&a).routes, &meshed(&b).routes));
+    assert!(matches!(
+        apply(
+            Some(&b),
+            change(Kind::Added(EndpointsAdded {
+                backend: "api-v3.shop.svc.cluster.local:8080".into(),
+                endpoints: vec![],
+            }))
+        ),
+        Err(StateError::UnknownBackend(_))
+    ));
+}
+
+#[test]
+fn route_backend_endpoints_keep_their_load_across_snapshots() {
+    let v1 = "api-v1.shop.svc.cluster.local:8080";
+    let a = apply(
+        None,
+        routed(
+            vec![rule(&[(v1, 1)])],
+            vec![backend(v1, 0, vec![ep("10.0.0.1:80", ID)])],
+        ),
+    )
+    .unwrap();
+    let before = meshed(&a).route_backend(v1).unwrap().endpoints[0].clone();
+    // The root has the same pod: one endpoint, one load.
+    assert!(Arc::ptr_eq(&before, &meshed(&a).root.endpoints[0]));
+    let b = apply(
+        Some(&a),
+        routed(
+            vec![rule(&[(v1, 1)])],
+            vec![backend(v1, 0, vec![ep("10.0.0.1:80", ID)])],
+        ),
+    )
+    .unwrap();
+    assert!(Arc::ptr_eq(
+        &before,
+        &meshed(&b).route_backend(v1).unwrap().endpoints[0]
+    ));
+}
+
+#[test]
+fn a_new_snapshot_keeps_each_remaining_rules_balancing_state() {
+    let (v1, v2) = ("v1:80", "v2:80");
+    let backends = || vec![backend(v1, 0, vec![]), backend(v2, 0, vec![])];
+    let a = apply(None, routed(vec![rule(&[(v1, 1), (v2, 1)])], backends())).unwrap();
+    assert_eq!(routed_to(&a), v1);
+    let b = apply(
+        Some(&a),
+        routed(vec![rule(&[(v1, 1), (v2, 1)])], backends()),
+    )
+    .unwrap();
+    assert!(
+        !Arc::ptr_eq(&meshed(&a).routes, &meshed(&b).routes),
+        "recompiled"
+    );
+    assert_eq!(routed_to(&b), v2, "the rule carries on where it was");
+    // A snapshot without routes has none.
+    let c = apply(Some(&b), snap(vec![], vec![])).unwrap();
+    assert!(meshed(&c).routes.is_empty());
+    assert!(meshed(&c).route_backends.is_empty());
 }
