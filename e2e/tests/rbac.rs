@@ -95,6 +95,33 @@ const CASES: &[Case] = &[
         "watch",
         "trafficsplits.split.smi-spec.io",
     ),
+    // Gateway API mesh routes: read (their status is written through the
+    // status subresource); never the routes themselves.
+    may(
+        "weft-controller",
+        "watch",
+        "httproutes.gateway.networking.k8s.io",
+    ),
+    may(
+        "weft-controller",
+        "list",
+        "grpcroutes.gateway.networking.k8s.io",
+    ),
+    may(
+        "weft-controller",
+        "watch",
+        "referencegrants.gateway.networking.k8s.io",
+    ),
+    must_not(
+        "weft-controller",
+        "patch",
+        "httproutes.gateway.networking.k8s.io",
+    ),
+    must_not(
+        "weft-controller",
+        "create",
+        "referencegrants.gateway.networking.k8s.io",
+    ),
     may("weft-controller", "create", "events"),
     // Its conversion webhook: weft's own CRDs, by name, and nothing else.
     may(

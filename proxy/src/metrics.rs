@@ -142,6 +142,12 @@ pub mod refusal {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetryLabels {
+    /// `sent`, or `budget-exhausted` for one the retry budget refused.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DirectionLabels {
     pub direction: Direction,
 }
@@ -158,6 +164,7 @@ pub struct Metrics {
     pub authz: Family<AuthzLabels, Counter>,
     pub tls_failures: Family<DirectionLabels, Counter>,
     pub refused: Family<RefusedLabels, Counter>,
+    pub retries: Family<RetryLabels, Counter>,
     pub policy_ports: Gauge,
     /// Ports whose detection timeout was already logged.
     logged: Arc<Mutex<HashSet<u16>>>,
@@ -181,6 +188,7 @@ impl Default for Metrics {
             authz: Family::default(),
             tls_failures: Family::default(),
             refused: Family::default(),
+            retries: Family::default(),
             policy_ports: Gauge::default(),
             logged: Arc::default(),
         }
@@ -240,6 +248,11 @@ impl Metrics {
             self.refused.clone(),
         );
         r.register(
+            "weft_proxy_retries",
+            "Retries of routed requests (Gateway API retry policies): sent, or refused by the retry budget",
+            self.retries.clone(),
+        );
+        r.register(
             "weft_proxy_inbound_policy_ports",
             "Ports whose inbound policy the proxy follows now (declared ports always; others while in use)",
             self.policy_ports.clone(),
@@ -253,6 +266,12 @@ impl Metrics {
                 reason: reason.into(),
             })
             .inc();
+    }
+
+    /// Counts a retry sent, or refused by the budget.
+    pub fn retry(&self, sent: bool) {
+        let outcome = if sent { "sent" } else { "budget-exhausted" };
+        self.retries.get_or_create(&RetryLabels { outcome }).inc();
     }
 
     /// Counts a detection timeout; logs the first one per port with the

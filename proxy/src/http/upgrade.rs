@@ -6,7 +6,6 @@
 use super::body::{Body, boxed};
 use crate::error::ProxyError;
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -15,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 /// hop; on `101`, splices the requester's side and the next hop's until
 /// either closes or `revoked` completes.
 pub async fn forward<IO>(
-    mut req: Request<Incoming>,
+    mut req: Request<Body>,
     io: IO,
     revoked: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Response<Body>, ProxyError>
@@ -33,7 +32,7 @@ where
         }
     });
     let mut resp = send
-        .send_request(req.map(boxed))
+        .send_request(req)
         .await
         .map_err(|e| ProxyError::Upstream(e.to_string()))?;
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {

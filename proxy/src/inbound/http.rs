@@ -263,7 +263,7 @@ impl HttpServer {
             .map_err(|e| ProxyError::Connect(e.to_string()))?;
         *req.uri_mut() = Uri::try_from(req.uri().path_and_query().map_or("/", |p| p.as_str()))
             .unwrap_or_else(|_| Uri::from_static("/"));
-        upgrade::forward(req, tcp, revoked).await
+        upgrade::forward(req.map(boxed), tcp, revoked).await
     }
 }
 

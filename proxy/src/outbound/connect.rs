@@ -28,6 +28,18 @@ pub async fn connect_any<T, F, Fut>(
     to: &Destination,
     req: Option<&routes::Request<'_>>,
     usable: impl Fn(&Endpoint) -> bool,
+    connect: F,
+) -> Result<Connected<T>, ProxyError>
+where
+    F: FnMut(Arc<Endpoint>) -> Fut,
+    Fut: Future<Output = Result<T, ProxyError>>,
+{
+    connect_with(|| to.pick(req, &usable), connect).await
+}
+
+/// The same loop over the endpoints `pick` chooses.
+pub async fn connect_with<T, F, Fut>(
+    mut pick: impl FnMut() -> Pick,
     mut connect: F,
 ) -> Result<Connected<T>, ProxyError>
 where
@@ -36,7 +48,7 @@ where
 {
     let mut last_error = None;
     for _ in 0..CONNECT_ATTEMPTS {
-        let e = match to.pick(req, &usable) {
+        let e = match pick() {
             Pick::Endpoint(e) => e,
             Pick::Passthrough => return Ok(Connected::Passthrough),
             Pick::Unavailable(reason) => return Err(ProxyError::Unavailable(reason)),

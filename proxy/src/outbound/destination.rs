@@ -94,9 +94,18 @@ impl Destination {
         match &*self.rx.borrow() {
             Some(Answer::Meshed(m)) => std::iter::once(&m.root)
                 .chain(&m.splits)
+                .chain(&m.route_backends)
                 .flat_map(|b| &b.endpoints)
                 .any(|e| usable(e)),
             _ => false,
+        }
+    }
+
+    /// The answer now, when Gateway API routes decide its HTTP requests.
+    pub fn routed(&self) -> Option<Arc<Meshed>> {
+        match &*self.rx.borrow() {
+            Some(Answer::Meshed(m)) if !m.routes.is_empty() => Some(m.clone()),
+            _ => None,
         }
     }
 
@@ -140,10 +149,25 @@ impl Destination {
         if endpoints.is_empty() {
             endpoints = usable(&m.root);
         }
-        match p2c(&endpoints, |e| &e.load) {
-            Some(i) => Pick::Endpoint(endpoints[i].clone()),
-            None if m.service.is_empty() => Pick::Unavailable("no usable endpoint".into()),
-            None => Pick::Unavailable(format!("{} has no usable endpoints", m.service)),
-        }
+        pick_among(&endpoints, &m.service)
+    }
+}
+
+/// An endpoint of `backend` that `usable` accepts, by power of two choices.
+pub fn pick_in(backend: &answer::Backend, usable: impl Fn(&Endpoint) -> bool) -> Pick {
+    let endpoints: Vec<_> = backend
+        .endpoints
+        .iter()
+        .filter(|e| usable(e))
+        .cloned()
+        .collect();
+    pick_among(&endpoints, &backend.name)
+}
+
+fn pick_among(endpoints: &[Arc<Endpoint>], service: &str) -> Pick {
+    match p2c(endpoints, |e| &e.load) {
+        Some(i) => Pick::Endpoint(endpoints[i].clone()),
+        None if service.is_empty() => Pick::Unavailable("no usable endpoint".into()),
+        None => Pick::Unavailable(format!("{service} has no usable endpoints")),
     }
 }

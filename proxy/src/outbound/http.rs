@@ -5,9 +5,11 @@
 
 use super::{
     answer::Endpoint,
+    budget::RetryBudget,
     connect::{Connected, connect_any},
     destination::Destination,
     dial::{Dialer, Link as MeshLink},
+    routed,
 };
 use crate::{
     detect::Protocol,
@@ -28,8 +30,14 @@ use http::{Request, Response, Uri, Version, header, uri::Authority};
 use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::Semaphore,
+};
 use weft_tls::SpiffeId;
+
+/// The peer label of a request no endpoint answered.
+pub(super) const NO_PEER: &str = "none";
 
 /// Which endpoints may take a request (meshed, and reachable).
 pub type Usable = Arc<dyn Fn(&Endpoint) -> bool + Send + Sync>;
@@ -40,9 +48,17 @@ pub struct HttpClient {
     /// Longest wait for response headers; then 504.
     pub request_timeout: Option<Duration>,
     pool: H2Pool<(SocketAddr, SpiffeId)>,
+    /// What routes' retries may add to the traffic.
+    pub(super) budget: RetryBudget,
+    /// Room for mirrored requests in flight: a slow mirror sheds copies
+    /// rather than piling them up.
+    pub(super) mirrors: Arc<Semaphore>,
     limits: Arc<Limits>,
-    metrics: Metrics,
+    pub(super) metrics: Metrics,
 }
+
+/// Mirrored requests in flight at once, per proxy.
+const MIRRORS_IN_FLIGHT: usize = 64;
 
 impl HttpClient {
     pub fn new(
@@ -55,6 +71,8 @@ impl HttpClient {
             dialer,
             request_timeout,
             pool: H2Pool::default(),
+            budget: RetryBudget::default(),
+            mirrors: Arc::new(Semaphore::new(MIRRORS_IN_FLIGHT)),
             limits,
             metrics,
         }
@@ -83,7 +101,7 @@ impl HttpClient {
             let (this, to, usable) = (self.clone(), to.clone(), usable.clone());
             async move {
                 let start = tokio::time::Instant::now();
-                let (resp, peer) = this.request(req, &to, &usable).await;
+                let (resp, peer) = this.request(req, &to, &usable, port).await;
                 let exchange = Exchange {
                     direction: Direction::Outbound,
                     peer,
@@ -100,11 +118,15 @@ impl HttpClient {
     /// The response, and the peer it came from (`none` when no endpoint
     /// was reached).
     async fn request(
-        &self,
+        self: &Arc<Self>,
         req: Request<Incoming>,
         to: &Destination,
         usable: &Usable,
+        port: u16,
     ) -> (Response<Body>, String) {
+        if let Some(m) = to.routed() {
+            return routed::request(self, req, &m, usable, port).await;
+        }
         let grpc = is_grpc(req.headers());
         let upgrade = is_upgrade(&req);
         let connected = {
@@ -120,31 +142,39 @@ impl HttpClient {
             Ok(Connected::Passthrough) => {
                 let why = "the destination left the mesh; reconnect";
                 let resp = ProxyError::Unavailable(why.into()).into_response(grpc);
-                return (resp, "none".into());
+                return (resp, NO_PEER.into());
             }
-            Err(error) => return (error.into_response(grpc), "none".into()),
+            Err(error) => return (error.into_response(grpc), NO_PEER.into()),
         };
-        let (resp, peer) = match link {
-            // An upgrade is never gRPC: its errors are plain HTTP.
-            Link::Upgrade(tls, id) => (
-                upgrade::forward(req, tls, std::future::pending())
-                    .await
-                    .unwrap_or_else(|e| e.into_response(false)),
-                id,
-            ),
-            Link::Pooled(sender, id) => (
-                self.send(sender, req, &e)
-                    .await
-                    .unwrap_or_else(|e| e.into_response(grpc)),
-                id,
-            ),
-        };
+        let (answer, peer) = self
+            .over(req.map(boxed), &e, link, self.request_timeout)
+            .await;
+        // An upgrade is never gRPC: its errors are plain HTTP.
+        let resp = answer.unwrap_or_else(|e| e.into_response(grpc && !upgrade));
         (resp, peer.to_string())
+    }
+
+    /// Sends `req` to endpoint `e` over `link`, waiting at most `timeout`
+    /// for the response's headers: the answer, and the id the endpoint
+    /// proved.
+    pub(super) async fn over(
+        &self,
+        req: Request<Body>,
+        e: &Endpoint,
+        link: Link,
+        timeout: Option<Duration>,
+    ) -> (Result<Response<Body>, ProxyError>, SpiffeId) {
+        match link {
+            Link::Upgrade(tls, id) => {
+                (upgrade::forward(req, tls, std::future::pending()).await, id)
+            }
+            Link::Pooled(sender, id) => (self.send(sender, req, e, timeout).await, id),
+        }
     }
 
     /// The way to an endpoint's proxy: the pooled HTTP/2 link, or for an
     /// upgrade a link of its own speaking HTTP/1.1.
-    async fn link(&self, e: Arc<Endpoint>, upgrade: bool) -> Result<Link, ProxyError> {
+    pub(super) async fn link(&self, e: Arc<Endpoint>, upgrade: bool) -> Result<Link, ProxyError> {
         let Some(id) = e.id.clone() else {
             return Err(ProxyError::Unavailable("no meshed endpoint".into()));
         };
@@ -161,13 +191,14 @@ impl HttpClient {
     async fn send(
         &self,
         mut sender: SendRequest<Body>,
-        req: Request<Incoming>,
+        req: Request<Body>,
         e: &Endpoint,
+        timeout: Option<Duration>,
     ) -> Result<Response<Body>, ProxyError> {
         let req = to_mesh_link(req, e.addr).map_err(ProxyError::BadRequest)?;
         let busy = e.load.start();
         let sent = sender.send_request(req);
-        let answer = match self.request_timeout {
+        let answer = match timeout {
             Some(t) => tokio::time::timeout(t, sent).await.map_err(|_| {
                 tracing::info!(endpoint = %e.addr, timeout = ?t, "no response within the request timeout");
                 ProxyError::Timeout(t)
@@ -188,7 +219,7 @@ impl HttpClient {
 }
 
 /// A reached endpoint's proxy, and the id it proved.
-enum Link {
+pub(super) enum Link {
     Pooled(SendRequest<Body>, SpiffeId),
     Upgrade(Box<MeshLink>, SpiffeId),
 }
@@ -197,7 +228,7 @@ enum Link {
 /// becomes the authority (and it is marked for restoring on the far side);
 /// hop-by-hop headers go; `Expect` was already answered to the app by the
 /// HTTP/1 server here.
-fn to_mesh_link(req: Request<Incoming>, dst: SocketAddr) -> Result<Request<Body>, String> {
+fn to_mesh_link(req: Request<Body>, dst: SocketAddr) -> Result<Request<Body>, String> {
     let (mut parts, body) = req.into_parts();
     if parts.version < Version::HTTP_2 {
         let authority = match parts.headers.remove(header::HOST) {
@@ -230,5 +261,5 @@ fn to_mesh_link(req: Request<Incoming>, dst: SocketAddr) -> Result<Request<Body>
     }
     strip_hop_headers(&mut parts.headers);
     parts.version = Version::HTTP_2;
-    Ok(Request::from_parts(parts, boxed(body)))
+    Ok(Request::from_parts(parts, body))
 }

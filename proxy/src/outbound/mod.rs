@@ -10,6 +10,7 @@
 
 pub mod answer;
 pub mod balance;
+pub mod budget;
 pub mod connect;
 pub mod destination;
 pub mod dial;
@@ -17,6 +18,7 @@ pub mod discovery;
 pub mod http;
 pub mod resolve;
 pub mod route;
+pub mod routed;
 
 use self::{
     connect::{Connected, connect_any},
