@@ -54,7 +54,8 @@ pub async fn explain(s: &Settings, q: &Question) -> anyhow::Result<String> {
             .await
             .context("reading the cluster")?,
     );
-    let e = explain::explain(&mut index, &td, q)?;
+    let parents = crate::gateway::load(&client, &mut index, &mut notes).await;
+    let e = explain::explain(&mut index, &td, q, &parents)?;
     let mut out = explain::render(q, &e);
     for n in notes {
         out.push_str(&format!("  note: {n}\n"));

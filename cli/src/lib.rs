@@ -4,6 +4,7 @@
 pub mod check;
 pub mod cluster;
 pub mod explain;
+pub mod gateway;
 pub mod inject;
 pub mod stat;
 pub mod uninstall;

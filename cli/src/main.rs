@@ -45,9 +45,12 @@ enum Command {
     /// Without --pre: the control plane's Deployments are available, the
     /// webhook is registered and has a ready endpoint, every certificate has
     /// time left, no pod in an injected namespace runs without a proxy, no
-    /// meshed pod relies on UDP, and every proxy is ready (holding a
-    /// certificate and its policy). Each line is ✔, ! (a warning) or ✘ with a
-    /// hint; the exit status is non-zero when any check fails.
+    /// meshed pod relies on UDP, every proxy is ready (holding a
+    /// certificate and its policy), and every Gateway API HTTPRoute and
+    /// GRPCRoute attached to a Service is Accepted with ResolvedRefs (a
+    /// TrafficSplit such a route overrides is a warning). Each line is ✔, !
+    /// (a warning) or ✘ with a hint; the exit status is non-zero when any
+    /// check fails.
     Check {
         /// Check before installing: API server, Kubernetes version (native
         /// sidecars), permissions to install, SMI CRDs that would conflict.
@@ -60,7 +63,7 @@ enum Command {
         #[arg(long, default_value = weft_api::contract::control_plane::NAMESPACE)]
         control_plane_namespace: String,
     },
-    /// Inspect SMI authorization as the proxies enforce it.
+    /// Inspect SMI authorization (and Gateway API routing) as the proxies apply it.
     Authz {
         #[command(subcommand)]
         command: AuthzCommand,
@@ -146,11 +149,15 @@ struct StatScope {
 enum AuthzCommand {
     /// Would the destination pod's proxy allow this request or connection, and why.
     ///
-    /// Lists the cluster's pods, Services, ServiceAccounts and SMI objects
-    /// (with the current kubeconfig), builds the policy the controller would
-    /// send the destination's proxy, and evaluates it with the proxy's own
-    /// authorization code. Prints the decision, what allowed it or the reason
-    /// code the caller would see, and every grant on the port.
+    /// Lists the cluster's pods, Services, ServiceAccounts, SMI objects and
+    /// Gateway API routes (with the current kubeconfig), builds the policy
+    /// the controller would send the destination's proxy, and evaluates it
+    /// with the proxy's own authorization code. Prints the decision, what
+    /// allowed it or the reason code the caller would see, and every grant
+    /// on the port. When HTTPRoutes or GRPCRoutes attach to a Service whose
+    /// traffic can reach the pod, it also prints, per Service port, the rule
+    /// the client's proxy would pick, the backends it sends to, and the
+    /// pod's decision on the request as it arrives.
     ///
     /// Example: weft authz explain --from shop/web --to shop/api-7d9f-x2x --port 8080 --method GET --path /items
     Explain {
@@ -169,7 +176,9 @@ enum AuthzCommand {
         /// HTTP method.
         #[arg(long, default_value = "GET")]
         method: String,
-        /// HTTP path (a query is ignored, as the proxy ignores it).
+        /// HTTP path, optionally with a query: the query counts only for
+        /// Gateway API route matches (authorization ignores it, as the
+        /// proxy does).
         #[arg(long, default_value = "/")]
         path: String,
         /// A request header, `name: value`; repeatable.
@@ -335,7 +344,7 @@ fn main() -> anyhow::Result<()> {
                     .collect::<anyhow::Result<_>>()?;
                 weft_cli::explain::Traffic::Http {
                     method: method.to_uppercase(),
-                    path: path.split('?').next().unwrap_or("/").to_string(),
+                    path,
                     headers,
                 }
             };

@@ -21,10 +21,11 @@ pub enum SnapshotError {
 /// described in the returned notes (the controller would skip them too).
 pub async fn load(client: &Client, index: &mut Index) -> Result<Vec<String>, SnapshotError> {
     let mut notes = Vec::new();
-    // The cluster's networks and Gateway API routes matter only to
-    // discovery, never to the inbound policy `weft authz explain`
-    // evaluates; listing nodes would need rights its users may not have,
-    // and Gateway API's CRDs may not be installed.
+    // The cluster's networks matter only to discovery, never to the inbound
+    // policy `weft authz explain` evaluates, and listing nodes would need
+    // rights its users may not have. Gateway API's CRDs may not be
+    // installed: explain lists routes itself, treating absent CRDs as no
+    // routes.
     let inbound = kinds::sources(client).into_iter().filter(|s| {
         !matches!(
             s.kind,

@@ -152,6 +152,7 @@ pub async fn post(client: &Client, namespace: &str) -> Vec<Line> {
     lines.push(metrics_api(client, namespace).await);
     lines.push(conversion(client, namespace).await);
     lines.extend(certificates(client, namespace).await);
+    lines.extend(crate::gateway::check(client).await);
     match (
         Api::<Namespace>::all(client.clone())
             .list(&ListParams::default())

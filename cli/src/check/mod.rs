@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod conversion;
+pub mod gateway;
 pub mod metrics_api;
 pub mod proxy_trust;
 

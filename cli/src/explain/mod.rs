@@ -3,7 +3,16 @@
 //! own index (built from a one-shot list of the cluster) and the decision
 //! from the proxy's own authorization code, so the answer is the one the
 //! proxy would give.
+//!
+//! When Gateway API routes attach to a Service whose traffic can reach the
+//! pod, the answer also says what the client's proxy does with the request
+//! on its way there ([`gateway`]): which rule decides it, which backends
+//! it goes to, and the pod's verdict on the request as it arrives.
 
+mod describe;
+pub mod gateway;
+
+use http::request::Parts;
 use std::{fmt::Write as _, net::SocketAddr};
 use weft_api::policy::{InboundPolicyUpdate, authorization::Rules};
 use weft_controller::index::{InboundError, Index};
@@ -59,6 +68,9 @@ impl std::str::FromStr for Source {
 pub enum Traffic {
     Http {
         method: String,
+        /// The path, and optionally `?` and a query: the query counts only
+        /// for Gateway API route matches (authorization ignores it, as the
+        /// proxy does).
         path: String,
         headers: Vec<(String, String)>,
     },
@@ -78,6 +90,9 @@ pub struct Explanation {
     pub decision: Decision,
     pub client: Client,
     pub policy: InboundPolicyUpdate,
+    /// What the routed Service ports that lead to the pod do with the
+    /// request.
+    pub routes: Vec<gateway::Routed>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,12 +103,17 @@ pub enum ExplainError {
     Source(String),
     #[error("header {0:?}: {1}")]
     Header(String, String),
+    #[error("request {0}: {1}")]
+    Request(String, String),
 }
 
+/// Answers `q`. `parents` are the Service ports Gateway API routes
+/// attach to ([`gateway::parents`]); empty when there are none.
 pub fn explain(
     index: &mut Index,
     td: &TrustDomain,
     q: &Question,
+    parents: &[gateway::Parent],
 ) -> Result<Explanation, ExplainError> {
     let policy = index
         .inbound(&q.namespace, &q.pod, q.port)?
@@ -106,38 +126,79 @@ pub fn explain(
         ),
         Source::Unauthenticated(ip) => Client::Unauthenticated(SocketAddr::new(*ip, 0)),
     };
-    let decision = match &q.traffic {
-        Traffic::Tcp => authz::connection(&policy, &client, false),
+    let request = match &q.traffic {
+        Traffic::Tcp => None,
         Traffic::Http {
             method,
             path,
             headers,
-        } => {
-            let mut h = http::HeaderMap::new();
-            for (k, v) in headers {
-                let name = http::HeaderName::from_bytes(k.as_bytes())
-                    .map_err(|e| ExplainError::Header(k.clone(), e.to_string()))?;
-                let value = http::HeaderValue::from_str(v)
-                    .map_err(|e| ExplainError::Header(k.clone(), e.to_string()))?;
-                h.append(name, value);
-            }
-            authz::request(
-                &policy,
-                &client,
-                &routes::Request {
-                    method,
-                    path,
-                    headers: &h,
-                },
-                &routes::Regexes::default(),
-            )
-        }
+        } => Some(request(method, path, headers)?),
     };
+    let regexes = routes::Regexes::default();
+    let judge = |r: &Parts| {
+        authz::request(
+            &policy,
+            &client,
+            &routes::Request {
+                method: r.method.as_str(),
+                path: r.uri.path(),
+                headers: &r.headers,
+            },
+            &regexes,
+        )
+    };
+    let decision = match &request {
+        None => authz::connection(&policy, &client, false),
+        Some(r) => judge(r),
+    };
+    let client_ns = match &q.source {
+        Source::ServiceAccount { namespace, .. } => Some(namespace.as_str()),
+        Source::Unauthenticated(_) => None,
+    };
+    let pod = gateway::Pod {
+        namespace: &q.namespace,
+        name: &q.pod,
+        port: q.port,
+    };
+    let routes = gateway::routed(index, parents, client_ns, pod, request.as_ref(), judge);
     Ok(Explanation {
         decision,
         client,
         policy,
+        routes,
     })
+}
+
+/// The request head the proxies would see.
+fn request(method: &str, path: &str, headers: &[(String, String)]) -> Result<Parts, ExplainError> {
+    if !path.starts_with('/') {
+        return Err(ExplainError::Request(
+            format!("{method} {path}"),
+            "the path must start with /".into(),
+        ));
+    }
+    let (mut parts, ()) = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .body(())
+        .map_err(|e| ExplainError::Request(format!("{method} {path}"), e.to_string()))?
+        .into_parts();
+    for (k, v) in headers {
+        let name = http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| ExplainError::Header(k.clone(), e.to_string()))?;
+        let value = http::HeaderValue::from_str(v)
+            .map_err(|e| ExplainError::Header(k.clone(), e.to_string()))?;
+        parts.headers.append(name, value);
+    }
+    Ok(parts)
+}
+
+/// `ALLOW by …` or `DENY (reason)`.
+fn verdict(d: &Decision) -> String {
+    match d {
+        Decision::Allow { by } => format!("ALLOW by {by}"),
+        Decision::Deny { reason } => format!("DENY ({reason})"),
+    }
 }
 
 /// The answer for a person: the decision first, then what it rests on.
@@ -246,6 +307,13 @@ pub fn render(q: &Question, e: &Explanation) -> String {
                 " — does not name this source"
             }
         );
+    }
+    let client_ns = match &q.source {
+        Source::ServiceAccount { namespace, .. } => Some(namespace.as_str()),
+        Source::Unauthenticated(_) => None,
+    };
+    for r in &e.routes {
+        describe::section(&mut out, client_ns, r);
     }
     out
 }

@@ -51,7 +51,7 @@ fn ask(source: &str, traffic: Traffic) -> (Question, Explanation) {
         port: 8080,
         traffic,
     };
-    let e = explain(&mut ix, &td, &q).unwrap();
+    let e = explain(&mut ix, &td, &q, &[]).unwrap();
     (q, e)
 }
 
@@ -124,7 +124,15 @@ fn unknown_pods_and_bad_sources_are_errors() {
         port: 8080,
         traffic: Traffic::Tcp,
     };
-    assert!(explain(&mut ix, &td, &q).is_err());
+    assert!(explain(&mut ix, &td, &q, &[]).is_err());
+    let q = Question {
+        pod: "api-0".into(),
+        traffic: get("items"),
+        ..q
+    };
+    assert!(
+        explain(&mut ix, &td, &q, &[]).is_err_and(|e| e.to_string().contains("must start with /"))
+    );
     for bad in [
         "web",
         "shop/",

@@ -4,14 +4,16 @@
 //! defaults), named with a port of theirs; the endpoints are the Service's
 //! ready endpoints on that port. A Service in another namespace needs a
 //! ReferenceGrant in its namespace from the route's kind and namespace to
-//! Services (all, or this one): weft is stricter than GAMMA requires here,
-//! so that a namespace decides who may route into it. ExternalName
+//! Services (all, or this one), unless it is the route's own parent (a
+//! consumer route passing its traffic on to where it was going): weft is
+//! stricter than GAMMA requires here, so that a namespace decides who may
+//! route into it. ExternalName
 //! Services are refused, as Gateway API advises.
 
 use super::super::endpoints;
 use super::super::outbound::{canonical_name, service_port};
 use super::super::store::{Store, in_ns};
-use super::route::{Route, service_backend};
+use super::route::{Route, service_backend, service_parents};
 use super::{Build, Problem};
 use weft_api::discovery::{Backend, RouteBackend};
 use weft_k8s_api::gateway::GROUP;
@@ -58,7 +60,13 @@ pub(super) fn resolve(
         ));
     };
     let named = format!("Service {}/{}", key.ns, key.name);
-    if &key.ns != from && !granted(b.store, route.kind().as_str(), from, &key.ns, &key.name) {
+    // A consumer route may always send its traffic on to the Service it
+    // is attached to (GAMMA): that traffic was headed there anyway.
+    let own_parent = || service_parents(route).any(|p| p == key);
+    if &key.ns != from
+        && !own_parent()
+        && !granted(b.store, route.kind().as_str(), from, &key.ns, &key.name)
+    {
         return Err(problem(
             c::REASON_REF_NOT_PERMITTED,
             format!(

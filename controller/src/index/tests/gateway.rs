@@ -273,6 +273,28 @@ fn a_backend_in_another_namespace_needs_a_reference_grant() {
     }
 }
 
+/// A consumer route may send its traffic on to its own parent Service in
+/// another namespace without a ReferenceGrant (the suite's
+/// MeshConsumerRoute), but to no other Service there.
+#[test]
+fn a_consumer_route_reaches_its_own_parent_without_a_grant() {
+    let mut ix = with([http_route("front", "consumer")
+        .parent_in("shop", "web")
+        .rule(json!({"backendRefs": [
+            {"name": "web", "namespace": "shop", "port": 80},
+            {"name": "web-v2", "namespace": "shop", "port": 80}
+        ]}))
+        .into()]);
+    let m = answer(&mut ix, WEB, "front");
+    assert_eq!(
+        first_backends(&m),
+        [
+            ("web.shop.svc.cluster.local:80".to_string(), 1),
+            (String::new(), 1)
+        ]
+    );
+}
+
 #[test]
 fn unusable_backends_keep_their_weight_and_usable_ones_are_listed_once() {
     let mut ix = with([http_route("shop", "web")
