@@ -5,7 +5,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/weft/target
 CARGO ?= cargo
 
-.PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci fuzz \
+.PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci fuzz gateway-build \
         lint-scripts lint-python lint-go \
         cluster-build cluster-up cluster-down cluster-status images images-previous flagger-build e2e demo \
         bench-controller bench-identity bench-injector bench bench-smoke bench-build bench-control-plane
@@ -91,13 +91,15 @@ images-previous: cluster-up ## rebuild the previous release's chart and images (
 flagger-build: ## build Flagger and Prometheus from their Go modules for the Flagger suite (cached by version)
 	e2e/flagger/build
 
-gateway-conformance: cluster-up images ## issue #27, in progress and not in CI yet: the Gateway API mesh conformance suite v1.6.3 against weft (see e2e/gateway/README.md), report under the target dir
+gateway-build: ## build the Gateway API mesh conformance suite and its echo image from their Go modules (cached by version)
 	e2e/gateway/build
+
+gateway-conformance: cluster-up images gateway-build ## the Gateway API mesh conformance suite (also in make e2e) against weft, report under the target dir (see e2e/gateway/README.md)
 	eval "$$(e2e/cluster/env)" && kubectl apply --server-side -f charts/weft/crds/ && \
 	  helm upgrade --install weft charts/weft -n weft-system --create-namespace --reset-values --wait && \
 	  e2e/gateway/run $(CARGO_TARGET_DIR)/gateway/mesh-report.yaml
 
-e2e: cluster-up images images-previous flagger-build ## run the end-to-end suites against the e2e cluster
+e2e: cluster-up images images-previous flagger-build gateway-build ## run the end-to-end suites against the e2e cluster
 	$(CARGO) build -p weft-injector
 	eval "$$(e2e/cluster/env)" && $(CARGO) test -p weft-e2e --tests -- --test-threads=2
 

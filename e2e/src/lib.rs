@@ -5,6 +5,7 @@
 //! fails and says why; it is never skipped.
 
 pub mod flagger;
+pub mod gateway;
 pub mod local;
 pub mod pods;
 pub mod release;

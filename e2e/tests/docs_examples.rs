@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 use std::path::Path;
 use weft_e2e::{
-    client, flagger,
+    client, flagger, gateway,
     release::{apply_crds, install, run},
     repo_root, with_temp_ns,
 };
@@ -110,6 +110,7 @@ async fn every_yaml_block_in_the_docs_applies() -> anyhow::Result<()> {
     apply_crds()?;
     install()?;
     flagger::apply_crds(&flagger::tools()?)?;
+    gateway::apply_crds(&gateway::build()?)?;
     with_temp_ns(&client, |_client, ns| async move {
         let dir = std::env::temp_dir().join(format!("weft-docs-{ns}"));
         std::fs::create_dir_all(&dir)?;
