@@ -105,6 +105,9 @@ class Topology:
     SERVER = NS_PREFIX + "server"
     CP = NS_PREFIX + "cp"
     CLIENT_IP, SERVER_IP = "198.18.200.1", "198.18.200.2"
+    # The cluster IP of the Service `server` (the routed mode's target):
+    # only a weft client proxy knows it, from discovery.
+    SERVICE_IP = "198.18.200.100"
     CP_FROM_CLIENT, CP_FROM_SERVER = "198.18.200.6", "198.18.200.10"
 
     def up(self):
@@ -134,6 +137,9 @@ class Topology:
                 ]
             )
         self._link(self.CLIENT, "eth0", self.CLIENT_IP, self.SERVER, "eth0", self.SERVER_IP)
+        # A route to the Service IP, so the client's connect reaches the
+        # redirect rules (the packets never leave: the proxy takes them).
+        run(["ip", "-n", self.CLIENT, "route", "add", f"{self.SERVICE_IP}/32", "dev", "eth0"])
         self._link(self.CLIENT, "cp0", "198.18.200.5", self.CP, "c0", self.CP_FROM_CLIENT)
         self._link(self.SERVER, "cp0", "198.18.200.9", self.CP, "s0", self.CP_FROM_SERVER)
 

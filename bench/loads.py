@@ -95,11 +95,11 @@ def tool(bin_dir, args, secs):
         raise BenchError(f"weft-bench {' '.join(args)} printed no result:\n{out}") from None
 
 
-def rate(bin_dir, arrivals, secs, rps=1000, http2=False):
+def rate(bin_dir, arrivals, secs, rps=1000, http2=False, ip=T.SERVER_IP):
     port = 81 if http2 else 80
     args = [
         "rate",
-        f"{T.SERVER_IP}:{port}",
+        f"{ip}:{port}",
         "--rate",
         str(rps),
         "--seconds",

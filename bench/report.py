@@ -157,6 +157,7 @@ def render(meta, rounds, modes):
             + ".",
             "",
         ]
+    lines += _routing(rounds, modes)
     lines += _targets(rounds, modes)
     errors = {k: v for k, v in _errors(rounds).items() if v}
     if errors:
@@ -178,7 +179,40 @@ def _ratio_pairs(modes):
     for base in ("splice", "haproxy"):
         if base in modes and "weft" in modes:
             pairs.append(("weft", base))
+    if "weft" in modes and "weft-routed" in modes:
+        pairs.append(("weft-routed", "weft"))
     return pairs
+
+
+# The HTTP/1.1 loads on port 80, the one the routed mode's HTTPRoute covers.
+ROUTED_LOADS = [
+    ("h1_max", "HTTP/1.1 max"),
+    ("h1_pingpong", "HTTP/1.1 ping-pong"),
+    ("rate_desync", "1000 req/s de-synchronised"),
+    ("churn", "connection churn"),
+]
+
+
+def _routing(rounds, modes):
+    """What a Gateway API route costs the client's proxy: CPU per request
+    through a routed Service (`weft-routed`) against the same request to
+    the pod (`weft`), both measured in this run."""
+    if "weft" not in modes or "weft-routed" not in modes:
+        return []
+    lines = [
+        "Routing cost: the client proxy's CPU per request, plain (`weft`) and",
+        "through an HTTPRoute of three rules and a header filter (`weft-routed`):",
+        "",
+        "| load | weft µs | weft-routed µs | routed/plain |",
+        "|---|---|---|---|",
+    ]
+    for key, label in ROUTED_LOADS:
+        plain = _med(rounds, "weft", f"{key}.cpu_us_per_req_client")
+        routed = _med(rounds, "weft-routed", f"{key}.cpu_us_per_req_client")
+        if plain is None or routed is None:
+            continue
+        lines.append(f"| {label} | {plain:.1f} | {routed:.1f} | {routed / plain:.2f} |")
+    return lines + [""]
 
 
 def _ratio_heads(modes):

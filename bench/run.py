@@ -62,7 +62,7 @@ class Bench:
         self.rounds = env_int("BENCH_ROUNDS", 3)
         self.secs = env_int("BENCH_SECONDS", 5)
         self.idle_conns = env_int("BENCH_IDLE_CONNECTIONS", 10000)
-        self.modes = os.environ.get("BENCH_MODES", "direct splice haproxy weft").split()
+        self.modes = os.environ.get("BENCH_MODES", "direct splice haproxy weft weft-routed").split()
         self.loads = os.environ.get("BENCH_LOADS", " ".join(LOADS)).split()
         for name in self.loads:
             if name not in LOADS:
@@ -127,7 +127,7 @@ class Bench:
         self.cp_dir = os.path.join(self.work, "cp")
         os.mkdir(self.cp_dir, 0o755)
         pods = [f"client-0,client,{T.CLIENT_IP}", f"server-0,server,{T.SERVER_IP},{APP_PORTS}"]
-        argv = [fixture, "--dir", self.cp_dir, "--network", T.NET]
+        argv = [fixture, "--dir", self.cp_dir, "--network", T.NET, "--routed-service", T.SERVICE_IP]
         for p in pods:
             argv += ["--pod", p]
         cp = self.procs.start("control plane", ns_argv(T.CP, None, argv), self.log("control-plane"))
@@ -383,7 +383,11 @@ class Bench:
         time.sleep(0.3)
         for side, pid in pids.items():
             r[f"rss_idle_mib_{side}"] = proc_mem_kib(pid)[0] / 1024
+        # The routed mode sends the HTTP/1.1 loads through the Service
+        # (port 80 carries the fixture's HTTPRoute); the rest go to the pod.
+        ip = T.SERVICE_IP if mode == "weft-routed" else T.SERVER_IP
         s, url = self.secs, f"http://{T.SERVER_IP}"
+        routed = f"http://{ip}"
 
         def proxied(name, fn):
             """Runs a load, recording the proxies' CPU and largest RSS."""
@@ -425,16 +429,16 @@ class Bench:
                 r[f"{name}.{k}"] = v
             time.sleep(0.3)
 
-        proxied("h1_max", lambda: loads.wrk(f"{url}/1k", 16, s))
-        proxied("h1_pingpong", lambda: loads.wrk(f"{url}/1k", 1, s))
-        proxied("rate_desync", lambda: loads.rate(self.bin, "desync", s))
-        proxied("rate_burst", lambda: loads.rate(self.bin, "burst", s))
+        proxied("h1_max", lambda: loads.wrk(f"{routed}/1k", 16, s))
+        proxied("h1_pingpong", lambda: loads.wrk(f"{routed}/1k", 1, s))
+        proxied("rate_desync", lambda: loads.rate(self.bin, "desync", s, ip=ip))
+        proxied("rate_burst", lambda: loads.rate(self.bin, "burst", s, ip=ip))
         proxied("h2_max", lambda: loads.h2load(f"{url}:81/1k", 4, 32, s))
         proxied("h2_rate", lambda: loads.rate(self.bin, "desync", s, http2=True))
         proxied("grpc", lambda: loads.grpc(self.bin, s))
         proxied("tcp_1", lambda: loads.iperf(1, s))
         proxied("tcp_4", lambda: loads.iperf(4, s))
-        proxied("churn", lambda: loads.wrk(f"{url}/1k", 16, s, headers=["Connection: close"]))
+        proxied("churn", lambda: loads.wrk(f"{routed}/1k", 16, s, headers=["Connection: close"]))
         proxied("body_1m", lambda: loads.wrk(f"{url}/1m", 4, s))
         if "idle" in self.loads:
             self.idle(mode, rnd, pids, r)

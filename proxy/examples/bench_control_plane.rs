@@ -8,8 +8,12 @@
 //!
 //! ```text
 //! bench_control_plane --dir DIR --network 198.18.200.0/24 \
-//!     --pod client-0,client,198.18.200.1 --pod server-0,server,198.18.200.2,80,81
+//!     --pod client-0,client,198.18.200.1 --pod server-0,server,198.18.200.2,80,81 \
+//!     [--routed-service 198.18.200.100]
 //! ```
+//! `--routed-service IP` adds the Service `server` at cluster IP `IP`
+//! (each port of the last pod, to the same port) with an HTTPRoute on port
+//! 80 of a few matches and a header filter, for the routed mode.
 //! writes `DIR/anchors.pem` and `DIR/<sa>.token` for each pod, serves on
 //! 0.0.0.0 (the network namespace it is started in decides what that
 //! means) until SIGTERM, and prints `ready` on stderr once both listen.
@@ -97,6 +101,67 @@ fn pod_object(p: &PodArg) -> anyhow::Result<Resource> {
     }))?))
 }
 
+/// Service `server` at `ip` over `pod`'s ports, and an HTTPRoute on its
+/// port 80 shaped like a user's: an exact and a prefix match with a header
+/// condition ahead of the catch-all the load takes, which adds a header.
+fn routed_service(ip: &str, pod: &PodArg) -> anyhow::Result<Vec<Resource>> {
+    let ports: Vec<_> = pod
+        .ports
+        .iter()
+        .map(|p| json!({"name": format!("p{p}"), "port": p, "targetPort": p}))
+        .collect();
+    let slice_ports: Vec<_> = pod
+        .ports
+        .iter()
+        .map(|p| json!({"name": format!("p{p}"), "port": p}))
+        .collect();
+    let service = serde_json::from_value(json!({
+        "metadata": {"name": "server", "namespace": NAMESPACE},
+        "spec": {"clusterIP": ip, "clusterIPs": [ip], "ports": ports}
+    }))?;
+    let slice = serde_json::from_value(json!({
+        "metadata": {
+            "name": "server-1", "namespace": NAMESPACE,
+            "labels": {"kubernetes.io/service-name": "server"}
+        },
+        "addressType": "IPv4",
+        "ports": slice_ports,
+        "endpoints": [{
+            "addresses": [pod.ip],
+            "conditions": {"ready": true},
+            "targetRef": {"kind": "Pod", "name": pod.name, "namespace": NAMESPACE}
+        }]
+    }))?;
+    let backend = json!([{"name": "server", "port": 80}]);
+    let route = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "server", "namespace": NAMESPACE, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "parentRefs": [{"group": "", "kind": "Service", "name": "server", "port": 80}],
+            "rules": [
+                {"matches": [{"path": {"type": "Exact", "value": "/health"}}], "backendRefs": backend},
+                {"matches": [{
+                    "path": {"type": "PathPrefix", "value": "/api"},
+                    "headers": [{"name": "x-canary", "value": "true"}]
+                }], "backendRefs": backend},
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "filters": [{"type": "RequestHeaderModifier", "requestHeaderModifier": {
+                        "add": [{"name": "x-routed", "value": "bench"}]
+                    }}],
+                    "backendRefs": backend
+                }
+            ]
+        }
+    }))?;
+    Ok(vec![
+        Resource::Service(service),
+        Resource::EndpointSlice(slice),
+        Resource::HttpRoute(route),
+    ])
+}
+
 fn cp_id(sa: &str) -> SpiffeId {
     format!("spiffe://cluster.local/ns/weft-system/sa/{sa}")
         .parse()
@@ -107,6 +172,7 @@ fn main() -> anyhow::Result<()> {
     let mut dir = None;
     let mut network = None;
     let mut pods = Vec::new();
+    let mut routed = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().with_context(|| format!("{a} needs a value"));
@@ -114,6 +180,7 @@ fn main() -> anyhow::Result<()> {
             "--dir" => dir = Some(PathBuf::from(value()?)),
             "--network" => network = Some(value()?),
             "--pod" => pods.push(parse_pod(&value()?)?),
+            "--routed-service" => routed = Some(value()?),
             other => anyhow::bail!("unknown argument {other:?} (see the file's header)"),
         }
     }
@@ -157,6 +224,14 @@ fn main() -> anyhow::Result<()> {
     )?));
     for pod in &pods {
         index.apply(pod_object(pod)?);
+    }
+    if let Some(ip) = routed {
+        let server = pods
+            .last()
+            .context("--routed-service needs a --pod to route to")?;
+        for r in routed_service(&ip, server)? {
+            index.apply(r);
+        }
     }
     let index = Arc::new(Mutex::new(index));
     let svc = CertifyService::new(Arc::new(ArcSwap::from_pointee(issuer)), NamedTokens, td);

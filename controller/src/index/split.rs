@@ -197,9 +197,11 @@ fn overridden(store: &Store, key: &ObjKey, root: &ObjKey, port: u16, sink: &mut 
         &key.name,
         reason::SPLIT_OVERRIDDEN_BY_ROUTE,
         format!(
-            "{} attach to port {port} of root service {} and take precedence: this split is ignored there",
+            "{} {} to port {port} of root service {} and {} precedence: this split is ignored there",
             named.join(", "),
-            root.name
+            if named.len() == 1 { "attaches" } else { "attach" },
+            root.name,
+            if named.len() == 1 { "takes" } else { "take" },
         ),
     ));
 }
