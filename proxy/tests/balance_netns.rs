@@ -298,6 +298,104 @@ fn a_pod_calling_itself_meets_its_own_policy() {
     );
 }
 
+/// An HTTPRoute on Service `api` port 80, named in `shop`.
+fn api_route(rules: serde_json::Value) -> Resource {
+    Resource::HttpRoute(
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {
+                "name": "api-routes", "namespace": "shop",
+                "creationTimestamp": "2026-01-01T00:00:00Z"
+            },
+            "spec": {
+                "parentRefs": [{"group": "", "kind": "Service", "name": "api", "port": SVC_PORT}],
+                "rules": rules
+            }
+        }))
+        .expect("an HTTPRoute"),
+    )
+}
+
+/// A Gateway API route decides each request on one kept-alive connection
+/// in the client's proxy: weights hold exactly per request (1:3 over 100
+/// requests), a path prefix picks its backend, a path matching no rule is
+/// answered 404 `no-route` (also when a dot segment would have reached a
+/// routed prefix: matching is on the path's normal form), and a rule's
+/// request timeout answers 504 for a backend slower than it.
+#[test]
+fn an_httproute_decides_each_request() {
+    let v1 = [("api-0", 21), ("api-1", 22)];
+    let v2 = [("api-v2-0", 31), ("api-v2-1", 32)];
+    let all: Vec<_> = v1.iter().chain(&v2).copied().collect();
+    let mut objects: Vec<Resource> = Vec::new();
+    objects.extend(service_with("api", API_IP, &all));
+    objects.extend(service_with("api-v1", API_V1_IP, &v1));
+    objects.extend(service_with("api-v2", API_V2_IP, &v2));
+    objects.extend(service_with("api-slow", LATE_IP, &[("api-slow-0", 41)]));
+    let to = |svc: &str, weight: u32| serde_json::json!({"name": svc, "port": SVC_PORT, "weight": weight});
+    objects.push(api_route(serde_json::json!([
+        {
+            "matches": [{"path": {"type": "PathPrefix", "value": "/slow"}}],
+            "timeouts": {"request": "100ms"},
+            "backendRefs": [to("api-slow", 1)]
+        },
+        {
+            "matches": [{"path": {"type": "PathPrefix", "value": "/v2"}}],
+            "backendRefs": [to("api-v2", 1)]
+        },
+        {
+            "matches": [{"path": {"type": "Exact", "value": "/weighted"}}],
+            "backendRefs": [to("api-v1", 1), to("api-v2", 3)]
+        }
+    ])));
+    let mut pods = api_pods(2, Duration::ZERO);
+    pods.push(PodSpec::server("api-v2-0", "api-v2", 31));
+    pods.push(PodSpec::server("api-v2-1", "api-v2", 32));
+    pods.push(PodSpec::server("api-slow-0", "api-slow", 41).delay(SLOW));
+    let c = Cluster::start(pods, objects);
+    let addr = svc_addr(API_IP);
+    let replies = c.get("client-0").run(move || async move {
+        let mut s = http1(&addr).await?;
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            out.push(send(&mut s, request("GET", "/weighted", &[])).await?);
+        }
+        for path in ["/v2/items", "/other", "/v2/../other", "/slow"] {
+            out.push(send(&mut s, request("GET", path, &[])).await?);
+        }
+        Ok::<_, String>(out)
+    });
+    let replies = replies.unwrap_or_else(|e| panic!("{e}"));
+    let who: Vec<String> = replies[..100]
+        .iter()
+        .map(|r| answered_by(r).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let v2_share = to_v2(&who);
+    eprintln!(
+        "/weighted 1:3 over 100 requests: {} to v2; then {:?}",
+        v2_share,
+        &replies[100..]
+    );
+    assert_eq!(v2_share, 75, "{:?}", tally(&who));
+    let [prefixed, other, dotted, slow] = &replies[100..] else {
+        panic!("four more replies");
+    };
+    assert!(
+        answered_by(prefixed).is_ok_and(|p| p.starts_with("api-v2-")),
+        "{prefixed:?}"
+    );
+    for r in [other, dotted] {
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+        assert_eq!(r.header(headers::PROXY_ERROR), Some("no-route"), "{r:?}");
+    }
+    assert_eq!(slow.status, StatusCode::GATEWAY_TIMEOUT, "{slow:?}");
+    assert_eq!(
+        c.get("api-slow-0").app().requests(),
+        1,
+        "the slow app saw the request"
+    );
+}
+
 /// An endpoint that answers slowly (200 ms) receives clearly less than the
 /// fast ones over a bounded, concurrent run.
 #[test]

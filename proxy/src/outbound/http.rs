@@ -9,7 +9,6 @@ use super::{
     connect::{Connected, connect_any},
     destination::Destination,
     dial::{Dialer, Link as MeshLink},
-    routed,
 };
 use crate::{
     detect::Protocol,
@@ -125,7 +124,7 @@ impl HttpClient {
         port: u16,
     ) -> (Response<Body>, String) {
         if let Some(m) = to.routed() {
-            return routed::request(self, req, &m, usable, port).await;
+            return self.routed(req, &m, usable, port).await;
         }
         let grpc = is_grpc(req.headers());
         let upgrade = is_upgrade(&req);

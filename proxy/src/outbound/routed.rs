@@ -31,9 +31,23 @@ use tokio::time::Instant;
 /// Longest wait for a mirror's answer, which nobody reads.
 const MIRROR_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `req` by the routes of `m`: the response and the peer that gave
-/// it (`none` when the proxy answered itself).
-pub(super) async fn request(
+// A method of the client, so that `http` (which calls it) names nothing
+// here: the arrow runs one way, from this module to `http`.
+impl HttpClient {
+    /// Serves `req` by the routes of `m`: the response and the peer that
+    /// gave it (`none` when the proxy answered itself).
+    pub(super) async fn routed(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        m: &Arc<Meshed>,
+        usable: &Usable,
+        port: u16,
+    ) -> (Response<Body>, String) {
+        request(self, req, m, usable, port).await
+    }
+}
+
+async fn request(
     client: &Arc<HttpClient>,
     req: Request<Incoming>,
     m: &Arc<Meshed>,
