@@ -143,6 +143,9 @@ fn update(u: &mut Unstructured<'_>) -> Result<DiscoveryUpdate> {
             },
             split_backends: list(u, 3, backend)?,
             split_matches: Vec::new(),
+            // Route backends follow the same add/remove code as splits.
+            routes: Vec::new(),
+            route_backends: Vec::new(),
         })),
         4..=5 => Some(Kind::Added(EndpointsAdded {
             backend: pooled(u, BACKENDS)?,
@@ -324,6 +327,8 @@ fn check_resnapshot(answer: &Answer) {
             root: Some(wire(&m.root)),
             split_backends: m.splits.iter().map(wire).collect(),
             split_matches: m.split_matches.clone(),
+            routes: Vec::new(),
+            route_backends: Vec::new(),
         })),
     };
     let again = apply(Some(answer), snapshot).expect("a snapshot always applies");
