@@ -2,8 +2,7 @@
 //! conformance suite, built from their Go modules by `e2e/gateway/build`
 //! (`make gateway-build`; cached by version).
 
-use crate::{release::run, repo_root};
-use anyhow::Context as _;
+use crate::release::{BuildEnv, apply_crd_manifests};
 use std::path::PathBuf;
 
 /// What `e2e/gateway/build --env` reports.
@@ -17,40 +16,25 @@ pub struct Suite {
 /// Runs `e2e/gateway/build --env` (instant when cached): the suite binary,
 /// the echo image imported into the e2e cluster, the CRDs.
 pub fn build() -> anyhow::Result<Suite> {
-    let script = repo_root().join("e2e/gateway/build");
-    let out = run(script.to_str().context("script path")?, &["--env"])
-        .context("building the Gateway API conformance suite (`make gateway-build`)")?;
-    let var = |key: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-            .map(str::to_owned)
-            .with_context(|| format!("e2e/gateway/build --env printed no {key}: {out}"))
-    };
+    let env = BuildEnv::of(
+        "e2e/gateway/build",
+        "the Gateway API conformance suite (`make gateway-build`)",
+    )?;
     Ok(Suite {
-        crds: var("CRDS")?.into(),
-        version: var("GATEWAY_API_VERSION")?,
+        crds: env.get("CRDS")?.into(),
+        version: env.get("GATEWAY_API_VERSION")?,
     })
 }
 
 /// Applies the standard-channel CRDs, as a user installing Gateway API
 /// would, and waits for the kinds weft reads.
 pub fn apply_crds(suite: &Suite) -> anyhow::Result<()> {
-    let crds = suite.crds.to_str().context("CRD path")?;
-    // Server-side: httproutes' CRD is too large for client-side apply.
-    run(
-        "kubectl",
-        &["apply", "--server-side", "--force-conflicts", "-f", crds],
-    )?;
-    run(
-        "kubectl",
+    apply_crd_manifests(
+        &suite.crds,
         &[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/httproutes.gateway.networking.k8s.io",
-            "crd/grpcroutes.gateway.networking.k8s.io",
-            "crd/referencegrants.gateway.networking.k8s.io",
+            "httproutes.gateway.networking.k8s.io",
+            "grpcroutes.gateway.networking.k8s.io",
+            "referencegrants.gateway.networking.k8s.io",
         ],
-    )?;
-    Ok(())
+    )
 }

@@ -21,6 +21,52 @@ pub fn run(tool: &str, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// What a repository build script (`e2e/<tool>/build --env`) prints:
+/// `KEY=value` lines. The build is instant when its outputs are cached.
+pub struct BuildEnv {
+    script: String,
+    out: String,
+}
+
+impl BuildEnv {
+    /// Runs `script` (a path under the repository) with `--env`; `what`
+    /// says what it builds, for the error.
+    pub fn of(script: &str, what: &str) -> anyhow::Result<Self> {
+        let path = repo_root().join(script);
+        let out = run(path.to_str().context("script path")?, &["--env"])
+            .with_context(|| format!("building {what}"))?;
+        Ok(Self {
+            script: script.to_owned(),
+            out,
+        })
+    }
+
+    /// The value printed for `key`.
+    pub fn get(&self, key: &str) -> anyhow::Result<String> {
+        self.out
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_owned)
+            .with_context(|| format!("{} --env printed no {key}: {}", self.script, self.out))
+    }
+}
+
+/// Applies CRD manifests from `path` server-side (some are too large for a
+/// client-side apply), as a user installing them would, and waits until
+/// each of `crds` is Established.
+pub fn apply_crd_manifests(path: &std::path::Path, crds: &[&str]) -> anyhow::Result<()> {
+    let path = path.to_str().context("CRD path")?;
+    run(
+        "kubectl",
+        &["apply", "--server-side", "--force-conflicts", "-f", path],
+    )?;
+    let mut wait = vec!["wait", "--for=condition=Established", "--timeout=60s"];
+    let named: Vec<String> = crds.iter().map(|c| format!("crd/{c}")).collect();
+    wait.extend(named.iter().map(String::as_str));
+    run("kubectl", &wait)?;
+    Ok(())
+}
+
 /// `helm upgrade --install weft` with the chart's defaults (the cluster's
 /// networks come from the cluster), then waits for every control-plane
 /// Deployment.
