@@ -261,12 +261,14 @@ impl CertManager {
         Ok(creds)
     }
 
+    // Readiness changes before the state is announced: whoever sees the new
+    // state must also see the readiness that goes with it.
     fn publish(&self, creds: Arc<Credentials>) {
         self.creds.publish(creds.clone());
-        self.state.send_replace(CertState::Available(creds));
         if let Some(ready) = &self.ready {
             ready.ready();
         }
+        self.state.send_replace(CertState::Available(creds));
     }
 
     /// Sleeps `wait`, but withdraws the current certificate if it expires
@@ -292,10 +294,10 @@ impl CertManager {
                 sleep_until(expiry).await;
                 tracing::error!(id = %self.config.id, "certificate expired before it could be renewed");
                 self.creds.clear();
-                self.state.send_replace(CertState::Expired);
                 if let Some(ready) = &self.ready {
                     ready.set(false);
                 }
+                self.state.send_replace(CertState::Expired);
             }
         }
         sleep_until(deadline).await;
