@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 
+import counts
 import loads
 import report
 from harness import BenchError, Procs, Topology as T, ns_argv, proc_cpu_seconds, proc_mem_kib, run
@@ -64,6 +65,21 @@ class Bench:
         self.idle_conns = env_int("BENCH_IDLE_CONNECTIONS", 10000)
         self.modes = os.environ.get("BENCH_MODES", "direct splice haproxy weft weft-routed").split()
         self.loads = os.environ.get("BENCH_LOADS", " ".join(LOADS)).split()
+        # Counts per request (counts.py): requests per counted load, 0 for
+        # none (a profiled or ad-hoc run).
+        self.count_n = env_int("BENCH_COUNT_REQUESTS", 1000)
+        counted = [k for k, _, _ in counts.COUNT_LOADS]
+        self.count_loads = os.environ.get("BENCH_COUNT_LOADS", " ".join(counted)).split()
+        for name in self.count_loads:
+            if name not in counted:
+                raise BenchError(
+                    f"BENCH_COUNT_LOADS: unknown load {name!r}; the counted loads are "
+                    + " ".join(counted)
+                )
+        if self.count_n and not shutil.which("callgrind_control"):
+            raise BenchError("instruction counts need valgrind (Debian package valgrind)")
+        if self.count_n and not shutil.which("perf"):
+            raise BenchError("system-call counts need perf (Debian package linux-perf)")
         for name in self.loads:
             if name not in LOADS:
                 raise BenchError(
@@ -333,8 +349,10 @@ class Bench:
         )
         return e
 
-    def start_slots(self, mode, rnd):
-        """Starts both slots; returns {side: (proc, seconds to ready)}."""
+    def start_slots(self, mode, rnd, wrap=None):
+        """Starts both slots; returns {side: (proc, seconds to ready)}.
+        `wrap(side)`, when given, is the command each slot runs its proxy
+        under (SLOT_WRAP)."""
         script = f"{HERE}/slots/{mode}"
         probe = run([script, "probe"], env=self.slot_env("client")).stdout.strip()
         slots = {}
@@ -343,11 +361,14 @@ class Bench:
             ("client", T.CLIENT, loads.CLIENT_CPU, T.CLIENT_IP),
         ):
             t0 = time.monotonic()
+            env = self.slot_env(side)
+            if wrap:
+                env["SLOT_WRAP"] = " ".join(wrap(side))
             p = self.procs.start(
                 f"{mode} {side}",
                 ns_argv(ns, cpu, [script, side]),
                 self.log(f"{mode}-{side}-{rnd}"),
-                env=self.slot_env(side),
+                env=env,
             )
             if probe.startswith("http:"):
                 port, path = probe[5:].split("/", 1)
@@ -356,7 +377,8 @@ class Bench:
                 port = 4140 if side == "client" else 4143
                 lip = "127.0.0.1" if side == "client" else ip
                 ok = functools.partial(self.tcp_open, ns, lip, port)
-            self.wait(ok, 30, f"{mode} {side} slot (log {self.log(f'{mode}-{side}-{rnd}')})", p)
+            limit = counts.READY_LIMIT if wrap else 30
+            self.wait(ok, limit, f"{mode} {side} slot (log {self.log(f'{mode}-{side}-{rnd}')})", p)
             slots[side] = (p, time.monotonic() - t0)
         return slots
 
@@ -530,6 +552,50 @@ class Bench:
         finally:
             self.procs.stop(p, grace=15)
 
+    def count_per_request(self):
+        """Each proxy mode twice more on fixed loads (counts.py): once as
+        it is, under `perf stat`, once under callgrind.
+        {mode: {f"{load}.{figure}_per_unit_{side}": count}}."""
+        if not self.count_n:
+            return {}
+        cg_dir = counts.out_dir(self.work)
+        out = {}
+        for mode in self.modes:
+            if mode == "direct":
+                continue
+            for how in ("perf stat", "callgrind"):
+                print(f"== counts: {mode} ({how})", flush=True)
+                t = time.monotonic()
+                if how == "callgrind":
+                    counter = counts.Callgrind(PROXY_UID)
+                    wrap = functools.partial(counts.valgrind_argv, cg_dir, mode)
+                else:
+                    counter, wrap = counts.PerfStat(self.procs, self.work), None
+                got = self.count_mode(mode, how.replace(" ", "-"), counter, wrap)
+                out.setdefault(mode, {}).update(got)
+                print(f"   {time.monotonic() - t:.0f}s", flush=True)
+        return out
+
+    def count_mode(self, mode, tag, counter, wrap):
+        self.topo.pods_up()
+        apps = self.apps()
+        try:
+            self.rules()
+            slots = self.start_slots(mode, tag, wrap=wrap)
+            pids = {side: p.pid for side, (p, _) in slots.items()}
+            ip = T.SERVICE_IP if mode == "weft-routed" else T.SERVER_IP
+            try:
+                return counts.count(pids, self.bin, ip, self.count_n, self.count_loads, counter)
+            except BenchError as e:
+                raise BenchError(f"mode {mode}, counts under {tag}: {e}") from e
+            finally:
+                for p, _ in slots.values():
+                    self.procs.stop(p, grace=30)
+        finally:
+            for p in apps:
+                self.procs.stop(p)
+            self.topo.pods_down()
+
     # --- everything ------------------------------------------------------------
     def main(self):
         t0 = time.monotonic()
@@ -546,10 +612,12 @@ class Bench:
                 figures["loadavg_1m"] = max(load0, os.getloadavg()[0])
                 rounds.append({"round": rnd, "mode": mode, "figures": figures})
                 print(f"   {time.monotonic() - t:.0f}s", flush=True)
+        per_request = self.count_per_request()
         meta = report.meta(
             self.rounds, self.secs, self.idle_conns, self.modes, time.monotonic() - t0
         )
-        md, js = report.render(meta, rounds, self.modes)
+        meta["count_requests"] = self.count_n
+        md, js = report.render(meta, rounds, self.modes, per_request)
         os.makedirs(self.out_dir, exist_ok=True)
         with open(os.path.join(self.out_dir, "data-plane.md"), "w") as f:
             f.write(md)

@@ -5,7 +5,7 @@
 use crate::latency;
 use bytes::{Buf as _, BufMut as _, Bytes};
 use serde_json::json;
-use std::{convert::Infallible, net::SocketAddr, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::atomic::Ordering, time::Duration};
 use tokio::time::Instant;
 use tonic::{
     Request, Response, Status,
@@ -88,6 +88,7 @@ pub async fn load(
     concurrency: usize,
     run_for: Duration,
     payload: usize,
+    max_calls: Option<u64>,
 ) -> anyhow::Result<String> {
     use anyhow::Context as _;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{target}"))?
@@ -99,14 +100,23 @@ pub async fn load(
     let body = Bytes::from(vec![b'x'; payload]);
     let start = Instant::now();
     let deadline = start + run_for;
+    // A fixed count (the instruction counts' loads) is shared by the workers:
+    // each takes one call from it before making it.
+    let left = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(
+        max_calls.unwrap_or(u64::MAX),
+    ));
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (channel, body) = (channel.clone(), body.clone());
+        let (channel, body, left) = (channel.clone(), body.clone(), left.clone());
         workers.push(tokio::spawn(async move {
             let mut grpc = tonic::client::Grpc::new(channel);
             let path = http::uri::PathAndQuery::from_static(METHOD);
             let (mut lat, mut errors) = (Vec::new(), 0u64);
-            while Instant::now() < deadline {
+            let take = || {
+                left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+            };
+            while Instant::now() < deadline && take() {
                 let t0 = Instant::now();
                 let ok = match tokio::time::timeout(Duration::from_secs(5), async {
                     grpc.ready()

@@ -2,6 +2,7 @@
 //! not ship. Each subcommand prints one JSON object on stdout when it ends,
 //! so the orchestrator parses results without scraping text.
 
+mod churn;
 mod grpc;
 mod idle;
 mod latency;
@@ -38,6 +39,21 @@ enum Cmd {
         seconds: f64,
         #[arg(long, default_value_t = 128)]
         payload: usize,
+        /// Stop after this many calls (within SECONDS).
+        #[arg(long)]
+        requests: Option<u64>,
+    },
+    /// COUNT connections one after another, each carrying one GET with
+    /// `Connection: close` and read to its end: a fixed amount of
+    /// connection churn.
+    Churn {
+        target: SocketAddr,
+        #[arg(long, default_value = "/1k")]
+        path: String,
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
     },
     /// Open-loop HTTP GETs at a fixed RATE per second for SECONDS;
     /// latency counts from each request's scheduled time.
@@ -85,7 +101,14 @@ fn main() -> anyhow::Result<()> {
                 concurrency,
                 seconds,
                 payload,
-            } => grpc::load(target, concurrency, secs(seconds)?, payload).await,
+                requests,
+            } => grpc::load(target, concurrency, secs(seconds)?, payload, requests).await,
+            Cmd::Churn {
+                target,
+                path,
+                count,
+                seconds,
+            } => churn::run(target, &path, count, secs(seconds)?).await,
             Cmd::Rate {
                 target,
                 path,
