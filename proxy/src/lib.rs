@@ -28,6 +28,7 @@
 //! the pod's iptables rules.
 
 pub mod config;
+pub mod copy;
 pub mod detect;
 pub mod error;
 pub mod http;

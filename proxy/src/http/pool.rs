@@ -72,14 +72,19 @@ impl<K: Hash + Eq + Clone> H2Pool<K> {
         if let Some(s) = slot.as_ref().filter(|s| !s.is_closed()) {
             return Ok(s.clone());
         }
-        let io = connect().await.map_err(|e| PoolError::Connect(e.into()))?;
-        let (send, conn) = Builder::new(TokioExecutor::new())
+        // Opening a connection (a TLS handshake, an HTTP/2 handshake) is
+        // rare and its futures are large: boxed, they stay out of the
+        // future of every request that finds the connection open, which
+        // is moved whole each time a request's task is spawned.
+        let io = Box::pin(connect())
+            .await
+            .map_err(|e| PoolError::Connect(e.into()))?;
+        let handshake = Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .keep_alive_interval(PING_INTERVAL)
             .keep_alive_timeout(PING_TIMEOUT)
-            .handshake(TokioIo::new(io))
-            .await
-            .map_err(PoolError::Handshake)?;
+            .handshake(TokioIo::new(io));
+        let (send, conn) = Box::pin(handshake).await.map_err(PoolError::Handshake)?;
         tokio::spawn(async move {
             if let Err(error) = conn.await {
                 tracing::debug!(%error, "pooled HTTP/2 connection ended");

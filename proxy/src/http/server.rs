@@ -78,9 +78,13 @@ where
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     let limits = bounds.limits;
+    // Each request's future is boxed: HTTP/2 spawns a task per stream,
+    // which moves the future into the task and its output back out, and an
+    // unboxed future is as large as the largest state of everything the
+    // request may await (several KiB).
     let svc = hyper::service::service_fn(move |req| {
-        let handle = handle.clone();
-        async move { Ok::<_, Infallible>(handle(req).await) }
+        let answer = Box::pin(handle(req));
+        async move { Ok::<_, Infallible>(answer.await) }
     });
     let activity = Activity::new();
     let idle = activity.clone().idle_for(limits.http_idle);

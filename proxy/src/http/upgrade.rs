@@ -54,7 +54,7 @@ async fn splice(
         (Ok(a), Ok(b)) => {
             let (mut a, mut b) = (TokioIo::new(a), TokioIo::new(b));
             tokio::select! {
-                r = tokio::io::copy_bidirectional(&mut a, &mut b) => {
+                r = crate::copy::bidirectional(&mut a, &mut b) => {
                     if let Err(error) = r {
                         tracing::debug!(%error, "upgraded stream ended");
                     }

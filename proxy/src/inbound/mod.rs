@@ -267,7 +267,7 @@ impl Inbound {
         let mut down = Watched::new(down, activity.clone());
         let idle = activity.idle_for(self.limits.tcp_idle);
         tokio::pin!(idle);
-        let copy = tokio::io::copy_bidirectional(&mut down, &mut app);
+        let copy = crate::copy::bidirectional(&mut down, &mut app);
         tokio::pin!(copy);
         let mut watching = true;
         loop {

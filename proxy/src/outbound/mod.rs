@@ -241,7 +241,7 @@ impl<R: Resolve> Outbound<R> {
         let activity = Activity::new();
         let mut app = Watched::new(app, activity.clone());
         tokio::select! {
-            r = tokio::io::copy_bidirectional(&mut app, up) => {
+            r = crate::copy::bidirectional(&mut app, up) => {
                 let (from_app, to_app) = r?;
                 tcp.bytes(from_app, to_app);
             }
