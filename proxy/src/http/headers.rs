@@ -34,9 +34,25 @@ pub fn is_upgrade<B>(req: &Request<B>) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
+/// Headers that belong to one hop whatever their value (`te` depends on
+/// its value; `connection` names more).
+const HOP_HEADERS: [HeaderName; 6] = [
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+];
+
 /// Removes what belongs to one hop: the connection options and the headers
 /// they name, which HTTP/2 forbids and which must not leak to the next hop.
 pub fn strip_hop_headers(h: &mut HeaderMap) {
+    // Most requests carry none of them: one pass over the names costs less
+    // than a hashed removal of each (every request, both proxies).
+    if !h.keys().any(|k| HOP_HEADERS.contains(k) || k == header::TE) {
+        return;
+    }
     let named: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
         .iter()
@@ -47,18 +63,78 @@ pub fn strip_hop_headers(h: &mut HeaderMap) {
     for name in named {
         h.remove(name);
     }
-    for name in [
-        header::CONNECTION,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::PROXY_AUTHORIZATION,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-    ] {
+    for name in HOP_HEADERS {
         h.remove(name);
     }
     // `te: trailers` is the one TE value HTTP/2 carries (gRPC needs it).
     if h.get(header::TE).is_some_and(|v| v != "trailers") {
         h.remove(header::TE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn every_hop_header_goes_and_the_rest_stay() {
+        for hop in [
+            "connection",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-authorization",
+            "keep-alive",
+            "proxy-connection",
+        ] {
+            let mut h = map(&[("host", "a"), (hop, "x"), ("accept", "*/*")]);
+            strip_hop_headers(&mut h);
+            assert!(!h.contains_key(hop), "{hop} kept");
+            assert_eq!(h.len(), 2, "{hop}: {h:?}");
+        }
+    }
+
+    #[test]
+    fn headers_named_by_connection_go_too() {
+        let mut h = map(&[
+            ("connection", "X-Hop, close"),
+            ("x-hop", "1"),
+            ("x-end", "2"),
+        ]);
+        strip_hop_headers(&mut h);
+        assert_eq!(h, map(&[("x-end", "2")]));
+    }
+
+    #[test]
+    fn te_stays_only_as_trailers() {
+        let mut h = map(&[("te", "trailers")]);
+        strip_hop_headers(&mut h);
+        assert_eq!(h, map(&[("te", "trailers")]));
+        let mut h = map(&[("te", "gzip")]);
+        strip_hop_headers(&mut h);
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn a_request_without_hop_headers_is_left_as_it_was() {
+        let before = map(&[
+            ("host", "a"),
+            ("accept", "*/*"),
+            ("x-keep", "1"),
+            ("x-keep", "2"),
+        ]);
+        let mut h = before.clone();
+        strip_hop_headers(&mut h);
+        assert_eq!(h, before);
     }
 }
