@@ -139,7 +139,7 @@ bench-build:
 
 # `timeout` only guards against a hang: it sends SIGTERM, and the run cleans
 # up its namespaces and processes.
-bench: bench-build ## data-plane benchmark (root, ~16 min): direct, splice, haproxy, weft in network namespaces; table in $$CARGO_TARGET_DIR/bench/
+bench: bench-build ## data-plane benchmark (root, ~20 min): direct, splice, haproxy, weft in network namespaces; table in $$CARGO_TARGET_DIR/bench/
 	timeout 3600 python3 bench/run.py
 
 bench-smoke: bench-build ## one short round of `make bench` and its counts (CI): fails only if a mode or load cannot run

@@ -193,6 +193,16 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_anon_kib(pid):
+    """RssAnon of pid in KiB: its private memory, without the pages of its
+    executable and libraries that every process running them shares."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
 def proc_mem_kib(pid):
     """(VmRSS, VmHWM) of pid in KiB."""
     rss = hwm = 0

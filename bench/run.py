@@ -21,7 +21,16 @@ import time
 import counts
 import loads
 import report
-from harness import BenchError, Procs, Topology as T, ns_argv, proc_cpu_seconds, proc_mem_kib, run
+from harness import (
+    BenchError,
+    Procs,
+    Topology as T,
+    ns_argv,
+    proc_anon_kib,
+    proc_cpu_seconds,
+    proc_mem_kib,
+    run,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER_CPU = 1
@@ -405,6 +414,7 @@ class Bench:
         time.sleep(0.3)
         for side, pid in pids.items():
             r[f"rss_idle_mib_{side}"] = proc_mem_kib(pid)[0] / 1024
+            r[f"anon_idle_mib_{side}"] = proc_anon_kib(pid) / 1024
         # The routed mode sends the HTTP/1.1 loads through the Service
         # (port 80 carries the fixture's HTTPRoute); the rest go to the pod.
         ip = T.SERVICE_IP if mode == "weft-routed" else T.SERVER_IP
