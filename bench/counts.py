@@ -21,14 +21,12 @@ MARGINAL for the keep-alive loads."""
 import os
 import re
 import shutil
-import signal
-import subprocess
 import time
 
 import loads
 from harness import BenchError, Topology as T, run
 
-# (key, label, unit of the count). A load's size is BENCH_INSTRUCTIONS
+# (key, label, unit of the count). A load's size is BENCH_COUNT_REQUESTS
 # requests (bytes and connections scaled from it, see _load).
 COUNT_LOADS = [
     ("h1", "HTTP/1.1 keep-alive, one request at a time (h2load --h1 -c1)", "request"),
@@ -195,12 +193,7 @@ class PerfStat:
     def stop(self, pids):
         got = {}
         for side, p, out in self.running:
-            p.send_signal(signal.SIGINT)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-            self.procs.stop(p)
+            self.procs.interrupt(p)
             got[side] = {}
             with open(out) as f:
                 for line in f:
@@ -226,7 +219,7 @@ def count(pids, bin_dir, ip, n, selected, counter):
     counter.begin(pids)
     out = {}
 
-    def measured(size):
+    def measured(key, size):
         counter.start(pids)
         units = _load(key, size, bin_dir, ip)
         return units, counter.stop(pids)
@@ -235,9 +228,9 @@ def count(pids, bin_dir, ip, n, selected, counter):
         if key not in selected:
             continue
         _load(key, max(n // 10, 1), bin_dir, ip)
-        units, got = measured(n)
+        units, got = measured(key, n)
         if key in MARGINAL:
-            units2, got2 = measured(2 * n)
+            units2, got2 = measured(key, 2 * n)
             units = units2 - units
             got = {
                 side: {f: got2[side][f] - v for f, v in figures.items()}

@@ -60,6 +60,16 @@ class Procs:
                 p.wait(5)
         self.procs = [(n, q) for n, q in self.procs if q is not p]
 
+    def interrupt(self, p, grace=30.0):
+        """SIGINT, so p writes what it gathered (perf), then stop as usual
+        if it has not exited within `grace`."""
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+        self.stop(p)
+
     def stop_all(self):
         for _, p in reversed(list(self.procs)):
             self.stop(p)

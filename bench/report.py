@@ -105,7 +105,7 @@ def ratio(a, b):
     return f"{statistics.median(a) / mb:.2f}×" if mb else "–"
 
 
-def render(meta, rounds, modes, counts=None):
+def render(meta, rounds, modes, per_request=None):
     lines = [
         f"# weft data-plane benchmark, {meta['date']}",
         "",
@@ -151,7 +151,7 @@ def render(meta, rounds, modes, counts=None):
             }
             row.append(f"{cell(c)} / {cell(s)}")
         lines.append(f"| {label} | {unit} | " + " | ".join(row) + " |")
-    lines += [""] + _instructions(meta, counts or {}, proxies)
+    lines += [""] + _counts(meta, per_request or {}, proxies)
     loads = collect(rounds, modes, "loadavg_1m")
     if loads:
         lines += [
@@ -175,7 +175,7 @@ def render(meta, rounds, modes, counts=None):
         "meta": meta,
         "summary": summary,
         "rounds": rounds,
-        "instructions": counts or {},
+        "counts": per_request or {},
     }
 
 
@@ -195,12 +195,12 @@ COUNTED = [
 ]
 
 
-def _instructions(meta, counts, proxies):
+def _counts(meta, per_request, proxies):
     """Counts per unit of each counted load, per proxy and side, with
     weft's total (both sides) against each reference proxy's."""
     from counts import COUNT_LOADS
 
-    modes = [m for m in proxies if m in counts]
+    modes = [m for m in proxies if m in per_request]
     if not modes:
         return ["Counts per request: not measured (BENCH_COUNT_REQUESTS=0).", ""]
     refs = [b for b in ("haproxy", "splice") if b in modes and "weft" in modes]
@@ -220,14 +220,14 @@ def _instructions(meta, counts, proxies):
         for key, label, unit in COUNT_LOADS:
             k = f"{key}.{figure}"
             row = [
-                f"{show(counts[m].get(f'{k}_per_unit_client'))} / "
-                f"{show(counts[m].get(f'{k}_per_unit_server'))}"
+                f"{show(per_request[m].get(f'{k}_per_unit_client'))} / "
+                f"{show(per_request[m].get(f'{k}_per_unit_server'))}"
                 for m in modes
             ]
             if all(cell == "– / –" for cell in row):
                 continue
             for b in refs:
-                w, r = _sides(counts["weft"], k), _sides(counts[b], k)
+                w, r = _sides(per_request["weft"], k), _sides(per_request[b], k)
                 row.append(f"{w / r:.2f}×" if w and r else "–")
             lines.append(f"| {label} | {unit} | " + " | ".join(row) + " |")
         lines.append("")

@@ -6,13 +6,13 @@ mode starting its slots fresh. Figures are medians over rounds with ranges.
 Fails only when something cannot run; never on a number."""
 
 import atexit
+import contextlib
 import functools
 import json
 import os
 import resource
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -392,15 +392,22 @@ class Bench:
         return slots
 
     # --- one mode, one round ------------------------------------------------
-    def measure(self, mode, rnd):
+    @contextlib.contextmanager
+    def pods(self):
+        """Fresh client and server namespaces with the server apps running,
+        torn down on leaving."""
         self.topo.pods_up()
         apps = self.apps()
         try:
-            return self.measure_in(mode, rnd)
+            yield
         finally:
             for p in apps:
                 self.procs.stop(p)
             self.topo.pods_down()
+
+    def measure(self, mode, rnd):
+        with self.pods():
+            return self.measure_in(mode, rnd)
 
     def measure_in(self, mode, rnd):
         slots = {}
@@ -516,12 +523,7 @@ class Bench:
 
     def perf_stop(self, perfs):
         for p, data in perfs:
-            p.send_signal(signal.SIGINT)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-            self.procs.stop(p)
+            self.procs.interrupt(p)
             print(f"   profile: perf report -i {data}", flush=True)
 
     def idle(self, mode, rnd, pids, r):
@@ -587,9 +589,7 @@ class Bench:
         return out
 
     def count_mode(self, mode, tag, counter, wrap):
-        self.topo.pods_up()
-        apps = self.apps()
-        try:
+        with self.pods():
             self.rules()
             slots = self.start_slots(mode, tag, wrap=wrap)
             pids = {side: p.pid for side, (p, _) in slots.items()}
@@ -601,10 +601,6 @@ class Bench:
             finally:
                 for p, _ in slots.values():
                     self.procs.stop(p, grace=30)
-        finally:
-            for p in apps:
-                self.procs.stop(p)
-            self.topo.pods_down()
 
     # --- everything ------------------------------------------------------------
     def main(self):

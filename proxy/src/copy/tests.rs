@@ -60,6 +60,19 @@ async fn one_side_ending_leaves_the_other_direction_open() {
     assert_eq!(task.await.unwrap().unwrap(), (0, 30));
 }
 
+/// Steps one direction until it waits for its reader (it must not end).
+async fn until_pending<R, W>(half: &mut Half, r: &mut R, w: &mut W)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    poll_fn(|cx| match half.poll_step(cx, r, w) {
+        Poll::Pending => Poll::Ready(()),
+        Poll::Ready(r) => panic!("ended early: {r:?}"),
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_busy_direction_reads_more_at_a_time_and_a_quiet_one_does_not() {
     let (mut from, mut r) = duplex(4 * MAX);
@@ -68,11 +81,7 @@ async fn a_busy_direction_reads_more_at_a_time_and_a_quiet_one_does_not() {
     // Small messages never fill the buffer: it stays at its start size.
     for _ in 0..10 {
         from.write_all(b"ping").await.unwrap();
-        let _ = poll_fn(|cx| match half.poll_step(cx, &mut r, &mut w) {
-            Poll::Pending => Poll::Ready(()),
-            Poll::Ready(r) => panic!("ended early: {r:?}"),
-        })
-        .await;
+        until_pending(&mut half, &mut r, &mut w).await;
         let mut got = [0u8; 4];
         to.read_exact(&mut got).await.unwrap();
     }
@@ -83,11 +92,7 @@ async fn a_busy_direction_reads_more_at_a_time_and_a_quiet_one_does_not() {
         let mut got = vec![0u8; 3 * MAX];
         to.read_exact(&mut got).await.unwrap();
     });
-    let _ = poll_fn(|cx| match half.poll_step(cx, &mut r, &mut w) {
-        Poll::Pending => Poll::Ready(()),
-        Poll::Ready(r) => panic!("ended early: {r:?}"),
-    })
-    .await;
+    until_pending(&mut half, &mut r, &mut w).await;
     reader.await.unwrap();
     assert_eq!(half.buf.len(), MAX);
     assert_eq!(half.moved, 40 + 3 * MAX as u64);
