@@ -6,12 +6,18 @@
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
-    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    metrics::{
+        counter::Counter,
+        family::{Family, MetricConstructor},
+        gauge::Gauge,
+        histogram::Histogram,
+    },
     registry::Registry,
 };
 use std::{
     collections::HashSet,
-    sync::{Arc, Mutex},
+    hash::Hash,
+    sync::{Arc, LazyLock, Mutex},
     time::Duration,
 };
 use weft_api::contract::annotations;
@@ -45,24 +51,34 @@ pub struct PeerLabels {
     pub direction: Direction,
     /// The client's SPIFFE id (inbound) or the endpoint's (outbound);
     /// `unauthenticated` or `none` (not meshed) otherwise.
-    pub peer: String,
+    pub peer: Label,
     /// The destination Service (outbound, when known).
-    pub service: String,
+    pub service: Label,
     pub port: u16,
+}
+
+/// A label value shared between a connection's requests rather than
+/// copied into each (a peer's SPIFFE id, a Service name, an authorization).
+pub type Label = Arc<str>;
+
+/// The empty label value.
+pub fn no_label() -> Label {
+    static EMPTY: LazyLock<Label> = LazyLock::new(|| Label::from(""));
+    EMPTY.clone()
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResponseLabels {
     pub direction: Direction,
-    pub peer: String,
-    pub service: String,
+    pub peer: Label,
+    pub service: Label,
     pub port: u16,
     /// The authorization that allowed the request (inbound).
-    pub authorization: String,
+    pub authorization: Label,
     /// `2xx` … `5xx`.
-    pub status_class: String,
+    pub status_class: &'static str,
     /// The gRPC status code, empty for plain HTTP.
-    pub grpc_status: String,
+    pub grpc_status: &'static str,
     /// A weft denial's reason code (inbound: this proxy's; outbound: the
     /// destination proxy's, from its `weft-deny-reason`); empty otherwise.
     pub deny_reason: &'static str,
@@ -72,8 +88,8 @@ pub struct ResponseLabels {
 pub struct LatencyLabels {
     pub direction: Direction,
     /// Per peer, so SMI TrafficMetrics can give each edge its percentiles.
-    pub peer: String,
-    pub status_class: String,
+    pub peer: Label,
+    pub status_class: &'static str,
 }
 
 /// An inbound authorization decision as it is counted.
@@ -81,10 +97,10 @@ pub struct LatencyLabels {
 pub enum Verdict<'a> {
     /// Allowed by this authorization (`default-allow`, …).
     Allow {
-        by: &'a str,
+        by: &'a Label,
     },
     Deny {
-        reason: &'a str,
+        reason: &'static str,
     },
 }
 
@@ -92,22 +108,22 @@ pub enum Verdict<'a> {
 pub struct AuthzLabels {
     pub port: u16,
     /// `allow` or `deny`.
-    pub decision: String,
+    pub decision: &'static str,
     /// The deny reason code; empty when allowed.
-    pub reason: String,
+    pub reason: &'static str,
     /// What allowed it (an authorization name, `default-allow`, …).
-    pub authorization: String,
-    pub peer: String,
+    pub authorization: Label,
+    pub peer: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FlowLabels {
     pub direction: Direction,
-    pub peer: String,
-    pub service: String,
+    pub peer: Label,
+    pub service: Label,
     pub port: u16,
     /// `received` from the connection's initiator, `sent` towards it.
-    pub flow: String,
+    pub flow: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -291,19 +307,9 @@ impl Metrics {
         }
     }
 
-    pub fn authz(&self, port: u16, peer: &str, verdict: Verdict<'_>) {
-        let (d, reason, by) = match verdict {
-            Verdict::Allow { by } => ("allow", "", by),
-            Verdict::Deny { reason } => ("deny", reason, ""),
-        };
+    pub fn authz(&self, port: u16, peer: &Label, verdict: Verdict<'_>) {
         self.authz
-            .get_or_create(&AuthzLabels {
-                port,
-                decision: d.into(),
-                reason: reason.into(),
-                authorization: by.into(),
-                peer: peer.into(),
-            })
+            .get_or_create(&authz_labels(port, peer, verdict))
             .inc();
     }
 
@@ -311,18 +317,6 @@ impl Metrics {
         self.tls_failures
             .get_or_create(&DirectionLabels { direction })
             .inc();
-    }
-
-    /// Records one HTTP response.
-    pub fn response(&self, labels: ResponseLabels, latency: Duration) {
-        self.latency
-            .get_or_create(&LatencyLabels {
-                direction: labels.direction,
-                peer: labels.peer.clone(),
-                status_class: labels.status_class.clone(),
-            })
-            .observe(latency.as_secs_f64());
-        self.responses.get_or_create(&labels).inc();
     }
 
     /// Marks a byte-stream connection open until the guard is dropped.
@@ -353,7 +347,7 @@ impl TcpGuard {
                     peer: self.labels.peer.clone(),
                     service: self.labels.service.clone(),
                     port: self.labels.port,
-                    flow: flow.into(),
+                    flow,
                 })
                 .inc_by(n);
         }
@@ -364,6 +358,77 @@ impl Drop for TcpGuard {
     fn drop(&mut self) {
         self.metrics.tcp_closed.get_or_create(&self.labels).inc();
         self.metrics.tcp_open.get_or_create(&self.labels).dec();
+    }
+}
+
+/// The metrics one HTTP connection's requests count in. Each lookup in a
+/// shared family hashes every label; a keep-alive connection repeats the
+/// same few label sets, so it keeps the handles it has used.
+pub struct ConnMetrics {
+    metrics: Metrics,
+    responses: Memo<ResponseLabels, Counter>,
+    latency: Memo<LatencyLabels, Histogram>,
+    authz: Memo<AuthzLabels, Counter>,
+}
+
+impl ConnMetrics {
+    pub fn new(metrics: &Metrics) -> Self {
+        Self {
+            metrics: metrics.clone(),
+            responses: Memo::default(),
+            latency: Memo::default(),
+            authz: Memo::default(),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Records one HTTP response.
+    pub fn response(&self, labels: ResponseLabels, latency: Duration) {
+        let by_peer = LatencyLabels {
+            direction: labels.direction,
+            peer: labels.peer.clone(),
+            status_class: labels.status_class,
+        };
+        self.latency
+            .get(&self.metrics.latency, by_peer)
+            .observe(latency.as_secs_f64());
+        self.responses.get(&self.metrics.responses, labels).inc();
+    }
+
+    pub fn authz(&self, port: u16, peer: &Label, verdict: Verdict<'_>) {
+        let labels = authz_labels(port, peer, verdict);
+        self.authz.get(&self.metrics.authz, labels).inc();
+    }
+}
+
+/// Handles a connection has looked up, by label set. Bounded: past
+/// [`Memo::MAX`] label sets the family is asked each time.
+struct Memo<S, M>(Mutex<Vec<(S, M)>>);
+
+impl<S, M> Default for Memo<S, M> {
+    fn default() -> Self {
+        Self(Mutex::default())
+    }
+}
+
+impl<S: Clone + Hash + Eq, M: Clone> Memo<S, M> {
+    const MAX: usize = 8;
+
+    fn get<C: MetricConstructor<M>>(&self, family: &Family<S, M, C>, labels: S) -> M {
+        let mut seen = self.0.lock().expect("metrics memo lock");
+        if let Some((_, m)) = seen.iter().find(|(s, _)| *s == labels) {
+            return m.clone();
+        }
+        // A family's metric is a handle on shared state: the clone counts
+        // into the same series.
+        let m = family.get_or_create(&labels).clone();
+        if seen.len() < Self::MAX {
+            seen.push((labels, m.clone()));
+        }
+        m
     }
 }
 
@@ -378,7 +443,43 @@ pub fn deny_reason(headers: &http::HeaderMap) -> &'static str {
         .unwrap_or_default()
 }
 
-/// `2xx`, `4xx`, …
-pub fn status_class(status: http::StatusCode) -> String {
-    format!("{}xx", status.as_u16() / 100)
+fn authz_labels(port: u16, peer: &Label, verdict: Verdict<'_>) -> AuthzLabels {
+    let (decision, reason, authorization) = match verdict {
+        Verdict::Allow { by } => ("allow", "", by.clone()),
+        Verdict::Deny { reason } => ("deny", reason, no_label()),
+    };
+    AuthzLabels {
+        port,
+        decision,
+        reason,
+        authorization,
+        peer: peer.clone(),
+    }
 }
+
+/// `2xx`, `4xx`, …
+pub fn status_class(status: http::StatusCode) -> &'static str {
+    // A status code is 100 to 999.
+    const CLASSES: [&str; 10] = [
+        "0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "7xx", "8xx", "9xx",
+    ];
+    CLASSES[usize::from(status.as_u16() / 100).min(9)]
+}
+
+/// gRPC's status codes (0 `OK` … 16 `UNAUTHENTICATED`) as label values.
+const GRPC_CODES: [&str; 17] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+];
+
+/// A `grpc-status` value as a label: one of gRPC's codes, or `other` for
+/// anything else an app sends, so the label's values stay bounded.
+pub fn grpc_status(value: &[u8]) -> &'static str {
+    GRPC_CODES
+        .iter()
+        .find(|c| c.as_bytes() == value)
+        .copied()
+        .unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests;

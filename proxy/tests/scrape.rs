@@ -8,7 +8,7 @@ use prometheus_client::registry::Registry;
 use std::{sync::Arc, time::Duration};
 use weft_controller::metrics_api::{scraper::fetch, traffic_stats};
 use weft_proxy::{
-    metrics::{Direction, Metrics, ResponseLabels},
+    metrics::{ConnMetrics, Direction, Metrics, ResponseLabels},
     scrape::ScrapeServer,
 };
 use weft_runtime::shutdown;
@@ -39,16 +39,17 @@ async fn only_the_controller_reads_a_proxys_metrics() {
     // One allowed request from the mesh and one denial, as the inbound
     // side records them.
     let client = id(&td, "shop", "gateway");
+    let conn = ConnMetrics::new(&metrics);
     for (status_class, authorization) in [("2xx", "default-allow"), ("4xx", "")] {
-        metrics.response(
+        conn.response(
             ResponseLabels {
                 direction: Direction::Inbound,
-                peer: client.to_string(),
-                service: String::new(),
+                peer: client.shared_str(),
+                service: "".into(),
                 port: 8080,
                 authorization: authorization.into(),
-                status_class: status_class.into(),
-                grpc_status: String::new(),
+                status_class,
+                grpc_status: "",
                 deny_reason: if authorization.is_empty() {
                     "no-traffic-target"
                 } else {

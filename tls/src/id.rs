@@ -7,8 +7,8 @@
 //! and later misread by a policy lookup. Each way an id can be wrong has its
 //! own error, so a bad CSR or a bad annotation is reported precisely.
 
-use std::fmt;
 use std::str::FromStr;
+use std::{fmt, sync::Arc};
 
 /// The URI scheme of every SPIFFE id, with its authority separator.
 const SCHEME: &str = "spiffe://";
@@ -67,7 +67,7 @@ pub enum IdError {
 
 /// A SPIFFE trust domain (`cluster.local`): the mesh's naming authority.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TrustDomain(String);
+pub struct TrustDomain(Arc<str>);
 
 impl TrustDomain {
     pub fn as_str(&self) -> &str {
@@ -102,7 +102,7 @@ impl FromStr for TrustDomain {
         {
             return Err(IdError::InvalidTrustDomain { found });
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(s.into()))
     }
 }
 
@@ -118,8 +118,9 @@ impl fmt::Display for TrustDomain {
 pub struct SpiffeId {
     // The canonical spelling, kept whole so Display and comparisons are cheap;
     // the byte ranges below point into it (u16 suffices under MAX_ID_LEN,
-    // and keeps errors that carry two ids small).
-    uri: String,
+    // and keeps errors that carry two ids small). Shared, so a clone (one per
+    // pooled-link lookup, one per metrics label) is a reference count.
+    uri: Arc<str>,
     trust_domain: TrustDomain,
     ns: (u16, u16),
     sa: (u16, u16),
@@ -148,7 +149,7 @@ impl SpiffeId {
         let ns = (offset(ns_start), offset(ns_end));
         let sa = (offset(sa_start), offset(sa_end));
         Ok(Self {
-            uri,
+            uri: uri.into(),
             trust_domain: trust_domain.clone(),
             ns,
             sa,
@@ -179,6 +180,11 @@ impl SpiffeId {
     /// The id as the URI it is (what goes into a certificate's URI SAN).
     pub fn as_str(&self) -> &str {
         &self.uri
+    }
+
+    /// The id's text, shared rather than copied (a metrics label).
+    pub fn shared_str(&self) -> Arc<str> {
+        self.uri.clone()
     }
 }
 

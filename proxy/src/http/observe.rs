@@ -3,41 +3,42 @@
 //! through [`count`].
 
 use super::body::Body;
-use crate::metrics::{Direction, Metrics, ResponseLabels, deny_reason, status_class};
+use crate::metrics::{
+    ConnMetrics, Direction, Label, ResponseLabels, deny_reason, grpc_status, status_class,
+};
 use bytes::Bytes;
 use http::{HeaderMap, Response};
 use http_body_util::BodyExt as _;
 use hyper::body::{Frame, SizeHint};
 use std::{
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
+    time::Duration,
 };
-
-type OnEnd = Box<dyn FnOnce(Option<String>) + Send + Sync>;
 
 /// Who a response was exchanged with, as its metrics name them.
 pub struct Exchange {
     pub direction: Direction,
-    pub peer: String,
+    pub peer: Label,
     /// The destination Service (outbound, when known).
-    pub service: String,
+    pub service: Label,
     pub port: u16,
     /// The authorization that allowed the request (inbound).
-    pub authorization: String,
+    pub authorization: Label,
 }
 
 /// `resp`, counted in `metrics` once its body has ended: its status class,
 /// its gRPC status and a weft denial's reason, with the latency from `start`
 /// to its headers.
 pub fn count(
-    metrics: &Metrics,
+    metrics: &Arc<ConnMetrics>,
     x: Exchange,
     start: tokio::time::Instant,
     resp: Response<Body>,
 ) -> Response<Body> {
     let latency = start.elapsed();
     let (parts, body) = resp.into_parts();
-    let metrics = metrics.clone();
     let labels = ResponseLabels {
         direction: x.direction,
         peer: x.peer,
@@ -45,52 +46,48 @@ pub fn count(
         port: x.port,
         authorization: x.authorization,
         status_class: status_class(parts.status),
-        grpc_status: String::new(),
+        grpc_status: "",
         deny_reason: deny_reason(&parts.headers),
     };
-    let body = observe(
-        &parts.headers,
-        body,
-        Box::new(move |grpc| {
-            metrics.response(
-                ResponseLabels {
-                    grpc_status: grpc.unwrap_or_default(),
-                    ..labels
-                },
-                latency,
-            )
-        }),
-    );
-    Response::from_parts(parts, body)
-}
-
-/// `body`, calling `on_end` with the gRPC status (from `headers`, else the
-/// trailers) when it ends, fails or is dropped.
-fn observe(headers: &HeaderMap, body: Body, on_end: OnEnd) -> Body {
-    Observed {
+    let body = Observed {
         inner: body,
-        grpc_status: grpc_status(headers),
-        on_end: Some(on_end),
-    }
-    .boxed()
+        grpc_status: grpc_status_of(&parts.headers),
+        pending: Some(Pending {
+            metrics: metrics.clone(),
+            labels,
+            latency,
+        }),
+    };
+    Response::from_parts(parts, body.boxed())
 }
 
-fn grpc_status(h: &HeaderMap) -> Option<String> {
-    h.get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+fn grpc_status_of(h: &HeaderMap) -> Option<&'static str> {
+    h.get("grpc-status").map(|v| grpc_status(v.as_bytes()))
 }
 
+/// A response's body, recording the response when it ends, fails or is
+/// dropped, with the gRPC status from its headers, else its trailers.
 struct Observed {
     inner: Body,
-    grpc_status: Option<String>,
-    on_end: Option<OnEnd>,
+    grpc_status: Option<&'static str>,
+    pending: Option<Pending>,
+}
+
+/// What is recorded once the body has ended.
+struct Pending {
+    metrics: Arc<ConnMetrics>,
+    labels: ResponseLabels,
+    latency: Duration,
 }
 
 impl Observed {
     fn finish(&mut self) {
-        if let Some(f) = self.on_end.take() {
-            f(self.grpc_status.take());
+        if let Some(p) = self.pending.take() {
+            let labels = ResponseLabels {
+                grpc_status: self.grpc_status.unwrap_or_default(),
+                ..p.labels
+            };
+            p.metrics.response(labels, p.latency);
         }
     }
 }
@@ -108,7 +105,7 @@ impl hyper::body::Body for Observed {
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(t) = frame.trailers_ref()
-                    && let Some(s) = grpc_status(t)
+                    && let Some(s) = grpc_status_of(t)
                 {
                     this.grpc_status = Some(s);
                 }

@@ -7,7 +7,10 @@
 //! closed) and the denial says `route-not-matched`.
 
 use super::client::Client;
-use crate::{metrics::Verdict, routes};
+use crate::{
+    metrics::{Label, Verdict},
+    routes,
+};
 use weft_api::{
     contract::deny_reason,
     policy::{Authorization, DefaultPolicy, InboundPolicyUpdate, authorization::Rules},
@@ -16,7 +19,7 @@ use weft_api::{
 /// The outcome, with what decided it (for logs and metrics, never callers).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    Allow { by: String },
+    Allow { by: Label },
     Deny { reason: &'static str },
 }
 
@@ -99,8 +102,16 @@ fn decide(
     let mut routes_only = false;
     for a in policy.authorizations.iter().filter(|a| names(a, client)) {
         match &a.rules {
-            Some(Rules::AllTraffic(_)) => return Decision::Allow { by: a.name.clone() },
-            Some(r) if allows(r) => return Decision::Allow { by: a.name.clone() },
+            Some(Rules::AllTraffic(_)) => {
+                return Decision::Allow {
+                    by: a.name.as_str().into(),
+                };
+            }
+            Some(r) if allows(r) => {
+                return Decision::Allow {
+                    by: a.name.as_str().into(),
+                };
+            }
             Some(Rules::HttpRoutes(_)) => routes_only = true,
             _ => {}
         }

@@ -1,7 +1,8 @@
 //! Who is on the other end of an inbound connection: a verified mesh
 //! identity, or nobody the proxy can vouch for.
 
-use std::net::SocketAddr;
+use crate::metrics::Label;
+use std::{net::SocketAddr, sync::LazyLock};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Client {
@@ -13,10 +14,11 @@ pub enum Client {
 impl Client {
     /// For metrics labels: the SPIFFE id, or `unauthenticated` (never the
     /// address, which would make the label unbounded).
-    pub fn label(&self) -> String {
+    pub fn label(&self) -> Label {
+        static UNAUTHENTICATED: LazyLock<Label> = LazyLock::new(|| Label::from("unauthenticated"));
         match self {
-            Client::Mesh(id) => id.to_string(),
-            Client::Unauthenticated(_) => "unauthenticated".into(),
+            Client::Mesh(id) => id.shared_str(),
+            Client::Unauthenticated(_) => UNAUTHENTICATED.clone(),
         }
     }
 }

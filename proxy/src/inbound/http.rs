@@ -19,10 +19,13 @@ use crate::{
         upgrade,
     },
     limits::Limits,
-    metrics::{Direction, Metrics, refusal},
+    metrics::{ConnMetrics, Direction, Label, Metrics, no_label, refusal},
     path, routes,
 };
-use http::{HeaderValue, Request, Response, Uri, Version, header, uri::PathAndQuery};
+use http::{
+    HeaderValue, Request, Response, Uri, Version, header,
+    uri::{self, Authority, PathAndQuery, Scheme},
+};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{self, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
@@ -51,6 +54,16 @@ pub struct Conn {
     pub client: Client,
     pub dst: SocketAddr,
     pub policy: PortPolicy,
+}
+
+/// What a connection's requests share: the connection, its client as a
+/// metrics label, the app's address as a URI authority, the metric handles
+/// its requests have used.
+struct Served {
+    conn: Conn,
+    peer: Label,
+    app: Authority,
+    metrics: Arc<ConnMetrics>,
 }
 
 impl HttpServer {
@@ -84,6 +97,12 @@ impl HttpServer {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let revoked = revoked(conn.policy.clone(), conn.client.clone(), conn.dst.port());
+        let served = Arc::new(Served {
+            peer: conn.client.label(),
+            app: authority(conn.dst),
+            metrics: Arc::new(ConnMetrics::new(&self.metrics)),
+            conn,
+        });
         let server = self.clone();
         let bounds = Bounds {
             limits: &server.limits,
@@ -95,22 +114,22 @@ impl HttpServer {
             protocol,
             bounds,
             move |req| {
-                let (this, conn) = (self.clone(), conn.clone());
+                let (this, served) = (self.clone(), served.clone());
                 async move {
                     let start = tokio::time::Instant::now();
                     let grpc = is_grpc(req.headers());
-                    let (resp, authorization) = match this.request(req, &conn).await {
+                    let (resp, authorization) = match this.request(req, &served).await {
                         Ok(allowed) => allowed,
-                        Err(e) => (e.into_response(grpc), String::new()),
+                        Err(e) => (e.into_response(grpc), no_label()),
                     };
                     let exchange = Exchange {
                         direction: Direction::Inbound,
-                        peer: conn.client.label(),
-                        service: String::new(),
-                        port: conn.dst.port(),
+                        peer: served.peer.clone(),
+                        service: no_label(),
+                        port: served.conn.dst.port(),
                         authorization,
                     };
-                    count(&this.metrics, exchange, start, resp)
+                    count(&served.metrics, exchange, start, resp)
                 }
             },
             revoked,
@@ -123,8 +142,9 @@ impl HttpServer {
     async fn request(
         &self,
         mut req: Request<Incoming>,
-        conn: &Conn,
-    ) -> Result<(Response<Body>, String), ProxyError> {
+        served: &Served,
+    ) -> Result<(Response<Body>, Label), ProxyError> {
+        let conn = &served.conn;
         // The path matched must be the path the app acts on.
         normalise_path(&mut req)?;
         if refuse_h2c(&mut req) {
@@ -138,8 +158,9 @@ impl HttpServer {
                 reason: deny_reason::POLICY_UNAVAILABLE,
             },
         };
-        self.metrics
-            .authz(conn.dst.port(), &conn.client.label(), decision.verdict());
+        served
+            .metrics
+            .authz(conn.dst.port(), &served.peer, decision.verdict());
         let by = match decision {
             Decision::Deny { reason } => {
                 let request_id = request_id();
@@ -158,7 +179,7 @@ impl HttpServer {
                 return Err(ProxyError::Denied { reason, request_id });
             }
             Decision::Allow { by } => {
-                tracing::debug!(client = ?conn.client, by, "allowed");
+                tracing::debug!(client = ?conn.client, by = &*by, "allowed");
                 by
             }
         };
@@ -186,7 +207,7 @@ impl HttpServer {
                 Err(e) => app_failed(dst, e).into_response(false),
             }
         } else if req.version() < Version::HTTP_2 || (mesh && marked_http1) {
-            self.to_http1(req, dst)
+            self.to_http1(req, &served.app)
                 .await
                 .map_err(|e| app_failed(dst, e))?
         } else {
@@ -203,7 +224,7 @@ impl HttpServer {
     async fn to_http1(
         &self,
         req: Request<Incoming>,
-        dst: SocketAddr,
+        app: &Authority,
     ) -> Result<Response<Body>, ProxyError> {
         let (mut parts, body) = req.into_parts();
         if parts.version == Version::HTTP_2
@@ -213,7 +234,7 @@ impl HttpServer {
             parts.headers.insert(header::HOST, host);
         }
         strip_hop_headers(&mut parts.headers);
-        parts.uri = app_uri(&parts.uri, dst);
+        parts.uri = app_uri(&parts.uri, app);
         parts.version = Version::HTTP_11;
         match self
             .http1
@@ -390,11 +411,21 @@ async fn until_update(mut policy: PortPolicy, mut ends: impl FnMut(&InboundPolic
 
 /// Where the pooled HTTP/1 client connects (the original destination), with
 /// the request's own path.
-fn app_uri(uri: &Uri, dst: SocketAddr) -> Uri {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    format!("http://{dst}{path}")
-        .parse()
-        .unwrap_or_else(|_| Uri::from_static("/"))
+fn app_uri(uri: &Uri, app: &Authority) -> Uri {
+    let mut parts = uri::Parts::default();
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = Some(app.clone());
+    parts.path_and_query = Some(
+        uri.path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    );
+    Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
+}
+
+/// `dst` as a URI's authority.
+fn authority(dst: SocketAddr) -> Authority {
+    Authority::try_from(dst.to_string()).expect("a socket address is an authority")
 }
 
 /// Logs why the app did not answer; the error becomes the response.

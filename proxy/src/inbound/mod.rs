@@ -31,7 +31,7 @@ use crate::{
     limits::Limits,
     local::LocalInbound,
     mesh,
-    metrics::{Direction, Metrics, PeerLabels, refusal},
+    metrics::{Direction, Metrics, PeerLabels, no_label, refusal},
     net::original_dst,
     prefixed::Prefixed,
     sniff::offers,
@@ -254,13 +254,13 @@ impl Inbound {
                 }
                 return Ok(());
             }
-            Decision::Allow { by } => tracing::debug!(?client, by, "allowed"),
+            Decision::Allow { by } => tracing::debug!(?client, by = &**by, "allowed"),
         }
         let mut app = self.connect(dst).await?;
         let tcp = self.metrics.tcp(PeerLabels {
             direction: Direction::Inbound,
             peer: client.label(),
-            service: String::new(),
+            service: no_label(),
             port: dst.port(),
         });
         let activity = Activity::new();

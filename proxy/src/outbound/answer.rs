@@ -12,6 +12,7 @@
 //! state.
 
 use super::{balance::ewma::Load, route::RouteTable};
+use crate::metrics::Label;
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 use weft_api::{
     discovery::{self as pb, DiscoveryUpdate, ProtocolHint, discovery_update::Kind},
@@ -28,7 +29,8 @@ pub enum Answer {
 
 #[derive(Debug)]
 pub struct Meshed {
-    pub service: String,
+    /// As a metrics label, shared by the requests that count it.
+    pub service: Label,
     pub opaque: bool,
     pub root: Backend,
     pub splits: Vec<Backend>,
@@ -161,7 +163,7 @@ fn snapshot(m: pb::Meshed, known: &mut Known, prev_routes: Option<&RouteTable>) 
         weight: b.weight,
     };
     Meshed {
-        service: m.service,
+        service: m.service.into(),
         opaque,
         root: m.root.map(&mut backend).unwrap_or_else(|| Backend {
             name: String::new(),

@@ -8,7 +8,10 @@ use super::{
     answer::{self, Answer, Endpoint, Meshed},
     balance::{p2c, wrr::SmoothWrr},
 };
-use crate::routes::{self, Regexes};
+use crate::{
+    metrics::{Label, no_label},
+    routes::{self, Regexes},
+};
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
@@ -55,7 +58,7 @@ impl Destination {
     /// A destination with one fixed meshed endpoint (tests, benchmarks).
     pub fn fixed(addr: SocketAddr, id: weft_tls::SpiffeId, opaque: bool) -> Self {
         let m = Meshed {
-            service: String::new(),
+            service: no_label(),
             opaque,
             root: answer::Backend {
                 name: String::new(),
@@ -81,10 +84,10 @@ impl Destination {
     }
 
     /// The destination Service's name, for metrics (empty for a pod address).
-    pub fn service(&self) -> String {
+    pub fn service(&self) -> Label {
         match &*self.rx.borrow() {
             Some(Answer::Meshed(m)) => m.service.clone(),
-            _ => String::new(),
+            _ => no_label(),
         }
     }
 

@@ -22,13 +22,20 @@ use crate::{
         upgrade,
     },
     limits::Limits,
-    metrics::{Direction, Metrics},
+    metrics::{ConnMetrics, Direction, Label, Metrics, no_label},
     routes,
 };
-use http::{Request, Response, Uri, Version, header, uri::Authority};
+use http::{
+    Request, Response, Uri, Version, header,
+    uri::{Authority, PathAndQuery},
+};
 use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::Semaphore,
@@ -36,7 +43,10 @@ use tokio::{
 use weft_tls::SpiffeId;
 
 /// The peer label of a request no endpoint answered.
-pub(super) const NO_PEER: &str = "none";
+pub(super) fn no_peer() -> Label {
+    static NONE: LazyLock<Label> = LazyLock::new(|| Label::from("none"));
+    NONE.clone()
+}
 
 /// Which endpoints may take a request (meshed, and reachable).
 pub type Usable = Arc<dyn Fn(&Endpoint) -> bool + Send + Sync>;
@@ -91,6 +101,7 @@ impl HttpClient {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let client = self.clone();
+        let counted = Arc::new(ConnMetrics::new(&self.metrics));
         let bounds = Bounds {
             limits: &client.limits,
             metrics: &client.metrics,
@@ -98,6 +109,7 @@ impl HttpClient {
         };
         serve(app, protocol, bounds, move |req| {
             let (this, to, usable) = (self.clone(), to.clone(), usable.clone());
+            let counted = counted.clone();
             async move {
                 let start = tokio::time::Instant::now();
                 let (resp, peer) = this.request(req, &to, &usable, port).await;
@@ -106,9 +118,9 @@ impl HttpClient {
                     peer,
                     service: to.service(),
                     port,
-                    authorization: String::new(),
+                    authorization: no_label(),
                 };
-                count(&this.metrics, exchange, start, resp)
+                count(&counted, exchange, start, resp)
             }
         })
         .await
@@ -122,7 +134,7 @@ impl HttpClient {
         to: &Destination,
         usable: &Usable,
         port: u16,
-    ) -> (Response<Body>, String) {
+    ) -> (Response<Body>, Label) {
         if let Some(m) = to.routed() {
             return self.routed(req, &m, usable, port).await;
         }
@@ -141,16 +153,16 @@ impl HttpClient {
             Ok(Connected::Passthrough) => {
                 let why = "the destination left the mesh; reconnect";
                 let resp = ProxyError::Unavailable(why.into()).into_response(grpc);
-                return (resp, NO_PEER.into());
+                return (resp, no_peer());
             }
-            Err(error) => return (error.into_response(grpc), NO_PEER.into()),
+            Err(error) => return (error.into_response(grpc), no_peer()),
         };
         let (answer, peer) = self
             .over(req.map(boxed), &e, link, self.request_timeout)
             .await;
         // An upgrade is never gRPC: its errors are plain HTTP.
         let resp = answer.unwrap_or_else(|e| e.into_response(grpc && !upgrade));
-        (resp, peer.to_string())
+        (resp, peer.shared_str())
     }
 
     /// Sends `req` to endpoint `e` over `link`, waiting at most `timeout`
@@ -241,8 +253,8 @@ fn to_mesh_link(req: Request<Body>, dst: SocketAddr) -> Result<Request<Body>, St
         let path = parts
             .uri
             .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
         parts.uri = Uri::builder()
             .scheme(
                 parts

@@ -36,7 +36,7 @@ use crate::{
     },
     idle::{Activity, Watched},
     limits::Limits,
-    metrics::{Direction, Metrics, PeerLabels, refusal},
+    metrics::{Direction, Label, Metrics, PeerLabels, no_label, refusal},
     net::original_dst,
     prefixed::Prefixed,
     tracker::Tracker,
@@ -107,7 +107,7 @@ impl<R: Resolve> Outbound<R> {
             Resolution::Mesh(d) => self.meshed(app, dst, d).await,
             Resolution::Passthrough => {
                 let mut up = self.connect(dst).await?;
-                self.copy(&mut app, &mut up, "none", String::new(), dst.port())
+                self.copy(&mut app, &mut up, "none", no_label(), dst.port())
                     .await
             }
             Resolution::Refuse(reason) => {
@@ -184,7 +184,7 @@ impl<R: Resolve> Outbound<R> {
             }
             Ok(Connected::Passthrough) => {
                 let mut up = self.connect(dst).await?;
-                self.copy(&mut app, &mut up, "none", String::new(), dst.port())
+                self.copy(&mut app, &mut up, "none", no_label(), dst.port())
                     .await
             }
             Err(ProxyError::Unavailable(reason)) => {
@@ -225,7 +225,7 @@ impl<R: Resolve> Outbound<R> {
         app: &mut A,
         up: &mut B,
         peer: &str,
-        service: String,
+        service: Label,
         port: u16,
     ) -> Result<(), ProxyError>
     where

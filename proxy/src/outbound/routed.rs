@@ -13,7 +13,7 @@ use super::{
     answer::Meshed,
     connect::{Connected, connect_with},
     destination::pick_in,
-    http::{HttpClient, NO_PEER, Usable},
+    http::{HttpClient, Usable, no_peer},
     route::{Decision, Forward},
 };
 use crate::{
@@ -22,6 +22,7 @@ use crate::{
         body::{Body, boxed, full},
         headers::{is_grpc, is_upgrade},
     },
+    metrics::Label,
 };
 use http::{Request, Response, request::Parts};
 use hyper::body::{Body as _, Incoming};
@@ -42,7 +43,7 @@ impl HttpClient {
         m: &Arc<Meshed>,
         usable: &Usable,
         port: u16,
-    ) -> (Response<Body>, String) {
+    ) -> (Response<Body>, Label) {
         request(self, req, m, usable, port).await
     }
 }
@@ -53,7 +54,7 @@ async fn request(
     m: &Arc<Meshed>,
     usable: &Usable,
     port: u16,
-) -> (Response<Body>, String) {
+) -> (Response<Body>, Label) {
     let grpc = is_grpc(req.headers());
     let upgrade = is_upgrade(&req);
     let (mut parts, body) = req.into_parts();
@@ -62,7 +63,7 @@ async fn request(
             .is_some_and(|b| b.endpoints.iter().any(|e| usable(e)))
     };
     let fwd = match m.routes.decide(&mut parts, port, has_endpoint) {
-        Decision::Respond(resp) => return (resp, NO_PEER.into()),
+        Decision::Respond(resp) => return (resp, no_peer()),
         Decision::Forward(f) => f,
     };
     tracing::debug!(route = fwd.rule.route(), rule = fwd.rule.name(), backend = %fwd.backend, "routed");
@@ -82,7 +83,7 @@ async fn request(
     let (mut resp, peer) = match fwd.request_timeout {
         Some(t) => tokio::time::timeout(t, attempts).await.unwrap_or_else(|_| {
             tracing::info!(route = fwd.rule.route(), timeout = ?t, "no response within the route's request timeout");
-            (ProxyError::Timeout(t).into_response(grpc), NO_PEER.into())
+            (ProxyError::Timeout(t).into_response(grpc), no_peer())
         }),
         None => attempts.await,
     };
@@ -100,7 +101,7 @@ async fn attempts(
     usable: &Usable,
     fwd: &Forward,
     grpc: bool,
-) -> (Response<Body>, String) {
+) -> (Response<Body>, Label) {
     client.budget.deposit(Instant::now());
     let retry = again.as_ref().and(fwd.retry.as_ref());
     let mut left = retry.map_or(0, |r| r.attempts);
@@ -140,9 +141,9 @@ async fn attempts(
 
 fn finish(
     answer: Result<Response<Body>, ProxyError>,
-    peer: String,
+    peer: Label,
     grpc: bool,
-) -> (Response<Body>, String) {
+) -> (Response<Body>, Label) {
     match answer {
         Ok(resp) => (resp, peer),
         Err(e) => (e.into_response(grpc), peer),
@@ -157,10 +158,10 @@ async fn attempt(
     m: &Meshed,
     usable: &Usable,
     fwd: &Forward,
-) -> (Result<Response<Body>, ProxyError>, String) {
+) -> (Result<Response<Body>, ProxyError>, Label) {
     let Some(backend) = m.route_backend(&fwd.backend) else {
         let why = format!("{} is not in the routes' backends", fwd.backend);
-        return (Err(ProxyError::Unavailable(why)), NO_PEER.into());
+        return (Err(ProxyError::Unavailable(why)), no_peer());
     };
     let upgrade = is_upgrade(&req);
     let connected = connect_with(
@@ -172,13 +173,13 @@ async fn attempt(
         Ok(Connected::Endpoint(e, link)) => (e, link),
         Ok(Connected::Passthrough) => {
             let why = "a route backend left the mesh".to_string();
-            return (Err(ProxyError::Unavailable(why)), NO_PEER.into());
+            return (Err(ProxyError::Unavailable(why)), no_peer());
         }
-        Err(error) => return (Err(error), NO_PEER.into()),
+        Err(error) => return (Err(error), no_peer()),
     };
     let timeout = fwd.backend_request_timeout.or(client.request_timeout);
     let (answer, id) = client.over(req, &e, link, timeout).await;
-    (answer, id.to_string())
+    (answer, id.shared_str())
 }
 
 /// Sends a copy of the request to backend `name` and drops its answer.
