@@ -11,6 +11,7 @@
 //! app in the protocol the client app spoke.
 
 pub mod body;
+pub mod h1_pool;
 pub mod headers;
 pub mod observe;
 pub mod pool;

@@ -12,6 +12,7 @@ use crate::{
     error::ProxyError,
     http::{
         body::{Body, boxed},
+        h1_pool::H1Pool,
         headers::{ORIGINAL_PROTOCOL, is_grpc, is_upgrade, strip_hop_headers},
         observe::{Exchange, count},
         pool::H2Pool,
@@ -22,13 +23,8 @@ use crate::{
     metrics::{ConnMetrics, Direction, Label, Metrics, no_label, refusal},
     path, routes,
 };
-use http::{
-    HeaderValue, Request, Response, Uri, Version, header,
-    uri::{self, Authority, PathAndQuery, Scheme},
-};
+use http::{HeaderValue, Request, Response, Uri, Version, header, uri::PathAndQuery};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::{self, connect::HttpConnector};
-use hyper_util::rt::TokioExecutor;
 use std::{borrow::Cow, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::io::{AsyncRead, AsyncWrite};
 use weft_api::{
@@ -40,7 +36,7 @@ use weft_api::{
 pub struct HttpServer {
     regexes: Arc<routes::Regexes>,
     /// HTTP/1.1 to the app, pooled per original destination.
-    http1: legacy::Client<HttpConnector, Body>,
+    http1: H1Pool,
     /// HTTP/2 (h2c) to the app, one connection per original destination.
     http2: H2Pool<SocketAddr>,
     connect_timeout: Duration,
@@ -57,29 +53,18 @@ pub struct Conn {
 }
 
 /// What a connection's requests share: the connection, its client as a
-/// metrics label, the app's address as a URI authority, the metric handles
-/// its requests have used.
+/// metrics label, the metric handles its requests have used.
 struct Served {
     conn: Conn,
     peer: Label,
-    app: Authority,
     metrics: Arc<ConnMetrics>,
 }
 
 impl HttpServer {
     pub fn new(connect_timeout: Duration, limits: Arc<Limits>, metrics: Metrics) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_nodelay(true);
-        let http1 = legacy::Client::builder(TokioExecutor::new())
-            // The request carries the client's own Host; the URI only says
-            // where to connect.
-            .set_host(false)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
         Self {
             regexes: Arc::default(),
-            http1,
+            http1: H1Pool::new(connect_timeout),
             http2: H2Pool::default(),
             connect_timeout,
             limits,
@@ -99,7 +84,6 @@ impl HttpServer {
         let revoked = revoked(conn.policy.clone(), conn.client.clone(), conn.dst.port());
         let served = Arc::new(Served {
             peer: conn.client.label(),
-            app: authority(conn.dst),
             metrics: Arc::new(ConnMetrics::new(&self.metrics)),
             conn,
         });
@@ -207,7 +191,7 @@ impl HttpServer {
                 Err(e) => app_failed(dst, e).into_response(false),
             }
         } else if req.version() < Version::HTTP_2 || (mesh && marked_http1) {
-            self.to_http1(req, &served.app)
+            self.to_http1(req, dst)
                 .await
                 .map_err(|e| app_failed(dst, e))?
         } else {
@@ -224,7 +208,7 @@ impl HttpServer {
     async fn to_http1(
         &self,
         req: Request<Incoming>,
-        app: &Authority,
+        dst: SocketAddr,
     ) -> Result<Response<Body>, ProxyError> {
         let (mut parts, body) = req.into_parts();
         if parts.version == Version::HTTP_2
@@ -234,17 +218,24 @@ impl HttpServer {
             parts.headers.insert(header::HOST, host);
         }
         strip_hop_headers(&mut parts.headers);
-        parts.uri = app_uri(&parts.uri, app);
+        // Origin form: the request carries the client's own Host, and the
+        // connection already goes to the original destination.
+        parts.uri = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"))
+            .into();
         parts.version = Version::HTTP_11;
         match self
             .http1
-            .request(Request::from_parts(parts, boxed(body)))
+            .send(dst, Request::from_parts(parts, boxed(body)))
             .await
         {
             Ok(resp) => {
                 let (mut parts, body) = resp.into_parts();
                 strip_hop_headers(&mut parts.headers);
-                Ok(Response::from_parts(parts, boxed(body)))
+                Ok(Response::from_parts(parts, body))
             }
             Err(e) if e.is_connect() => Err(ProxyError::Connect(e.to_string())),
             Err(e) => Err(ProxyError::Upstream(e.to_string())),
@@ -407,25 +398,6 @@ async fn until_update(mut policy: PortPolicy, mut ends: impl FnMut(&InboundPolic
             return;
         }
     }
-}
-
-/// Where the pooled HTTP/1 client connects (the original destination), with
-/// the request's own path.
-fn app_uri(uri: &Uri, app: &Authority) -> Uri {
-    let mut parts = uri::Parts::default();
-    parts.scheme = Some(Scheme::HTTP);
-    parts.authority = Some(app.clone());
-    parts.path_and_query = Some(
-        uri.path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/")),
-    );
-    Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
-}
-
-/// `dst` as a URI's authority.
-fn authority(dst: SocketAddr) -> Authority {
-    Authority::try_from(dst.to_string()).expect("a socket address is an authority")
 }
 
 /// Logs why the app did not answer; the error becomes the response.
