@@ -34,9 +34,10 @@ pub fn is_upgrade<B>(req: &Request<B>) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
+const HOPS: usize = 6;
 /// Headers that belong to one hop whatever their value (`te` depends on
 /// its value; `connection` names more).
-const HOP_HEADERS: [HeaderName; 6] = [
+const HOP_HEADERS: [HeaderName; HOPS] = [
     header::CONNECTION,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
@@ -48,26 +49,37 @@ const HOP_HEADERS: [HeaderName; 6] = [
 /// Removes what belongs to one hop: the connection options and the headers
 /// they name, which HTTP/2 forbids and which must not leak to the next hop.
 pub fn strip_hop_headers(h: &mut HeaderMap) {
-    // Most requests carry none of them: one pass over the names costs less
-    // than a hashed removal of each (every request, both proxies).
-    if !h.keys().any(|k| HOP_HEADERS.contains(k) || k == header::TE) {
-        return;
+    // One pass over the names finds which are present: most messages carry
+    // none, and many an app's response only `connection: keep-alive`, so
+    // hashed removals are made only for names that are there (every
+    // request and response, both proxies).
+    let mut present = [false; HOPS];
+    let mut te = false;
+    for k in h.keys() {
+        if let Some(i) = HOP_HEADERS.iter().position(|n| n == k) {
+            present[i] = true;
+        } else if k == header::TE {
+            te = true;
+        }
     }
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        h.remove(name);
+    if present[0] {
+        let named: Vec<HeaderName> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            te |= name == header::TE;
+            h.remove(name);
+        }
     }
-    for name in HOP_HEADERS {
+    for (name, _) in HOP_HEADERS.iter().zip(present).filter(|(_, p)| *p) {
         h.remove(name);
     }
     // `te: trailers` is the one TE value HTTP/2 carries (gRPC needs it).
-    if h.get(header::TE).is_some_and(|v| v != "trailers") {
+    if te && h.get(header::TE).is_some_and(|v| v != "trailers") {
         h.remove(header::TE);
     }
 }
@@ -109,6 +121,22 @@ mod tests {
         let mut h = map(&[
             ("connection", "X-Hop, close"),
             ("x-hop", "1"),
+            ("x-end", "2"),
+        ]);
+        strip_hop_headers(&mut h);
+        assert_eq!(h, map(&[("x-end", "2")]));
+    }
+
+    #[test]
+    fn all_hop_headers_at_once_go_whatever_connection_names() {
+        let mut h = map(&[
+            ("connection", "keep-alive, TE"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("proxy-connection", "keep-alive"),
+            ("proxy-authorization", "Basic eA=="),
             ("x-end", "2"),
         ]);
         strip_hop_headers(&mut h);
