@@ -9,6 +9,7 @@ use weft_api::policy::DefaultPolicy;
 use weft_controller::index::{Config, Index};
 use weft_tls::TrustDomain;
 
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// `allow`/`deny`, or `None` to read the controller's own setting.
     pub default_policy: Option<String>,
@@ -23,6 +24,35 @@ pub async fn explain(s: &Settings, q: &Question) -> anyhow::Result<String> {
     let client = Client::try_default()
         .await
         .context("connecting to the cluster (kubeconfig or in-cluster config)")?;
+    explain_with(&client, s, q).await
+}
+
+/// [`explain`] with a client already made.
+pub async fn explain_with(client: &Client, s: &Settings, q: &Question) -> anyhow::Result<String> {
+    let Loaded {
+        mut index,
+        trust_domain: td,
+        mut notes,
+    } = load(client, s).await?;
+    let parents = crate::gateway::load(client, &mut index, &mut notes).await;
+    let e = explain::explain(&mut index, &td, q, &parents)?;
+    let mut out = explain::render(q, &e);
+    for n in notes {
+        out.push_str(&format!("  note: {n}\n"));
+    }
+    Ok(out)
+}
+
+/// The controller's index, built from the cluster as the controller would
+/// see it now.
+pub struct Loaded {
+    pub index: Index,
+    pub trust_domain: TrustDomain,
+    /// What had to be assumed or skipped.
+    pub notes: Vec<String>,
+}
+
+pub async fn load(client: &Client, s: &Settings) -> anyhow::Result<Loaded> {
     let td: TrustDomain = s
         .trust_domain
         .parse()
@@ -30,7 +60,7 @@ pub async fn explain(s: &Settings, q: &Question) -> anyhow::Result<String> {
     let mut notes = Vec::new();
     let policy = match &s.default_policy {
         Some(p) => p.clone(),
-        None => match controller_default_policy(&client, &s.control_plane_namespace).await {
+        None => match controller_default_policy(client, &s.control_plane_namespace).await {
             Some(p) => p,
             None => {
                 notes.push(format!(
@@ -50,17 +80,15 @@ pub async fn explain(s: &Settings, q: &Question) -> anyhow::Result<String> {
     };
     let mut index = Index::new(cfg);
     notes.extend(
-        weft_controller::snapshot::load(&client, &mut index)
+        weft_controller::snapshot::load(client, &mut index)
             .await
             .context("reading the cluster")?,
     );
-    let parents = crate::gateway::load(&client, &mut index, &mut notes).await;
-    let e = explain::explain(&mut index, &td, q, &parents)?;
-    let mut out = explain::render(q, &e);
-    for n in notes {
-        out.push_str(&format!("  note: {n}\n"));
-    }
-    Ok(out)
+    Ok(Loaded {
+        index,
+        trust_domain: td,
+        notes,
+    })
 }
 
 /// The `--default-policy` in the controller Deployment's arguments.

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod cluster;
+pub mod dashboard;
 pub mod explain;
 pub mod gateway;
 pub mod inject;

@@ -129,6 +129,42 @@ enum Command {
         #[command(flatten)]
         scope: StatScope,
     },
+    /// Show the mesh as a live picture in your browser.
+    ///
+    /// Serves a page on a loopback port and opens it: every workload of the
+    /// namespaces as a node (meshed or not), every edge the proxies measured
+    /// with its requests per second, success rate and p99 (from the SMI
+    /// TrafficMetrics API), the policy over the same edges (allowed and
+    /// used, allowed and never used, refused, or not restricted), each
+    /// TrafficSplit's configured and observed shares, and per workload its
+    /// edges and the `authz explain` answer for a caller you type. It reads
+    /// the cluster with your kubeconfig, as `weft authz explain` and `weft
+    /// edges` do, and refreshes every 5 seconds. Stop it with Ctrl-C.
+    ///
+    /// Example: weft dashboard -n shop -n demo
+    Dashboard {
+        /// A namespace to show; repeatable. Every injected namespace when none is given.
+        #[arg(short = 'n', long = "namespace")]
+        namespaces: Vec<String>,
+        /// The local port to serve on (0 picks a free one).
+        #[arg(long, default_value_t = 9338)]
+        port: u16,
+        /// Print the address; do not open a browser.
+        #[arg(long)]
+        no_browser: bool,
+        /// The mesh's default policy; read from the controller's Deployment when not given.
+        #[arg(long, value_parser = ["allow", "deny"])]
+        default_policy: Option<String>,
+        /// Namespace of weft's control plane.
+        #[arg(long, default_value = weft_api::contract::control_plane::NAMESPACE)]
+        control_plane_namespace: String,
+        /// SPIFFE trust domain of the mesh.
+        #[arg(long, default_value = weft_api::contract::control_plane::DEFAULT_TRUST_DOMAIN)]
+        trust_domain: String,
+        /// Kubernetes cluster domain.
+        #[arg(long, default_value = weft_api::contract::control_plane::DEFAULT_CLUSTER_DOMAIN)]
+        cluster_domain: String,
+    },
     /// Print the CLI's version and the Kubernetes API version it targets.
     Version,
 }
@@ -374,6 +410,49 @@ fn main() -> anyhow::Result<()> {
             selector,
         } => stat(&resource, scope, selector, false)?,
         Command::Edges { resource, scope } => stat(&resource, scope, None, true)?,
+        Command::Dashboard {
+            namespaces,
+            port,
+            no_browser,
+            default_policy,
+            control_plane_namespace,
+            trust_domain,
+            cluster_domain,
+        } => {
+            let settings = weft_cli::cluster::Settings {
+                default_policy,
+                control_plane_namespace,
+                trust_domain,
+                cluster_domain,
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("starting the runtime")?
+                .block_on(async {
+                    let client = kube::Client::try_default()
+                        .await
+                        .context("connecting to the cluster (kubeconfig or in-cluster config)")?;
+                    let source = std::sync::Arc::new(weft_cli::dashboard::load::Cluster {
+                        client,
+                        settings,
+                    });
+                    let mut url = String::new();
+                    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                    weft_cli::dashboard::run(source, addr, |at| {
+                        url = at.to_string();
+                        if !namespaces.is_empty() {
+                            url.push_str(&format!("?namespaces={}", namespaces.join(",")));
+                        }
+                        eprintln!("weft dashboard at {url} (Ctrl-C to stop)");
+                        if !no_browser {
+                            open_browser(&url);
+                        }
+                    })
+                    .await
+                })?;
+        }
         Command::Version => {
             println!("weft {}", env!("CARGO_PKG_VERSION"));
             println!("kubernetes api {}", weft_k8s_api::KUBERNETES_API);
@@ -384,6 +463,23 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Opens `url` in the desktop's browser; says so when it cannot.
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let opened = std::process::Command::new(opener)
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if opened.is_err() {
+        eprintln!("could not start {opener}; open {url} yourself");
+    }
 }
 
 /// `weft stat` and `weft edges`: one request, then a table or JSON.

@@ -18,6 +18,8 @@
 //! Index::injected_namespaces()                 -> BTreeSet<String>
 //! Index::meshed_pods()                         -> Vec<MeshedPod>  (for TrafficMetrics)
 //! Index::split_backends()                      -> SplitBackends  (every split's backends and their pods)
+//! Index::pod_summaries()                       -> Vec<PodSummary>  (every pod, for weft dashboard)
+//! Index::split_weights()                       -> SplitWeights  (every split's root and weights)
 //! Index::namespace_labels()                    -> BTreeMap<String, BTreeMap<String, String>>
 //! Index::subscriptions()                       -> Subscriptions  (live counts)
 //! ```
@@ -70,7 +72,7 @@ mod tests;
 pub use findings::{Finding, reason};
 pub use gateway::status::RouteStatusUpdate;
 pub use outbound::{Outbound, OutboundError, Target};
-pub use workloads::{MeshedPod, Owner, SplitBackends};
+pub use workloads::{MeshedPod, Owner, PodSummary, SplitBackends, SplitWeights};
 
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service, ServiceAccount};
@@ -380,6 +382,16 @@ impl Index {
     /// what the TrafficMetrics scraper reads and aggregates by.
     pub fn meshed_pods(&self) -> Vec<MeshedPod> {
         workloads::meshed_pods(&self.store)
+    }
+
+    /// Every pod, meshed or not, with its owner and declared ports.
+    pub fn pod_summaries(&self) -> Vec<PodSummary> {
+        workloads::pod_summaries(&self.store)
+    }
+
+    /// Every TrafficSplit's root Service and backend weights.
+    pub fn split_weights(&self) -> SplitWeights {
+        workloads::split_weights(&self.store)
     }
 
     /// Every TrafficSplit's backends and the pods behind each, by name.

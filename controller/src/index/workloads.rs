@@ -46,6 +46,64 @@ pub(crate) fn meshed_pods(store: &Store) -> Vec<MeshedPod> {
         .collect()
 }
 
+/// A pod as `weft dashboard` draws it: meshed or not, whose it is, the
+/// ports its app containers declare.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodSummary {
+    pub namespace: String,
+    pub name: String,
+    pub service_account: String,
+    pub meshed: bool,
+    pub owner: Option<Owner>,
+    pub ports: Vec<u16>,
+}
+
+pub(crate) fn pod_summaries(store: &Store) -> Vec<PodSummary> {
+    store
+        .pods
+        .iter()
+        .map(|(key, p)| {
+            let mut ports: Vec<u16> = pods::app_containers(p)
+                .flat_map(|c| c.ports.iter().flatten())
+                .filter_map(|cp| u16::try_from(cp.container_port).ok())
+                .collect();
+            ports.sort_unstable();
+            ports.dedup();
+            PodSummary {
+                namespace: key.ns.clone(),
+                name: key.name.clone(),
+                service_account: pods::service_account(p).to_string(),
+                meshed: pods::is_meshed(p),
+                owner: owner(p),
+                ports,
+            }
+        })
+        .collect()
+}
+
+/// Every TrafficSplit (namespace, name) → its root Service and its
+/// backends' weights, as written.
+pub type SplitWeights = BTreeMap<(String, String), (String, Vec<(String, u32)>)>;
+
+pub(crate) fn split_weights(store: &Store) -> SplitWeights {
+    store
+        .splits
+        .iter()
+        .map(|(key, split)| {
+            let weights = split
+                .spec
+                .backends
+                .iter()
+                .map(|b| (b.service.clone(), b.weight))
+                .collect();
+            (
+                (key.ns.clone(), key.name.clone()),
+                (split.spec.service.clone(), weights),
+            )
+        })
+        .collect()
+}
+
 /// The controlling owner, seen through a Deployment's ReplicaSet: its name
 /// is the Deployment's plus `-<pod-template-hash>`, so no ReplicaSet watch
 /// is needed.

@@ -187,3 +187,33 @@ fn when_every_split_match_is_dropped_nothing_is_split() {
     assert!(m.split_matches.is_empty());
     assert_eq!(m.root.unwrap().endpoints[0].address, "10.1.1.1:8080");
 }
+
+#[test]
+fn the_dashboards_readers_give_every_pod_and_each_splits_weights() {
+    let ix = index_with([
+        pod("shop", "web-1")
+            .sa("web")
+            .container_port("http", 8080)
+            .container_port("admin", 9000)
+            .into(),
+        pod("shop", "legacy-1").sa("legacy").unmeshed().into(),
+        split("shop", "web-split", "web")
+            .backend("web-v1", 900)
+            .backend("web-v2", 100)
+            .into(),
+    ]);
+    let pods = ix.pod_summaries();
+    let web = pods.iter().find(|p| p.name == "web-1").unwrap();
+    assert!(web.meshed);
+    assert_eq!(web.service_account, "web");
+    assert_eq!(web.ports, [8080, 9000]);
+    let legacy = pods.iter().find(|p| p.name == "legacy-1").unwrap();
+    assert!(!legacy.meshed);
+    assert_eq!(
+        ix.split_weights()[&("shop".to_string(), "web-split".to_string())],
+        (
+            "web".to_string(),
+            vec![("web-v1".to_string(), 900), ("web-v2".to_string(), 100)]
+        )
+    );
+}

@@ -1,0 +1,314 @@
+//! The dashboard's answers from the cluster: the controller's index as
+//! `weft authz explain` builds it (workloads, the policy each proxy would
+//! get, TrafficSplits) and the TrafficMetrics API (what flowed). Thin: the
+//! rules are in [`super::graph`].
+
+use super::{
+    graph::{self, Grant, Inputs, SplitInput, Workload},
+    server::{Answer, ExplainQuery, Source},
+};
+use crate::{
+    cluster::{self, Loaded, Settings},
+    explain::{Question, Source as Caller, Traffic},
+    stat::{self, Row},
+};
+use futures::{StreamExt as _, stream};
+use kube::Client;
+use std::collections::{BTreeMap, BTreeSet};
+use weft_api::policy::{DefaultPolicy, authorization::Rules};
+use weft_controller::index::{Index, PodSummary};
+use weft_tls::SpiffeId;
+
+/// TrafficMetrics requests in flight at once.
+const CONCURRENT: usize = 8;
+
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    pub settings: Settings,
+}
+
+impl Source for Cluster {
+    fn graph(&self, namespaces: Vec<String>) -> Answer<graph::Graph> {
+        let this = self.clone();
+        Box::pin(async move {
+            this.load_graph(namespaces)
+                .await
+                .map_err(|e| format!("{e:#}"))
+        })
+    }
+
+    fn explain(&self, q: ExplainQuery) -> Answer<String> {
+        let this = self.clone();
+        Box::pin(async move { this.explain_for(q).await.map_err(|e| format!("{e:#}")) })
+    }
+}
+
+/// A workload's key: namespace, kind, name.
+type Key = (String, String, String);
+
+fn key_of(p: &PodSummary) -> Key {
+    match &p.owner {
+        Some(o) => (p.namespace.clone(), o.kind.to_string(), o.name.clone()),
+        None => (p.namespace.clone(), "Pod".into(), p.name.clone()),
+    }
+}
+
+impl Cluster {
+    async fn load_graph(&self, mut namespaces: Vec<String>) -> anyhow::Result<graph::Graph> {
+        let Loaded {
+            mut index,
+            trust_domain: _,
+            notes,
+        } = cluster::load(&self.client, &self.settings).await?;
+        if namespaces.is_empty() {
+            namespaces = index.injected_namespaces().into_iter().collect();
+        }
+        let wanted: BTreeSet<&str> = namespaces.iter().map(String::as_str).collect();
+        let pods: Vec<PodSummary> = index
+            .pod_summaries()
+            .into_iter()
+            .filter(|p| wanted.contains(p.namespace.as_str()))
+            .collect();
+        let mut groups: BTreeMap<Key, Vec<PodSummary>> = BTreeMap::new();
+        for p in pods {
+            groups.entry(key_of(&p)).or_default().push(p);
+        }
+
+        let mut grants = Vec::new();
+        let mut workloads = Vec::new();
+        for ((namespace, kind, name), pods) in &groups {
+            let mut w = Workload {
+                namespace: namespace.clone(),
+                kind: kind.clone(),
+                name: name.clone(),
+                meshed: pods.iter().any(|p| p.meshed),
+                service_account: pods.first().map(|p| p.service_account.clone()),
+                pods: pods.len(),
+                default_allow: true,
+                ..Default::default()
+            };
+            if let Some(p) = pods.iter().find(|p| p.meshed) {
+                policy_of(&mut index, p, &mut w, &mut grants);
+            }
+            workloads.push(w);
+        }
+
+        let (stats, edges, mut notes) = self.metrics(&namespaces, &workloads, notes).await;
+        for w in &mut workloads {
+            w.stats = stats
+                .get(&(w.namespace.clone(), w.kind.clone(), w.name.clone()))
+                .cloned();
+        }
+        let splits = self.splits(&index, &wanted, &mut notes).await;
+        let window = stats
+            .values()
+            .chain(edges.iter().map(|(_, r)| r))
+            .map(|r| r.window_seconds)
+            .next()
+            .map_or_else(|| "–".into(), |s| format!("{s}s"));
+        let mut g = graph::build(Inputs {
+            window,
+            namespaces,
+            workloads,
+            edges,
+            grants,
+            splits,
+        });
+        g.notes = notes;
+        Ok(g)
+    }
+
+    /// Each workload's own figures and its edges, as `weft stat` and `weft
+    /// edges` read them. A failure becomes a note: the picture of the policy
+    /// is worth showing without figures.
+    async fn metrics(
+        &self,
+        namespaces: &[String],
+        workloads: &[Workload],
+        mut notes: Vec<String>,
+    ) -> (BTreeMap<Key, Row>, Vec<(graph::Id, Row)>, Vec<String>) {
+        // Owned inputs and a client per request: the futures are sent
+        // between threads, and borrowed ones trip the compiler's lifetime
+        // inference for streams of async blocks.
+        let mut lists: Vec<(String, String)> = Vec::new();
+        for ns in namespaces {
+            for kind in ["deployments", "statefulsets", "daemonsets", "pods"] {
+                lists.push((ns.clone(), kind.to_string()));
+            }
+        }
+        let listed: Vec<Result<Vec<Row>, String>> = stream::iter(lists)
+            .map(|(ns, target)| fetch(self.client.clone(), ns, target, false))
+            .buffer_unordered(CONCURRENT)
+            .collect()
+            .await;
+        let mut stats = BTreeMap::new();
+        for rows in listed {
+            match rows {
+                Ok(rows) => {
+                    for r in rows {
+                        let ns = r.namespace.clone().unwrap_or_default();
+                        stats.insert((ns, r.kind.clone(), r.name.clone()), r);
+                    }
+                }
+                Err(e) => notes.push(format!("traffic metrics: {e}")),
+            }
+        }
+        let measured: Vec<(graph::Id, String, String)> = workloads
+            .iter()
+            .filter(|w| w.meshed)
+            .map(|w| {
+                let target = format!("{}/{}", w.kind.to_ascii_lowercase(), w.name);
+                (w.id(), w.namespace.clone(), target)
+            })
+            .collect();
+        let edges: Vec<(graph::Id, Result<Vec<Row>, String>)> = stream::iter(measured)
+            .map(|(id, ns, target)| {
+                let rows = fetch(self.client.clone(), ns, target, true);
+                async move { (id, rows.await) }
+            })
+            .buffer_unordered(CONCURRENT)
+            .collect()
+            .await;
+        let mut all = Vec::new();
+        for (id, rows) in edges {
+            match rows {
+                Ok(rows) => all.extend(rows.into_iter().map(|r| (id.clone(), r))),
+                // A workload whose pods have not been scraped yet has no
+                // edges; that is not worth a note per workload.
+                Err(e) if e.contains("no meshed pods") => {}
+                Err(e) => notes.push(format!("edges of {id}: {e}")),
+            }
+        }
+        notes.sort();
+        notes.dedup();
+        (stats, all, notes)
+    }
+
+    async fn splits(
+        &self,
+        index: &Index,
+        wanted: &BTreeSet<&str>,
+        notes: &mut Vec<String>,
+    ) -> Vec<SplitInput> {
+        let mut out = Vec::new();
+        for ((ns, name), (service, weights)) in index.split_weights() {
+            if !wanted.contains(ns.as_str()) {
+                continue;
+            }
+            let mut observed_rps = BTreeMap::new();
+            let target = format!("trafficsplits/{name}");
+            match fetch(self.client.clone(), ns.clone(), target, false).await {
+                Ok(rows) => {
+                    for r in rows {
+                        observed_rps.insert(r.name, r.rps);
+                    }
+                }
+                Err(e) => notes.push(format!("traffic of split {ns}/{name}: {e}")),
+            }
+            out.push(SplitInput {
+                namespace: ns,
+                name,
+                service,
+                weights: weights
+                    .into_iter()
+                    .map(|(s, w)| (s, u64::from(w)))
+                    .collect(),
+                observed_rps,
+            });
+        }
+        out
+    }
+
+    /// `weft authz explain` for a pod of the workload the page shows.
+    async fn explain_for(&self, q: ExplainQuery) -> anyhow::Result<String> {
+        let mut parts = q.workload.splitn(3, '/');
+        let (Some(ns), Some(kind), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+            anyhow::bail!("pick a workload in the graph first");
+        };
+        let port: u16 = q
+            .port
+            .parse()
+            .map_err(|_| anyhow::anyhow!("port {:?}: give the app's port number", q.port))?;
+        let source: Caller = q
+            .from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("caller {:?}: {e}", q.from))?;
+        let Loaded { index, .. } = cluster::load(&self.client, &self.settings).await?;
+        let pod = index
+            .pod_summaries()
+            .into_iter()
+            .filter(|p| p.meshed)
+            .find(|p| {
+                let (pns, pkind, pname) = key_of(p);
+                pns == ns && pkind.eq_ignore_ascii_case(kind) && pname == name
+            })
+            .ok_or_else(|| anyhow::anyhow!("{} has no meshed pod", q.workload))?;
+        let question = Question {
+            source,
+            namespace: ns.into(),
+            pod: pod.name,
+            port,
+            traffic: Traffic::Http {
+                method: if q.method.is_empty() {
+                    "GET".into()
+                } else {
+                    q.method.to_uppercase()
+                },
+                path: if q.path.is_empty() {
+                    "/".into()
+                } else {
+                    q.path
+                },
+                headers: Vec::new(),
+            },
+        };
+        cluster::explain_with(&self.client, &self.settings, &question).await
+    }
+}
+
+/// `weft stat` (or with `edges`, `weft edges`) of `target` in `ns`.
+async fn fetch(
+    client: Client,
+    ns: String,
+    target: String,
+    edges: bool,
+) -> Result<Vec<Row>, String> {
+    let q = stat::parse_target(&target).and_then(|t| stat::Query::new(t, ns, None, edges))?;
+    stat::fetch(&client, &q).await.map_err(|e| e.to_string())
+}
+
+/// What the policy of `pod`'s declared ports says: whether anything targets
+/// the workload, its default, and every identity a rule allows something.
+fn policy_of(index: &mut Index, pod: &PodSummary, w: &mut Workload, grants: &mut Vec<Grant>) {
+    let mut seen = BTreeSet::new();
+    for &port in &pod.ports {
+        let Ok(rx) = index.inbound(&pod.namespace, &pod.name, port) else {
+            continue;
+        };
+        let policy = rx.borrow().clone();
+        w.targeted |= policy.targeted;
+        w.default_allow = policy.default_policy() == DefaultPolicy::Allow;
+        for a in &policy.authorizations {
+            // A rule that failed closed (a missing route group) allows nothing.
+            if a.rules.is_none()
+                || matches!(a.rules, Some(Rules::HttpRoutes(ref r)) if r.routes.is_empty())
+            {
+                continue;
+            }
+            for identity in a.clients.iter().flat_map(|c| &c.identities) {
+                let Ok(id) = identity.parse::<SpiffeId>() else {
+                    continue;
+                };
+                let from = (id.namespace().to_string(), id.service_account().to_string());
+                if seen.insert((from.clone(), a.name.clone())) {
+                    grants.push(Grant {
+                        from,
+                        to: w.id(),
+                        authorization: a.name.clone(),
+                    });
+                }
+            }
+        }
+    }
+}
