@@ -318,7 +318,7 @@ fn check_resnapshot(answer: &Answer) {
     };
     let snapshot = DiscoveryUpdate {
         kind: Some(Kind::Meshed(pb::Meshed {
-            service: m.service.clone(),
+            service: m.service.to_string(),
             protocol: if m.opaque {
                 ProtocolHint::Opaque as i32
             } else {

@@ -228,13 +228,26 @@ pub fn build(inputs: Inputs) -> Graph {
                 (true, None) if policed => State::Refused,
                 (_, None) => State::Unpoliced,
             };
-            let denied = match (state, row) {
-                (State::Refused, Some(r)) => vec![Denied {
+            // What the proxies counted; for a caller the policy refuses
+            // outright, before its proxies reported reasons, what it implies.
+            let mut denied: Vec<Denied> = row
+                .map(|r| {
+                    r.denied
+                        .iter()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(reason, n)| Denied {
+                            reason: reason.clone(),
+                            count: *n,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let (State::Refused, Some(r), true) = (state, row, denied.is_empty()) {
+                denied.push(Denied {
                     reason: NO_TRAFFIC_TARGET.into(),
                     count: r.success_count + r.failure_count,
-                }],
-                _ => Vec::new(),
-            };
+                });
+            }
             Edge {
                 rps: row.map(|r| r.rps),
                 success: row.and_then(|r| r.success_rate),

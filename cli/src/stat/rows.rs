@@ -2,6 +2,7 @@
 //! and Go durations; people and scripts want plain numbers.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use weft_k8s_api::metrics::{ObjectReference, TrafficMetrics, TrafficMetricsList};
 
 /// One line of output: a resource (or one edge of it) over one window.
@@ -20,6 +21,10 @@ pub struct Row {
     pub p90_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub window_seconds: f64,
+    /// weft denials by reason code (weft's `denied:<reason>` metrics),
+    /// counted among the failures.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub denied: BTreeMap<String, u64>,
     /// Present on edges only.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub edge: Option<EdgeRow>,
@@ -71,6 +76,9 @@ fn peer_key(p: &ObjectReference) -> (Option<String>, String, Option<String>) {
     (p.namespace.clone(), p.kind.clone(), p.name.clone())
 }
 
+/// The name of weft's per-reason denial counts: `denied:<reason>`.
+const DENIED_PREFIX: &str = "denied:";
+
 /// One TrafficMetrics as a row; metrics weft does not know are skipped, so a
 /// newer server's additions do not break an older CLI.
 pub fn row(m: &TrafficMetrics) -> Result<Row, String> {
@@ -79,6 +87,7 @@ pub fn row(m: &TrafficMetrics) -> Result<Row, String> {
         .as_secs_f64();
     let (mut ok, mut failed) = (0u64, 0u64);
     let (mut p50, mut p90, mut p99) = (None, None, None);
+    let mut denied = BTreeMap::new();
     for metric in &m.metrics {
         let bad = |e: String| format!("metric {} = {:?}: {e}", metric.name, metric.value);
         match metric.name.as_str() {
@@ -92,7 +101,11 @@ pub fn row(m: &TrafficMetrics) -> Result<Row, String> {
                     _ => p99 = Some(ms),
                 }
             }
-            _ => {}
+            name => {
+                if let Some(reason) = name.strip_prefix(DENIED_PREFIX) {
+                    denied.insert(reason.to_string(), count(&metric.value).map_err(bad)?);
+                }
+            }
         }
     }
     let total = ok + failed;
@@ -112,6 +125,7 @@ pub fn row(m: &TrafficMetrics) -> Result<Row, String> {
         p90_ms: p90,
         p99_ms: p99,
         window_seconds: window,
+        denied,
         edge: m.edge.as_ref().map(|e| EdgeRow {
             direction: e.direction.clone(),
             side: e.side.clone(),

@@ -228,6 +228,37 @@ fn rows_from_a_list() {
 }
 
 #[test]
+fn denials_by_reason_are_read_and_shown_in_json_only_when_present() {
+    let mut m = metrics("api", "10", "7", &[]);
+    for (name, v) in [
+        ("denied:route-not-matched", "5"),
+        ("denied:no-traffic-target", "2"),
+    ] {
+        m["metrics"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": name, "value": v}));
+    }
+    let rows = from_json(&m.to_string()).unwrap();
+    assert_eq!(
+        rows[0].denied,
+        [
+            ("no-traffic-target".to_string(), 2),
+            ("route-not-matched".to_string(), 5)
+        ]
+        .into()
+    );
+    assert!(render::json(&rows).contains(r#""route-not-matched": 5"#));
+    assert!(!render::json(&sample()).contains("denied"));
+    let mut bad = metrics("api", "1", "1", &[]);
+    bad["metrics"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "denied:x", "value": "-1"}));
+    assert!(from_json(&bad.to_string()).is_err());
+}
+
+#[test]
 fn rows_from_one_object_and_edges() {
     let mut one = metrics("web", "10", "0", &[]);
     one["metrics"]

@@ -27,6 +27,7 @@ fn row(ok: u64, failed: u64) -> Row {
         p90_ms: None,
         p99_ms: Some(9.0),
         window_seconds: 30.0,
+        denied: BTreeMap::new(),
         edge: None,
     }
 }
@@ -108,6 +109,29 @@ fn traffic_no_grant_allows_to_a_targeted_workload_is_refused_with_its_count() {
         vec![Denied {
             reason: "no-traffic-target".into(),
             count: 12
+        }]
+    );
+}
+
+#[test]
+fn the_proxies_denial_counts_are_shown_on_an_allowed_edge_too() {
+    let mut api = workload("shop", "api", "api");
+    api.targeted = true;
+    let (of, mut r) = edge("api", "from", "server", "web", 20, 5);
+    r.denied = [("route-not-matched".to_string(), 5)].into();
+    let g = build(Inputs {
+        workloads: vec![workload("shop", "web", "web"), api],
+        edges: vec![(of, r)],
+        grants: vec![grant("web", "api")],
+        ..Default::default()
+    });
+    let e = find(&g, "web", "api");
+    assert_eq!(e.state, State::AllowedUsed);
+    assert_eq!(
+        e.denied,
+        vec![Denied {
+            reason: "route-not-matched".into(),
+            count: 5
         }]
     );
 }

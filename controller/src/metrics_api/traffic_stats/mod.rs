@@ -19,6 +19,10 @@ pub use window::Series;
 
 use std::collections::BTreeMap;
 
+/// The TrafficMetrics metric named `denied:<reason>` counts the window's
+/// weft denials with that reason code.
+pub const DENIED_PREFIX: &str = "denied:";
+
 /// Which side of the pod's proxy the traffic crossed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Direction {
@@ -45,6 +49,9 @@ pub struct Counts {
     /// Latency histogram: (upper bound in seconds, cumulative count), in
     /// increasing order, the last bound infinite.
     pub buckets: Vec<(f64, u64)>,
+    /// Responses that were weft denials, by reason code (counted among the
+    /// failures too).
+    pub denied: BTreeMap<&'static str, u64>,
 }
 
 /// One proxy's counters at one moment, per edge.
@@ -57,6 +64,8 @@ pub struct Delta {
     pub failure: u64,
     /// Per-bucket (not cumulative) increases, same bounds as [`Counts`].
     pub buckets: Vec<(f64, u64)>,
+    /// Denials by reason code.
+    pub denied: BTreeMap<&'static str, u64>,
     /// The window actually covered by scrapes, in seconds.
     pub seconds: f64,
 }
@@ -133,6 +142,14 @@ impl Delta {
                 });
             }
         }
+        // weft's own addition, which SMI clients skip as an unknown name.
+        for (reason, n) in self.denied.iter().filter(|(_, n)| **n > 0) {
+            out.push(Metric {
+                name: format!("{DENIED_PREFIX}{reason}"),
+                unit: None,
+                value: n.to_string(),
+            });
+        }
         out
     }
 
@@ -142,6 +159,10 @@ impl Delta {
         self.success = self.success.saturating_add(other.success);
         self.failure = self.failure.saturating_add(other.failure);
         self.seconds = self.seconds.max(other.seconds);
+        for (reason, n) in &other.denied {
+            let mine = self.denied.entry(reason).or_default();
+            *mine = mine.saturating_add(*n);
+        }
         if self.buckets.is_empty() {
             self.buckets = other.buckets.clone();
         } else if self.buckets.len() == other.buckets.len() {

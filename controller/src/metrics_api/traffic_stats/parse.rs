@@ -71,6 +71,11 @@ pub fn parse(text: &str) -> Result<Scrape, ParseError> {
         // Counts saturate: a proxy's text must not overflow them.
         let n = value as u64;
         if family == RESPONSES {
+            // Only the known codes: a label read from a proxy stays bounded.
+            if let Some(reason) = weft_api::contract::deny_reason::known(get("deny_reason")) {
+                let d = counts.denied.entry(reason).or_default();
+                *d = d.saturating_add(n);
+            }
             if is_success(
                 direction,
                 get("status_class"),

@@ -15,6 +15,7 @@ fn counts(success: u64, failure: u64, cumulative: &[(f64, u64)]) -> Counts {
         success,
         failure,
         buckets: cumulative.to_vec(),
+        denied: Default::default(),
     }
 }
 
@@ -57,7 +58,44 @@ weft_proxy_tcp_open{{direction="inbound",peer="{A}",service="",port="7000"}} 1
     // Outbound, a denial is known by the destination proxy's reason code:
     // the client side counts it as a failure, as the server side does.
     assert_eq!((s[&out].success, s[&out].failure), (9, 2));
+    assert_eq!(s[&out].denied, [("no-traffic-target", 2)].into());
+    assert!(a.denied.is_empty(), "an empty deny_reason is no denial");
     assert_eq!(s.len(), 3, "the TCP gauge is not an edge of responses");
+}
+
+#[test]
+fn denials_are_counted_by_known_reason_only() {
+    let text = format!(
+        r#"weft_proxy_responses_total{{direction="inbound",peer="{A}",authorization="",status_class="4xx",grpc_status="",deny_reason="route-not-matched"}} 3
+weft_proxy_responses_total{{direction="inbound",peer="{A}",authorization="",status_class="4xx",grpc_status="7",deny_reason="route-not-matched"}} 2
+weft_proxy_responses_total{{direction="inbound",peer="{A}",authorization="",status_class="4xx",grpc_status="",deny_reason="made-up-by-a-peer"}} 9
+"#
+    );
+    let s = parse(&text).unwrap();
+    let a = &s[&inbound(A)];
+    assert_eq!(a.denied, [("route-not-matched", 5)].into());
+    assert_eq!(a.failure, 14, "every one of them is still a failure");
+}
+
+#[test]
+fn a_windows_denials_are_increases_and_survive_a_reset() {
+    let denied = |n: u64| Counts {
+        denied: [("no-traffic-target", n)].into(),
+        ..counts(0, n, &[])
+    };
+    let mut s = Series::new(60.0);
+    s.push(0.0, scrape(&[(inbound(A), denied(10))]));
+    s.push(10.0, scrape(&[(inbound(A), denied(25))]));
+    assert_eq!(
+        s.delta()[&inbound(A)].denied,
+        [("no-traffic-target", 15)].into()
+    );
+    // The proxy restarted and counted 4 since.
+    s.push(20.0, scrape(&[(inbound(A), denied(4))]));
+    assert_eq!(
+        s.delta()[&inbound(A)].denied,
+        [("no-traffic-target", 19)].into()
+    );
 }
 
 #[test]
@@ -75,6 +113,7 @@ fn percentiles_interpolate_inside_buckets_in_milliseconds() {
         success: 20,
         failure: 0,
         buckets: vec![(0.001, 0), (0.002, 10), (0.004, 10), (f64::INFINITY, 0)],
+        denied: Default::default(),
         seconds: 10.0,
     };
     assert_eq!(d.percentile_ms(0.5), Some(2.0));
@@ -171,11 +210,16 @@ fn pods_of_one_resource_add_up() {
         success: 3,
         failure: 1,
         buckets: vec![(0.001, 2), (f64::INFINITY, 2)],
+        denied: Default::default(),
         seconds: 30.0,
     };
     total.add(&one);
-    total.add(&one);
+    total.add(&Delta {
+        denied: [("no-traffic-target", 1)].into(),
+        ..one.clone()
+    });
     assert_eq!((total.success, total.failure), (6, 2));
+    assert_eq!(total.denied, [("no-traffic-target", 1)].into());
     assert_eq!(total.buckets, vec![(0.001, 4), (f64::INFINITY, 4)]);
     assert_eq!(total.seconds, 30.0);
 }
@@ -186,6 +230,7 @@ fn smi_metrics_name_counts_and_latencies_in_milliseconds() {
         success: 18,
         failure: 2,
         buckets: vec![(0.001, 0), (0.002, 10), (0.004, 10), (f64::INFINITY, 0)],
+        denied: [("no-traffic-target", 2), ("route-not-matched", 0)].into(),
         seconds: 10.0,
     };
     let m: Vec<(String, Option<String>, String)> = d
@@ -202,6 +247,7 @@ fn smi_metrics_name_counts_and_latencies_in_milliseconds() {
             ("p50_response_latency".into(), ms(), "2".into()),
             ("p90_response_latency".into(), ms(), "3600m".into()),
             ("p99_response_latency".into(), ms(), "3960m".into()),
+            ("denied:no-traffic-target".into(), None, "2".into()),
         ]
     );
     // Without traffic: counts of zero, no made-up latencies.

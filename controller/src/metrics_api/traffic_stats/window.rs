@@ -76,9 +76,11 @@ fn increase(before: &Counts, now: &Counts) -> Delta {
             .find(|(b, _)| *b == le)
             .map_or(0, |(_, n)| *n)
     };
+    let denied_before = |r: &str| before.denied.get(r).copied().unwrap_or(0);
     let reset = now.success < before.success
         || now.failure < before.failure
-        || now.buckets.iter().any(|&(le, n)| n < cumulative_before(le));
+        || now.buckets.iter().any(|&(le, n)| n < cumulative_before(le))
+        || now.denied.iter().any(|(r, n)| *n < denied_before(r));
     let base = |b: u64| if reset { 0 } else { b };
     // Cumulative increases per bound, then per bucket.
     let mut buckets = Vec::with_capacity(now.buckets.len());
@@ -92,6 +94,11 @@ fn increase(before: &Counts, now: &Counts) -> Delta {
         success: now.success - base(before.success),
         failure: now.failure - base(before.failure),
         buckets,
+        denied: now
+            .denied
+            .iter()
+            .map(|(r, n)| (*r, n - base(denied_before(r))))
+            .collect(),
         seconds: 0.0,
     }
 }
