@@ -165,29 +165,6 @@ pub fn build(inputs: Inputs) -> Graph {
         inputs.workloads.iter().map(|w| (w.id(), node(w))).collect();
     let by_id: BTreeMap<Id, &Workload> = inputs.workloads.iter().map(|w| (w.id(), w)).collect();
 
-    // One measurement per (caller, callee): the server side's when both
-    // proxies measured, since that is where the policy is applied.
-    let mut measured: BTreeMap<(Id, Id), &Row> = BTreeMap::new();
-    for (of, row) in &inputs.edges {
-        let Some(e) = &row.edge else { continue };
-        let peer = peer_id(&e.peer);
-        nodes
-            .entry(peer.clone())
-            .or_insert_with(|| peer_node(&e.peer, &peer));
-        let key = match e.direction.as_str() {
-            "to" => (of.clone(), peer),
-            "from" => (peer, of.clone()),
-            _ => continue,
-        };
-        let server = |r: &Row| r.edge.as_ref().is_some_and(|e| e.side == "server");
-        match measured.get(&key) {
-            Some(kept) if server(kept) || !server(row) => {}
-            _ => {
-                measured.insert(key, row);
-            }
-        }
-    }
-
     // Which workloads each caller identity is.
     let mut callers: BTreeMap<(String, String), Vec<Id>> = BTreeMap::new();
     for w in &inputs.workloads {
@@ -198,6 +175,33 @@ pub fn build(inputs: Inputs) -> Graph {
                 .push(w.id());
         }
     }
+
+    // One measurement per (caller, callee): the server side's when both
+    // proxies measured, since that is where the policy is applied.
+    let mut measured: BTreeMap<(Id, Id), &Row> = BTreeMap::new();
+    let server = |r: &Row| r.edge.as_ref().is_some_and(|e| e.side == "server");
+    for (of, row) in &inputs.edges {
+        let Some(e) = &row.edge else { continue };
+        let peer = peer_id(&e.peer);
+        let key = match e.direction.as_str() {
+            "to" => (of.clone(), peer.clone()),
+            "from" => (peer.clone(), of.clone()),
+            _ => continue,
+        };
+        if e.direction == "to" && shared_identity_measured(&inputs.edges, of, &e.peer, &callers) {
+            continue;
+        }
+        nodes
+            .entry(peer.clone())
+            .or_insert_with(|| peer_node(&e.peer, &peer));
+        match measured.get(&key) {
+            Some(kept) if server(kept) || !server(row) => {}
+            _ => {
+                measured.insert(key, row);
+            }
+        }
+    }
+
     let mut granted: BTreeMap<(Id, Id), String> = BTreeMap::new();
     for g in &inputs.grants {
         let from = callers.get(&g.from).cloned().unwrap_or_else(|| {
@@ -269,6 +273,34 @@ pub fn build(inputs: Inputs) -> Graph {
         edges,
         splits: inputs.splits.iter().map(split).collect(),
     }
+}
+
+/// Whether a client-side edge from `of` to a peer known only as a
+/// ServiceAccount (several workloads run as it) is already measured by
+/// those workloads' own proxies: then it is the same traffic, drawn per
+/// workload from the server side.
+fn shared_identity_measured(
+    edges: &[(Id, Row)],
+    of: &Id,
+    peer: &ObjectReference,
+    callers: &BTreeMap<(String, String), Vec<Id>>,
+) -> bool {
+    if peer.kind != "ServiceAccount" {
+        return false;
+    }
+    let sa = (
+        peer.namespace.clone().unwrap_or_default(),
+        peer.name.clone().unwrap_or_default(),
+    );
+    let Some(workloads) = callers.get(&sa) else {
+        return false;
+    };
+    edges.iter().any(|(w, r)| {
+        workloads.contains(w)
+            && r.edge.as_ref().is_some_and(|e| {
+                e.direction == "from" && e.side == "server" && peer_id(&e.peer) == *of
+            })
+    })
 }
 
 /// Whether a measured edge carried any request in the window.

@@ -5,7 +5,7 @@
 "use strict";
 
 const REFRESH_MS = 5000;
-const COL_W = 400, ROW_H = 66, NODE_W = 196, NODE_H = 46, PAD = 24;
+const COL_W = 470, ROW_H = 66, NODE_W = 196, NODE_H = 46, PAD = 24;
 // Beyond this many edges, their labels move into tooltips.
 const EDGE_LABELS_UP_TO = 150;
 
@@ -47,8 +47,9 @@ async function refresh() {
 // edges that carried traffic place nodes: a grant nobody used is drawn, not
 // followed. A cycle is broken at the node that calls most and is called
 // least.
-function layout(nodes, edges) {
-  edges = edges.filter((e) => e.state !== "allowed-unused");
+function layout(nodes, all) {
+  const edges = all.filter((e) => e.state !== "allowed-unused");
+  const unused = all.filter((e) => e.state === "allowed-unused");
   const ids = nodes.map((n) => n.id).sort();
   const out = new Map(ids.map((id) => [id, []]));
   const indeg = new Map(ids.map((id) => [id, 0]));
@@ -81,6 +82,14 @@ function layout(nodes, edges) {
       if (indeg.get(v) === 0) queue.push(v);
     }
   }
+  // A node only unused grants reach goes right of its caller rather than
+  // into the first column.
+  const touched = new Set(edges.flatMap((e) => [e.from, e.to]));
+  for (const e of unused) {
+    if (!touched.has(e.to) && layer.has(e.from) && layer.has(e.to) && e.from !== e.to) {
+      layer.set(e.to, Math.max(layer.get(e.to), layer.get(e.from) + 1));
+    }
+  }
   const layers = [];
   for (const id of ids) (layers[layer.get(id)] ??= []).push(id);
   const row = new Map();
@@ -109,7 +118,9 @@ function edgeLabel(e) {
       " (" + e.denied.map((d) => d.reason).join(", ") + ")";
   }
   if (e.state === "allowed-unused") return "allowed, unused";
-  return rps(e.rps) + " rps · " + pct(e.success) + " · p99 " + ms(e.p99_ms);
+  const refused = e.denied.reduce((s, d) => s + d.count, 0);
+  return rps(e.rps) + " rps · " + pct(e.success) + " · p99 " + ms(e.p99_ms) +
+    (refused ? " · " + refused + " refused" : "");
 }
 
 function edgePath(a, b) {
@@ -248,5 +259,9 @@ $("explain").addEventListener("submit", async (ev) => {
 const params = new URLSearchParams(location.search);
 if (params.get("namespaces")) $("namespaces").value = params.get("namespaces");
 if (params.get("workload")) state.selected = params.get("workload");
-refresh();
-setInterval(refresh, REFRESH_MS);
+// The next refresh is timed from the end of the last one, so a slow cluster
+// never has requests piling up.
+(async function poll() {
+  await refresh();
+  setTimeout(poll, REFRESH_MS);
+})();

@@ -204,6 +204,54 @@ fn an_edge_with_no_request_in_the_window_counts_as_no_traffic() {
 }
 
 #[test]
+fn a_callers_view_of_a_shared_identity_gives_way_to_each_workloads_own() {
+    // api-v1 and api-v2 run as `api`: web's proxy can only name the peer
+    // by that ServiceAccount, their proxies name web.
+    let (of, mut client) = edge("web", "to", "client", "", 10, 0);
+    if let Some(e) = client.edge.as_mut() {
+        e.peer = ObjectReference {
+            kind: "ServiceAccount".into(),
+            namespace: Some("shop".into()),
+            name: Some("api".into()),
+        };
+    }
+    let g = build(Inputs {
+        workloads: vec![
+            workload("shop", "web", "web"),
+            workload("shop", "api-v1", "api"),
+            workload("shop", "api-v2", "api"),
+        ],
+        edges: vec![
+            (of.clone(), client.clone()),
+            edge("api-v1", "from", "server", "web", 8, 0),
+            edge("api-v2", "from", "server", "web", 2, 0),
+        ],
+        ..Default::default()
+    });
+    let pairs: Vec<(&str, &str)> = g
+        .edges
+        .iter()
+        .map(|e| (e.from.as_str(), e.to.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("shop/deployment/web", "shop/deployment/api-v1"),
+            ("shop/deployment/web", "shop/deployment/api-v2")
+        ]
+    );
+    assert!(g.nodes.iter().all(|n| n.kind != "serviceaccount"));
+    // Without the workloads' own measurements, the caller's view stays.
+    let g = build(Inputs {
+        workloads: vec![workload("shop", "web", "web")],
+        edges: vec![(of, client)],
+        ..Default::default()
+    });
+    assert_eq!(g.edges.len(), 1);
+    assert_eq!(g.edges[0].to, "shop/serviceaccount/api");
+}
+
+#[test]
 fn peers_and_granted_identities_outside_the_workloads_become_nodes() {
     let g = build(Inputs {
         workloads: vec![workload("shop", "api", "api")],
