@@ -152,21 +152,40 @@ enum Command {
         /// Print the address; do not open a browser.
         #[arg(long)]
         no_browser: bool,
-        /// The mesh's default policy; read from the controller's Deployment when not given.
-        #[arg(long, value_parser = ["allow", "deny"])]
-        default_policy: Option<String>,
-        /// Namespace of weft's control plane.
-        #[arg(long, default_value = weft_api::contract::control_plane::NAMESPACE)]
-        control_plane_namespace: String,
-        /// SPIFFE trust domain of the mesh.
-        #[arg(long, default_value = weft_api::contract::control_plane::DEFAULT_TRUST_DOMAIN)]
-        trust_domain: String,
-        /// Kubernetes cluster domain.
-        #[arg(long, default_value = weft_api::contract::control_plane::DEFAULT_CLUSTER_DOMAIN)]
-        cluster_domain: String,
+        #[command(flatten)]
+        settings: PolicySettings,
     },
     /// Print the CLI's version and the Kubernetes API version it targets.
     Version,
+}
+
+/// How `weft authz explain` and `weft dashboard` build the policy the
+/// controller would send.
+#[derive(Debug, clap::Args)]
+struct PolicySettings {
+    /// The mesh's default policy; read from the controller's Deployment when not given.
+    #[arg(long, value_parser = ["allow", "deny"])]
+    default_policy: Option<String>,
+    /// Namespace of weft's control plane.
+    #[arg(long, default_value = weft_api::contract::control_plane::NAMESPACE)]
+    control_plane_namespace: String,
+    /// SPIFFE trust domain of the mesh.
+    #[arg(long, default_value = weft_api::contract::control_plane::DEFAULT_TRUST_DOMAIN)]
+    trust_domain: String,
+    /// Kubernetes cluster domain.
+    #[arg(long, default_value = weft_api::contract::control_plane::DEFAULT_CLUSTER_DOMAIN)]
+    cluster_domain: String,
+}
+
+impl From<PolicySettings> for weft_cli::cluster::Settings {
+    fn from(s: PolicySettings) -> Self {
+        Self {
+            default_policy: s.default_policy,
+            control_plane_namespace: s.control_plane_namespace,
+            trust_domain: s.trust_domain,
+            cluster_domain: s.cluster_domain,
+        }
+    }
 }
 
 /// What `weft stat` and `weft edges` share.
@@ -220,18 +239,8 @@ enum AuthzCommand {
         /// A request header, `name: value`; repeatable.
         #[arg(long = "header", short = 'H')]
         header: Vec<String>,
-        /// The mesh's default policy; read from the controller's Deployment when not given.
-        #[arg(long, value_parser = ["allow", "deny"])]
-        default_policy: Option<String>,
-        /// Namespace of weft's control plane.
-        #[arg(long, default_value = weft_api::contract::control_plane::NAMESPACE)]
-        control_plane_namespace: String,
-        /// SPIFFE trust domain of the mesh.
-        #[arg(long, default_value = weft_api::contract::control_plane::DEFAULT_TRUST_DOMAIN)]
-        trust_domain: String,
-        /// Kubernetes cluster domain.
-        #[arg(long, default_value = weft_api::contract::control_plane::DEFAULT_CLUSTER_DOMAIN)]
-        cluster_domain: String,
+        #[command(flatten)]
+        settings: PolicySettings,
     },
 }
 
@@ -357,10 +366,7 @@ fn main() -> anyhow::Result<()> {
                     method,
                     path,
                     header,
-                    default_policy,
-                    control_plane_namespace,
-                    trust_domain,
-                    cluster_domain,
+                    settings,
                 },
         } => {
             let (namespace, pod) = to
@@ -391,12 +397,7 @@ fn main() -> anyhow::Result<()> {
                 port,
                 traffic,
             };
-            let settings = weft_cli::cluster::Settings {
-                default_policy,
-                control_plane_namespace,
-                trust_domain,
-                cluster_domain,
-            };
+            let settings = weft_cli::cluster::Settings::from(settings);
             let text = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -414,17 +415,9 @@ fn main() -> anyhow::Result<()> {
             namespaces,
             port,
             no_browser,
-            default_policy,
-            control_plane_namespace,
-            trust_domain,
-            cluster_domain,
+            settings,
         } => {
-            let settings = weft_cli::cluster::Settings {
-                default_policy,
-                control_plane_namespace,
-                trust_domain,
-                cluster_domain,
-            };
+            let settings = weft_cli::cluster::Settings::from(settings);
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
