@@ -3,11 +3,13 @@
 //! At 10k pods, the full objects (env, volumes, resources, statuses) are
 //! most of the controller's memory. The index reads a pod's name, labels,
 //! `weft.io/` annotations, service account, host networking, addresses,
-//! phase, and its containers' names, ports and probes; everything else goes.
+//! phase, its containers' names, ports and probes, and the proxy
+//! container's image; everything else goes.
 
 use k8s_openapi::api::core::v1::{Container, Node, NodeSpec, Pod, PodSpec, PodStatus};
 use k8s_openapi::api::networking::v1::ServiceCIDR;
 use kube::api::ObjectMeta;
+use weft_api::contract::pod::PROXY_CONTAINER;
 
 /// Annotations the index reads all start with this.
 const WEFT_PREFIX: &str = "weft.io/";
@@ -43,6 +45,9 @@ pub fn strip_metadata(m: &mut ObjectMeta) {
 
 pub fn pod(p: Pod) -> Pod {
     let container = |c: Container| Container {
+        // The proxy's image says which weft release runs in the pod
+        // (`weft dashboard` shows it); an app's image is never read.
+        image: c.image.filter(|_| c.name == PROXY_CONTAINER),
         name: c.name,
         ports: c.ports,
         liveness_probe: c.liveness_probe,
@@ -140,6 +145,8 @@ mod tests {
         );
         assert_eq!(json["spec"]["containers"][0]["ports"][0]["name"], "http");
         assert!(json["spec"]["containers"][0].get("env").is_none());
+        assert_eq!(json["spec"]["initContainers"][0]["image"], "weft/proxy");
+        assert!(json["spec"]["containers"][0].get("image").is_none());
         assert!(json["spec"].get("volumes").is_none());
         assert_eq!(json["status"]["podIP"], "10.0.0.5");
         assert!(json["status"].get("conditions").is_none());

@@ -29,6 +29,8 @@ pub struct Workload {
     /// The ServiceAccount its pods run as.
     pub service_account: Option<String>,
     pub pods: usize,
+    /// Its pods' proxy images, each once (several during a rollout).
+    pub proxy_images: Vec<String>,
     /// Whether any TrafficTarget names it (then only grants allow traffic).
     pub targeted: bool,
     /// The default policy its proxies apply when nothing targets it.
@@ -102,6 +104,7 @@ pub struct Node {
     pub meshed: bool,
     pub service_account: Option<String>,
     pub pods: usize,
+    pub proxy_images: Vec<String>,
     pub rps: Option<f64>,
     pub success: Option<f64>,
     pub p99_ms: Option<f64>,
@@ -318,6 +321,7 @@ fn node(w: &Workload) -> Node {
         meshed: w.meshed,
         service_account: w.service_account.clone(),
         pods: w.pods,
+        proxy_images: w.proxy_images.clone(),
         rps: stats.map(|r| r.rps),
         success: stats.and_then(|r| r.success_rate),
         p99_ms: stats.and_then(|r| r.p99_ms),
@@ -344,6 +348,7 @@ fn peer_node(p: &ObjectReference, id: &str) -> Node {
         meshed: true,
         service_account: None,
         pods: 0,
+        proxy_images: Vec::new(),
         rps: None,
         success: None,
         p99_ms: None,

@@ -85,6 +85,12 @@ impl Cluster {
                 meshed: pods.iter().any(|p| p.meshed),
                 service_account: pods.first().map(|p| p.service_account.clone()),
                 pods: pods.len(),
+                proxy_images: pods
+                    .iter()
+                    .filter_map(|p| p.proxy_image.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
                 default_allow: true,
                 ..Default::default()
             };

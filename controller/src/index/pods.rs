@@ -12,13 +12,18 @@ use weft_tls::SpiffeId;
 /// no proxy (edited, or injected by hand and reverted) has nobody to enforce
 /// policy, and clients must not expect mesh TLS from it.
 pub(crate) fn is_meshed(pod: &Pod) -> bool {
-    pod.spec.as_ref().is_some_and(|s| {
-        s.init_containers
-            .iter()
-            .flatten()
-            .chain(s.containers.iter())
-            .any(|c| c.name == PROXY_CONTAINER)
-    })
+    proxy_container(pod).is_some()
+}
+
+/// The proxy the injector added: a native sidecar (an init container), or
+/// a regular container in older injections.
+pub(crate) fn proxy_container(pod: &Pod) -> Option<&Container> {
+    let s = pod.spec.as_ref()?;
+    s.init_containers
+        .iter()
+        .flatten()
+        .chain(s.containers.iter())
+        .find(|c| c.name == PROXY_CONTAINER)
 }
 
 pub(crate) fn service_account(pod: &Pod) -> &str {

@@ -56,6 +56,8 @@ pub struct PodSummary {
     pub meshed: bool,
     pub owner: Option<Owner>,
     pub ports: Vec<u16>,
+    /// The image of its proxy container, when it has one.
+    pub proxy_image: Option<String>,
 }
 
 pub(crate) fn pod_summaries(store: &Store) -> Vec<PodSummary> {
@@ -76,6 +78,7 @@ pub(crate) fn pod_summaries(store: &Store) -> Vec<PodSummary> {
                 meshed: pods::is_meshed(p),
                 owner: owner(p),
                 ports,
+                proxy_image: pods::proxy_container(p).and_then(|c| c.image.clone()),
             }
         })
         .collect()

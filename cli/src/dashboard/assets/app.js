@@ -219,7 +219,7 @@ async function renderWorkload(d) {
   $("workload-in").tBodies[0].innerHTML = edgeRows(d.edges.filter((e) => e.to === n.id), "from");
   $("workload-out").tBodies[0].innerHTML = edgeRows(d.edges.filter((e) => e.from === n.id), "to");
   const facts = [["meshed", n.meshed ? "yes" : "no"], ["service account", n.service_account ?? "–"],
-    ["pods", n.pods ?? "–"], ["proxy version", n.proxy_version ?? "–"],
+    ["pods", n.pods ?? "–"], ["proxy image", (n.proxy_images ?? []).join(", ") || "–"],
     ["certificate expires", n.certificate_expiry ?? "–"], ["routes", (n.routes ?? []).join(", ") || "–"]];
   $("workload-facts").innerHTML = facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("");
 }

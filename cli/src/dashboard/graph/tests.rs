@@ -325,6 +325,22 @@ fn a_split_without_traffic_or_weights_has_no_shares() {
 }
 
 #[test]
+fn a_node_carries_its_pods_proxy_images() {
+    let mut web = workload("shop", "web", "web");
+    web.proxy_images = vec!["weft/proxy:0.1.0".into(), "weft/proxy:0.2.0".into()];
+    let g = build(Inputs {
+        workloads: vec![web],
+        ..Default::default()
+    });
+    assert_eq!(
+        g.nodes[0].proxy_images,
+        ["weft/proxy:0.1.0", "weft/proxy:0.2.0"]
+    );
+    let json = serde_json::to_value(&g.nodes[0]).unwrap();
+    assert_eq!(json["proxy_images"][1], "weft/proxy:0.2.0");
+}
+
+#[test]
 fn the_page_reads_the_states_in_kebab_case() {
     let json = serde_json::to_value(State::AllowedUnused).unwrap();
     assert_eq!(json, "allowed-unused");

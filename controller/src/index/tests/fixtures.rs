@@ -130,6 +130,15 @@ impl PodB {
         self
     }
 
+    pub fn proxy_image(mut self, image: &str) -> Self {
+        for c in self.spec().init_containers.iter_mut().flatten() {
+            if c.name == PROXY_CONTAINER {
+                c.image = Some(image.into());
+            }
+        }
+        self
+    }
+
     pub fn unmeshed(mut self) -> Self {
         self.spec().init_containers = None;
         self

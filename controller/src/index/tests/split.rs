@@ -193,6 +193,7 @@ fn the_dashboards_readers_give_every_pod_and_each_splits_weights() {
     let ix = index_with([
         pod("shop", "web-1")
             .sa("web")
+            .proxy_image("weft/proxy:0.1.0")
             .container_port("http", 8080)
             .container_port("admin", 9000)
             .into(),
@@ -207,8 +208,10 @@ fn the_dashboards_readers_give_every_pod_and_each_splits_weights() {
     assert!(web.meshed);
     assert_eq!(web.service_account, "web");
     assert_eq!(web.ports, [8080, 9000]);
+    assert_eq!(web.proxy_image.as_deref(), Some("weft/proxy:0.1.0"));
     let legacy = pods.iter().find(|p| p.name == "legacy-1").unwrap();
     assert!(!legacy.meshed);
+    assert_eq!(legacy.proxy_image, None);
     assert_eq!(
         ix.split_weights()[&("shop".to_string(), "web-split".to_string())],
         (
