@@ -29,11 +29,17 @@ pub async fn explain(s: &Settings, q: &Question) -> anyhow::Result<String> {
 
 /// [`explain`] with a client already made.
 pub async fn explain_with(client: &Client, s: &Settings, q: &Question) -> anyhow::Result<String> {
+    explain_in(client, load(client, s).await?, q).await
+}
+
+/// [`explain`] over an index already loaded (the Gateway API routes are
+/// read here, since only explain needs them).
+pub async fn explain_in(client: &Client, loaded: Loaded, q: &Question) -> anyhow::Result<String> {
     let Loaded {
         mut index,
         trust_domain: td,
         mut notes,
-    } = load(client, s).await?;
+    } = loaded;
     let parents = crate::gateway::load(client, &mut index, &mut notes).await;
     let e = explain::explain(&mut index, &td, q, &parents)?;
     let mut out = explain::render(q, &e);

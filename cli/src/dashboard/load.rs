@@ -240,8 +240,9 @@ impl Cluster {
             .from
             .parse()
             .map_err(|e| anyhow::anyhow!("caller {:?}: {e}", q.from))?;
-        let Loaded { index, .. } = cluster::load(&self.client, &self.settings).await?;
-        let pod = index
+        let loaded = cluster::load(&self.client, &self.settings).await?;
+        let pod = loaded
+            .index
             .pod_summaries()
             .into_iter()
             .filter(|p| p.meshed)
@@ -269,7 +270,8 @@ impl Cluster {
                 headers: Vec::new(),
             },
         };
-        cluster::explain_with(&self.client, &self.settings, &question).await
+        // The index just loaded answers too: one read of the cluster.
+        cluster::explain_in(&self.client, loaded, &question).await
     }
 }
 
