@@ -4,6 +4,7 @@
 //! `e2e/cluster/up` starts (`make e2e`). A suite that cannot reach its cluster
 //! fails and says why; it is never skipped.
 
+pub mod browser;
 pub mod flagger;
 pub mod gateway;
 pub mod local;

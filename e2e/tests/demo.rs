@@ -2,7 +2,11 @@
 //! workload gets its proxy and becomes ready, and the front end's report
 //! shows each SMI rule at work on the real cluster — `/items` allowed,
 //! `/admin` refused with its reason, the split reaching both API versions,
-//! the gRPC and TCP services answering through the mesh.
+//! the gRPC and TCP services answering through the mesh; and `weft
+//! dashboard`, opened in headless Chromium, draws all of it (`dashboard`).
+
+#[path = "demo/dashboard.rs"]
+mod dashboard;
 
 use weft_e2e::{
     release::{install, run, uninstall},
@@ -30,21 +34,7 @@ fn the_demo_comes_up_and_its_policies_hold() -> anyhow::Result<()> {
         let up = repo_root().join("demo/up");
         let out = run(up.to_str().unwrap(), &[])?;
         eprintln!("{out}");
-        let report = run(
-            "kubectl",
-            &[
-                "-n",
-                "weft-demo",
-                "exec",
-                "deploy/web",
-                "-c",
-                "app",
-                "--",
-                "/testapp",
-                "get",
-                "http://localhost:8080/",
-            ],
-        )?;
+        let report = report()?;
         eprintln!("{report}");
         let line = |prefix: &str| {
             report
@@ -69,7 +59,7 @@ fn the_demo_comes_up_and_its_policies_hold() -> anyhow::Result<()> {
         );
         assert!(line("gRPC health").ends_with("SERVING"), "{report}");
         assert!(line("TCP").contains("echo from tcp-"), "{report}");
-        Ok(())
+        dashboard::draws_the_demo()
     })();
     let _ = run(
         "kubectl",
@@ -77,4 +67,24 @@ fn the_demo_comes_up_and_its_policies_hold() -> anyhow::Result<()> {
     );
     uninstall();
     res
+}
+
+/// The front end's report: it calls each backend the way the demo's policy
+/// expects, and says what each call got.
+fn report() -> anyhow::Result<String> {
+    run(
+        "kubectl",
+        &[
+            "-n",
+            "weft-demo",
+            "exec",
+            "deploy/web",
+            "-c",
+            "app",
+            "--",
+            "/testapp",
+            "get",
+            "http://localhost:8080/",
+        ],
+    )
 }
