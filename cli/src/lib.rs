@@ -8,4 +8,5 @@ pub mod explain;
 pub mod gateway;
 pub mod inject;
 pub mod stat;
+pub mod suggest;
 pub mod uninstall;

@@ -155,8 +155,49 @@ enum Command {
         #[command(flatten)]
         settings: PolicySettings,
     },
+    /// Write least-privilege SMI policy from observed traffic.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Print the CLI's version and the Kubernetes API version it targets.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// SMI objects that would allow exactly the traffic that flowed.
+    ///
+    /// Reads what each meshed pod's proxy let through (per caller
+    /// ServiceAccount and port: each request's method and path, with
+    /// id-like path segments as wildcards, and TCP connections), from
+    /// weft's SMI TrafficMetrics API, and prints for review, as YAML for
+    /// `kubectl apply -f`: per destination ServiceAccount one
+    /// HTTPRouteGroup, a TCPRoute per opaque port, and per caller and port
+    /// a TrafficTarget naming only what that caller used. Every object is
+    /// labelled weft.io/suggested=true. The header lists the edges a switch
+    /// to `default-policy: deny` would refuse now.
+    ///
+    /// The metrics API keeps a short window (30 s by default); --for keeps
+    /// reading and adds up what each read saw.
+    ///
+    /// Example: weft policy suggest -n shop --for 10m > shop-policy.yaml
+    Suggest {
+        /// A namespace to read; repeatable. Every injected namespace when none is given.
+        #[arg(short = 'n', long = "namespace")]
+        namespaces: Vec<String>,
+        /// Only the policy protecting this workload (KIND/NAME: deploy/, sts/, ds/ or po/), in the one namespace given with -n.
+        #[arg(long)]
+        workload: Option<String>,
+        /// Keep reading this long and suggest for everything seen (Go duration: 10m, 1h).
+        #[arg(long = "for", default_value = "0s")]
+        span: String,
+        /// Output format.
+        #[arg(short = 'o', long, value_parser = ["yaml", "json"], default_value = "yaml")]
+        output: String,
+        #[command(flatten)]
+        settings: PolicySettings,
+    },
 }
 
 /// How `weft authz explain` and `weft dashboard` build the policy the
@@ -418,33 +459,67 @@ fn main() -> anyhow::Result<()> {
             settings,
         } => {
             let settings = weft_cli::cluster::Settings::from(settings);
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .context("starting the runtime")?
-                .block_on(async {
-                    let client = kube::Client::try_default()
-                        .await
-                        .context("connecting to the cluster (kubeconfig or in-cluster config)")?;
-                    let source = std::sync::Arc::new(weft_cli::dashboard::load::Cluster {
-                        client,
-                        settings,
-                    });
-                    let mut url = String::new();
-                    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-                    weft_cli::dashboard::run(source, addr, |at| {
-                        url = at.to_string();
-                        if !namespaces.is_empty() {
-                            url.push_str(&format!("?namespaces={}", namespaces.join(",")));
-                        }
-                        eprintln!("weft dashboard at {url} (Ctrl-C to stop)");
-                        if !no_browser {
-                            open_browser(&url);
-                        }
-                    })
-                    .await
-                })?;
+            multi_thread()?.block_on(async {
+                let client = connect().await?;
+                let source =
+                    std::sync::Arc::new(weft_cli::dashboard::load::Cluster { client, settings });
+                let mut url = String::new();
+                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                weft_cli::dashboard::run(source, addr, |at| {
+                    url = at.to_string();
+                    if !namespaces.is_empty() {
+                        url.push_str(&format!("?namespaces={}", namespaces.join(",")));
+                    }
+                    eprintln!("weft dashboard at {url} (Ctrl-C to stop)");
+                    if !no_browser {
+                        open_browser(&url);
+                    }
+                })
+                .await
+            })?;
+        }
+        Command::Policy {
+            command:
+                PolicyCommand::Suggest {
+                    namespaces,
+                    workload,
+                    span,
+                    output,
+                    settings,
+                },
+        } => {
+            let span = weft_api::duration::parse(&span)
+                .map_err(|e| anyhow::anyhow!("--for {span:?}: {e}"))?;
+            let only = match &workload {
+                None => None,
+                Some(w) => {
+                    let [ns] = namespaces.as_slice() else {
+                        anyhow::bail!("--workload needs exactly one namespace (-n)");
+                    };
+                    Some(workload_id(ns, w)?)
+                }
+            };
+            let req = weft_cli::suggest::read::Request {
+                namespaces,
+                only,
+                span,
+                every: std::time::Duration::from_secs(15),
+            };
+            let settings = weft_cli::cluster::Settings::from(settings);
+            let s = multi_thread()?.block_on(async {
+                let client = connect().await?;
+                let cluster = weft_cli::dashboard::load::Cluster { client, settings };
+                weft_cli::suggest::read::observe(&cluster, &req, &mut |l| eprintln!("{l}")).await
+            })?;
+            match output.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&s.objects)?),
+                _ => print!("{}", weft_cli::suggest::render_yaml(&s)),
+            }
+            if s.objects.is_empty() {
+                eprintln!(
+                    "nothing observed: is traffic flowing, and has weft-controller scraped the proxies (weft stat)?"
+                );
+            }
         }
         Command::Version => {
             println!("weft {}", env!("CARGO_PKG_VERSION"));
@@ -459,6 +534,38 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Opens `url` in the desktop's browser; says so when it cannot.
+/// Two worker threads: the dashboard serves while it reads, and reads run
+/// several requests at once.
+fn multi_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+async fn connect() -> anyhow::Result<kube::Client> {
+    kube::Client::try_default()
+        .await
+        .context("connecting to the cluster (kubeconfig or in-cluster config)")
+}
+
+/// `deploy/web` in `ns` as the dashboard's workload id.
+fn workload_id(ns: &str, w: &str) -> anyhow::Result<String> {
+    let (kind, name) = w
+        .split_once('/')
+        .filter(|(_, n)| !n.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("--workload {w:?}: give KIND/NAME, e.g. deploy/web"))?;
+    let kind = match kind {
+        "deploy" | "deployment" | "deployments" => "deployment",
+        "sts" | "statefulset" | "statefulsets" => "statefulset",
+        "ds" | "daemonset" | "daemonsets" => "daemonset",
+        "po" | "pod" | "pods" => "pod",
+        other => anyhow::bail!("--workload {w:?}: unknown kind {other:?} (deploy, sts, ds or po)"),
+    };
+    Ok(format!("{ns}/{kind}/{name}"))
+}
+
 fn open_browser(url: &str) {
     let opener = if cfg!(target_os = "macos") {
         "open"

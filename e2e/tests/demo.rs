@@ -3,10 +3,15 @@
 //! shows each SMI rule at work on the real cluster — `/items` allowed,
 //! `/admin` refused with its reason, the split reaching both API versions,
 //! the gRPC and TCP services answering through the mesh; and `weft
-//! dashboard`, opened in headless Chromium, draws all of it (`dashboard`).
+//! dashboard`, opened in headless Chromium, draws all of it (`dashboard`);
+//! and `weft policy suggest`'s policy, applied under `default-policy: deny`
+//! in place of the demo's own, keeps every allowed call working and refuses
+//! the rest (`suggest`).
 
 #[path = "demo/dashboard.rs"]
 mod dashboard;
+#[path = "demo/suggest.rs"]
+mod suggest;
 
 use weft_e2e::{
     release::{install, run, uninstall},
@@ -36,30 +41,10 @@ fn the_demo_comes_up_and_its_policies_hold() -> anyhow::Result<()> {
         eprintln!("{out}");
         let report = report()?;
         eprintln!("{report}");
-        let line = |prefix: &str| {
-            report
-                .lines()
-                .find(|l| l.trim_start().starts_with(prefix))
-                .unwrap_or_default()
-                .to_string()
-        };
-        assert!(
-            line("HTTP GET http://api/items").contains("-> 200 hello from api-v"),
-            "{report}"
-        );
-        let admin = line("HTTP GET http://api/admin");
-        assert!(
-            admin.contains("-> 403") && admin.contains("route-not-matched"),
-            "{report}"
-        );
-        let split = line("20 x GET");
-        assert!(
-            split.contains("api-v1:") && split.contains("api-v2:"),
-            "both versions answer: {report}"
-        );
-        assert!(line("gRPC health").ends_with("SERVING"), "{report}");
-        assert!(line("TCP").contains("echo from tcp-"), "{report}");
-        dashboard::draws_the_demo()
+        let wrong = report_wrong(&report);
+        anyhow::ensure!(wrong.is_empty(), "the report {wrong:?}:\n{report}");
+        dashboard::draws_the_demo()?;
+        suggest::keeps_the_demo_working_under_deny()
     })();
     let _ = run(
         "kubectl",
@@ -72,19 +57,64 @@ fn the_demo_comes_up_and_its_policies_hold() -> anyhow::Result<()> {
 /// The front end's report: it calls each backend the way the demo's policy
 /// expects, and says what each call got.
 fn report() -> anyhow::Result<String> {
+    testapp_get("web", "http://localhost:8080/")
+}
+
+/// `testapp get url` in the app container of Deployment `deploy` of the
+/// demo: its output, or an error with what it printed.
+fn testapp_get(deploy: &str, url: &str) -> anyhow::Result<String> {
+    let deploy = format!("deploy/{deploy}");
     run(
         "kubectl",
         &[
             "-n",
             "weft-demo",
             "exec",
-            "deploy/web",
+            &deploy,
             "-c",
             "app",
             "--",
             "/testapp",
             "get",
-            "http://localhost:8080/",
+            url,
         ],
     )
+}
+
+/// What the report shows that the demo's policy does not allow for: each
+/// call's expectation it fails, in words (empty when all hold).
+fn report_wrong(report: &str) -> Vec<String> {
+    let line = |prefix: &str| {
+        report
+            .lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut wrong = Vec::new();
+    let mut expect = |ok: bool, what: &str| {
+        if !ok {
+            wrong.push(what.to_string());
+        }
+    };
+    expect(
+        line("HTTP GET http://api/items").contains("-> 200 hello from api-v"),
+        "GET /items is not answered by the API",
+    );
+    let admin = line("HTTP GET http://api/admin");
+    expect(
+        admin.contains("-> 403") && admin.contains("route-not-matched"),
+        "GET /admin is not refused as route-not-matched",
+    );
+    let split = line("20 x GET");
+    expect(
+        split.contains("api-v1:") && split.contains("api-v2:"),
+        "the split does not reach both versions",
+    );
+    expect(
+        line("gRPC health").ends_with("SERVING"),
+        "gRPC health is not SERVING",
+    );
+    expect(line("TCP").contains("echo from tcp-"), "TCP does not echo");
+    wrong
 }

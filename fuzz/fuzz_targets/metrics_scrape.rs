@@ -7,7 +7,7 @@
 //! ten seconds apart.
 //!
 //! Beyond "no panic": a parsed scrape's latency buckets are in increasing
-//! order, each bound once; a success rate is a fraction and a rate is not
+//! order, each bound once; it believes at most 512 request shapes; a success rate is a fraction and a rate is not
 //! negative. (Latencies follow whatever bucket bounds the text gives, so
 //! nothing is asserted about them.)
 #![no_main]
@@ -23,6 +23,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(t.is_finite());
         }
         let Ok(scrape) = parse(scrape) else { continue };
+        let shapes: usize = scrape.values().map(|c| c.requests.len()).sum();
+        assert!(
+            shapes <= 512,
+            "{shapes} request shapes believed from one scrape"
+        );
         for counts in scrape.values() {
             let bounds: Vec<f64> = counts.buckets.iter().map(|(le, _)| *le).collect();
             assert!(
@@ -49,5 +54,5 @@ fn check(d: &Delta) {
     if let Some(rps) = d.rps() {
         assert!(rps >= 0.0, "{rps} requests per second");
     }
-    let _ = d.smi_metrics();
+    let _ = d.smi_metrics(true);
 }

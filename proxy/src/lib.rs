@@ -22,7 +22,7 @@
 //! ([`path`]), HTTP plumbing
 //! ([`http`]), the one error type ([`error`]), [`metrics`] and sockets
 //! ([`net`], [`tracker`]). [`scrape`] serves the metrics to weft-controller
-//! alone, over mTLS. [`probe`] runs the app's probes for the kubelet.
+//! alone, over mTLS, with the allowed requests' shapes ([`observed`]). [`probe`] runs the app's probes for the kubelet.
 //!
 //! [`init`] is `weft-proxy init`, the `weft-init` init container that writes
 //! the pod's iptables rules.
@@ -40,6 +40,7 @@ pub mod local;
 pub mod mesh;
 pub mod metrics;
 pub mod net;
+pub mod observed;
 pub mod outbound;
 pub mod path;
 pub mod prefixed;

@@ -184,6 +184,7 @@ async fn run(cfg: config::Config) -> anyhow::Result<()> {
             tls: tls.clone(),
             scraper: controller_id.clone(),
             registry,
+            observed: metrics.observed.clone(),
         })
         .serve(scrape_listener, proc.stop.clone()),
     );

@@ -2,8 +2,11 @@
 //!
 //! Labels are bounded: directions, ports, SPIFFE ids and Service names (as
 //! many as the cluster has workloads), authorization and route names from
-//! policy, status classes. Never a raw path or a client address.
+//! policy, status classes. Never a raw path or a client address. The
+//! requests' path templates are kept apart, in [`Observed`], which only
+//! the controller's scrape listener serves.
 
+use crate::observed::Observed;
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
     metrics::{
@@ -182,6 +185,9 @@ pub struct Metrics {
     pub refused: Family<RefusedLabels, Counter>,
     pub retries: Family<RetryLabels, Counter>,
     pub policy_ports: Gauge,
+    /// The allowed inbound requests' shapes. Not registered: the scrape
+    /// listener serves them to the controller alone, never the admin port.
+    pub observed: Arc<Observed>,
     /// Ports whose detection timeout was already logged.
     logged: Arc<Mutex<HashSet<u16>>>,
 }
@@ -206,6 +212,7 @@ impl Default for Metrics {
             refused: Family::default(),
             retries: Family::default(),
             policy_ports: Gauge::default(),
+            observed: Arc::default(),
             logged: Arc::default(),
         }
     }

@@ -3,11 +3,15 @@
 //! the client's certificate names the controller. The admin port stays
 //! plaintext for the kubelet and local tools; this one crosses the network
 //! carrying who talks to whom, so it is authenticated like the mesh.
+//!
+//! Only here: the allowed inbound requests' shapes ([`crate::observed`]),
+//! from which the controller suggests policy. They name the app's routes,
+//! which other pods reaching the admin port have no need to learn.
 
+use crate::observed::Observed;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use prometheus_client::registry::Registry;
 use std::{convert::Infallible, net::SocketAddr, sync::Arc};
@@ -22,6 +26,8 @@ pub struct ScrapeServer {
     /// The only client answered: weft-controller's id.
     pub scraper: SpiffeId,
     pub registry: Arc<Registry>,
+    /// Served after the registry's families.
+    pub observed: Arc<Observed>,
 }
 
 impl ScrapeServer {
@@ -50,10 +56,9 @@ impl ScrapeServer {
             // for another's traffic. Close without answering.
             return debug!(client = ?client.map(|c| c.to_string()), "refused: not the controller");
         }
-        let registry = self.registry.clone();
         let service = hyper::service::service_fn(move |req| {
-            let registry = registry.clone();
-            async move { Ok::<_, Infallible>(answer(&req, &registry)) }
+            let this = self.clone();
+            async move { Ok::<_, Infallible>(answer(&req, &this.registry, &this.observed)) }
         });
         if let Err(e) = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .serve_connection(TokioIo::new(tls), service)
@@ -64,7 +69,7 @@ impl ScrapeServer {
     }
 }
 
-fn answer(req: &Request<Incoming>, registry: &Registry) -> Response<Full<Bytes>> {
+fn answer<B>(req: &Request<B>, registry: &Registry, observed: &Observed) -> Response<Full<Bytes>> {
     let reply = |status: StatusCode, body: String| {
         Response::builder()
             .status(status)
@@ -79,10 +84,15 @@ fn answer(req: &Request<Incoming>, registry: &Registry) -> Response<Full<Bytes>>
         return reply(StatusCode::NOT_FOUND, "only GET /metrics\n".into());
     }
     let mut out = String::new();
-    match prometheus_client::encoding::text::encode(&mut out, registry) {
-        Ok(()) => reply(StatusCode::OK, out),
-        Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, registry) {
+        return reply(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"));
     }
+    // OpenMetrics text ends at `# EOF`: the observed families go before it.
+    const EOF: &str = "# EOF\n";
+    out.truncate(out.strip_suffix(EOF).map_or(out.len(), str::len));
+    observed.encode(&mut out);
+    out.push_str(EOF);
+    reply(StatusCode::OK, out)
 }
 
 /// Binds the listener (so a taken port fails the proxy at start).
@@ -92,3 +102,6 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .await
         .with_context(|| format!("binding the metrics listener {addr}"))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,8 +1,8 @@
 //! The proxy's metrics listener for weft-controller, over real mTLS and
 //! HTTP/2 on loopback, read with the controller's own scrape client: the
-//! controller gets the metrics text, any other workload of the mesh gets
-//! nothing, and the controller refuses a proxy that is not the pod it
-//! meant to scrape.
+//! controller gets the metrics text (with the allowed requests' shapes,
+//! served nowhere else), any other workload of the mesh gets nothing, and
+//! the controller refuses a proxy that is not the pod it meant to scrape.
 
 use prometheus_client::registry::Registry;
 use std::{sync::Arc, time::Duration};
@@ -59,6 +59,10 @@ async fn only_the_controller_reads_a_proxys_metrics() {
             Duration::from_millis(3),
         );
     }
+    // The allowed request's shape, as the inbound side records it.
+    metrics
+        .observed
+        .record(8080, &client, &http::Method::GET, "/items/42");
     let mut registry = Registry::default();
     metrics.register(&mut registry);
     let listener = weft_proxy::scrape::bind("127.0.0.1:0".parse().unwrap())
@@ -71,6 +75,7 @@ async fn only_the_controller_reads_a_proxys_metrics() {
             tls: tls(&ca, &td, &pod),
             scraper: controller.clone(),
             registry: Arc::new(registry),
+            observed: metrics.observed.clone(),
         })
         .serve(listener, signal),
     );
@@ -92,6 +97,12 @@ async fn only_the_controller_reads_a_proxys_metrics() {
         (counts.success, counts.failure),
         (1, 1),
         "the denial is a failure: {text}"
+    );
+    assert!(
+        text.contains(
+            "weft_proxy_observed_requests_total{direction=\"inbound\",peer=\"spiffe://cluster.local/ns/shop/sa/gateway\",port=\"8080\",method=\"GET\",route=\"/items/*\"} 1\n# EOF"
+        ),
+        "{text}"
     );
 
     let err = fetch(

@@ -307,8 +307,10 @@ fn shared_identity_measured(
 }
 
 /// Whether a measured edge carried any request in the window.
+/// Whether a row saw traffic: responses, or connections forwarded as bytes
+/// (which SMI's counts leave out).
 fn carried(r: &Row) -> bool {
-    r.success_count + r.failure_count > 0
+    r.success_count + r.failure_count > 0 || r.tcp_connections.values().any(|n| *n > 0)
 }
 
 fn node(w: &Workload) -> Node {

@@ -42,6 +42,23 @@ impl Source for Cluster {
         let this = self.clone();
         Box::pin(async move { this.explain_for(q).await.map_err(|e| format!("{e:#}")) })
     }
+
+    fn suggest(&self, workload: String) -> Answer<String> {
+        let this = self.clone();
+        Box::pin(async move {
+            let namespace = workload.split('/').next().unwrap_or_default().to_string();
+            let req = crate::suggest::read::Request {
+                namespaces: vec![namespace],
+                only: Some(workload),
+                span: std::time::Duration::ZERO,
+                every: std::time::Duration::ZERO,
+            };
+            crate::suggest::read::observe(&this, &req, &mut |_| {})
+                .await
+                .map(|s| crate::suggest::render_yaml(&s))
+                .map_err(|e| format!("{e:#}"))
+        })
+    }
 }
 
 /// A workload's key: namespace, kind, name.
@@ -55,7 +72,21 @@ fn key_of(p: &PodSummary) -> Key {
 }
 
 impl Cluster {
-    async fn load_graph(&self, mut namespaces: Vec<String>) -> anyhow::Result<graph::Graph> {
+    async fn load_graph(&self, namespaces: Vec<String>) -> anyhow::Result<graph::Graph> {
+        let (inputs, notes) = self.load_inputs(namespaces).await?;
+        let mut g = graph::build(inputs);
+        g.notes = notes;
+        Ok(g)
+    }
+
+    /// What the graph and `weft policy suggest` are built from: the
+    /// workloads of `namespaces` (every injected one when empty), their
+    /// policy, their measured edges and splits; and notes on anything that
+    /// could not be read.
+    pub async fn load_inputs(
+        &self,
+        mut namespaces: Vec<String>,
+    ) -> anyhow::Result<(Inputs, Vec<String>)> {
         let Loaded {
             mut index,
             trust_domain: _,
@@ -113,16 +144,15 @@ impl Cluster {
             .map(|r| r.window_seconds)
             .next()
             .map_or_else(|| "–".into(), |s| format!("{s}s"));
-        let mut g = graph::build(Inputs {
+        let inputs = Inputs {
             window,
             namespaces,
             workloads,
             edges,
             grants,
             splits,
-        });
-        g.notes = notes;
-        Ok(g)
+        };
+        Ok((inputs, notes))
     }
 
     /// Each workload's own figures and its edges, as `weft stat` and `weft

@@ -46,6 +46,8 @@ pub trait Source: Send + Sync + 'static {
     /// The mesh in these namespaces (every meshed one when empty).
     fn graph(&self, namespaces: Vec<String>) -> Answer<Graph>;
     fn explain(&self, q: ExplainQuery) -> Answer<String>;
+    /// `weft policy suggest` for one workload (its node id), as YAML.
+    fn suggest(&self, workload: String) -> Answer<String>;
 }
 
 struct Shared {
@@ -82,6 +84,7 @@ pub fn router(source: Arc<dyn Source>, addr: SocketAddr) -> Router {
         )
         .route("/api/graph", get(graph))
         .route("/api/explain", get(explain))
+        .route("/api/suggest", get(suggest))
         .layer(middleware::from_fn_with_state(shared.clone(), guard))
         .with_state(shared)
 }
@@ -170,6 +173,21 @@ async fn explain(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Respons
     match s.source.explain(q).await {
         Ok(text) => text.into_response(),
         Err(error) => (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response(),
+    }
+}
+
+async fn suggest(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Response {
+    let workload = param(&params(q), "workload");
+    if workload.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            "pick a workload in the graph first\n",
+        )
+            .into_response();
+    }
+    match s.source.suggest(workload).await {
+        Ok(text) => text.into_response(),
+        Err(error) => (StatusCode::BAD_GATEWAY, format!("{error}\n")).into_response(),
     }
 }
 

@@ -25,6 +25,14 @@ pub struct Row {
     /// counted among the failures.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub denied: BTreeMap<String, u64>,
+    /// On a `from` edge: the requests the server's policy allowed, by
+    /// `<port> <METHOD> <path template>` (weft's `request:` metrics).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub requests: BTreeMap<String, u64>,
+    /// On an edge: connections forwarded as bytes, by port (weft's
+    /// `tcp_connections:<port>` metrics).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tcp_connections: BTreeMap<u16, u64>,
     /// Present on edges only.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub edge: Option<EdgeRow>,
@@ -76,8 +84,10 @@ fn peer_key(p: &ObjectReference) -> (Option<String>, String, Option<String>) {
     (p.namespace.clone(), p.kind.clone(), p.name.clone())
 }
 
-/// The name of weft's per-reason denial counts: `denied:<reason>`.
+/// The names of weft's additions (see weft-controller's traffic_stats).
 const DENIED_PREFIX: &str = "denied:";
+const REQUEST_PREFIX: &str = "request:";
+const TCP_PREFIX: &str = "tcp_connections:";
 
 /// One TrafficMetrics as a row; metrics weft does not know are skipped, so a
 /// newer server's additions do not break an older CLI.
@@ -88,6 +98,8 @@ pub fn row(m: &TrafficMetrics) -> Result<Row, String> {
     let (mut ok, mut failed) = (0u64, 0u64);
     let (mut p50, mut p90, mut p99) = (None, None, None);
     let mut denied = BTreeMap::new();
+    let mut requests = BTreeMap::new();
+    let mut tcp_connections = BTreeMap::new();
     for metric in &m.metrics {
         let bad = |e: String| format!("metric {} = {:?}: {e}", metric.name, metric.value);
         match metric.name.as_str() {
@@ -104,6 +116,11 @@ pub fn row(m: &TrafficMetrics) -> Result<Row, String> {
             name => {
                 if let Some(reason) = name.strip_prefix(DENIED_PREFIX) {
                     denied.insert(reason.to_string(), count(&metric.value).map_err(bad)?);
+                } else if let Some(shape) = name.strip_prefix(REQUEST_PREFIX) {
+                    requests.insert(shape.to_string(), count(&metric.value).map_err(bad)?);
+                } else if let Some(port) = name.strip_prefix(TCP_PREFIX) {
+                    let port = port.parse().map_err(|_| bad("not a port".into()))?;
+                    tcp_connections.insert(port, count(&metric.value).map_err(bad)?);
                 }
             }
         }
@@ -126,6 +143,8 @@ pub fn row(m: &TrafficMetrics) -> Result<Row, String> {
         p99_ms: p99,
         window_seconds: window,
         denied,
+        requests,
+        tcp_connections,
         edge: m.edge.as_ref().map(|e| EdgeRow {
             direction: e.direction.clone(),
             side: e.side.clone(),

@@ -324,6 +324,7 @@ fn item(
     d: &Delta,
     inputs: &Inputs<'_>,
 ) -> TrafficMetrics {
+    let metrics = d.smi_metrics(edge.is_some());
     TrafficMetrics {
         kind: "TrafficMetrics".into(),
         api_version: smi::API_VERSION.into(),
@@ -337,7 +338,7 @@ fn item(
         window: duration::format(Duration::from_secs(d.seconds.round() as u64)),
         resource,
         edge,
-        metrics: d.smi_metrics(),
+        metrics,
     }
 }
 

@@ -164,6 +164,11 @@ impl HttpServer {
             }
             Decision::Allow { by } => {
                 tracing::debug!(client = ?conn.client, by = &*by, "allowed");
+                // Only a verified peer: a TrafficTarget cannot name another.
+                if let Client::Mesh(id) = &conn.client {
+                    let (port, path) = (conn.dst.port(), req.uri().path());
+                    self.metrics.observed.record(port, id, req.method(), path);
+                }
                 by
             }
         };
@@ -464,5 +469,104 @@ mod tests {
             .unwrap();
         assert!(!refuse_h2c(&mut ws));
         assert!(ws.headers().contains_key(header::UPGRADE));
+    }
+
+    const WEB: &str = "spiffe://cluster.local/ns/shop/sa/web";
+    const OTHER: &str = "spiffe://cluster.local/ns/shop/sa/other";
+
+    /// An app answering every request with an empty 200.
+    async fn app() -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let ok = hyper::service::service_fn(|_| async {
+                    Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Empty::<
+                        bytes::Bytes,
+                    >::new()))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(sock), ok),
+                );
+            }
+        });
+        addr
+    }
+
+    /// Sends `GET path` from `client` through the server on a connection of
+    /// its own, under a policy granting WEB and the loopback network; the
+    /// status.
+    async fn get(
+        server: &Arc<HttpServer>,
+        client: Client,
+        dst: SocketAddr,
+        path: &str,
+    ) -> http::StatusCode {
+        use weft_api::policy::{
+            AllTraffic, Authorization, Clients, DefaultPolicy, authorization::Rules,
+        };
+        let policy = InboundPolicyUpdate {
+            protocol: 0,
+            default_policy: DefaultPolicy::Deny.into(),
+            authorizations: vec![Authorization {
+                name: "tt/web".into(),
+                clients: Some(Clients {
+                    identities: vec![WEB.into()],
+                    unauthenticated: false,
+                }),
+                rules: Some(Rules::AllTraffic(AllTraffic {})),
+            }],
+            unauthenticated_networks: vec!["127.0.0.0/8".into()],
+            targeted: true,
+        };
+        let (_updates, policy) = tokio::sync::watch::channel(Some(Arc::new(policy)));
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let conn = Conn {
+            client,
+            dst,
+            policy,
+        };
+        tokio::spawn(server.clone().serve(theirs, Protocol::Http1, conn));
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(ours))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let req = Request::get(path)
+            .header(header::HOST, "app")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        sender.send_request(req).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn only_a_mesh_peers_allowed_requests_are_observed() {
+        let dst = app().await;
+        let metrics = Metrics::default();
+        let server = Arc::new(HttpServer::new(
+            Duration::from_secs(3),
+            Arc::default(),
+            metrics.clone(),
+        ));
+        let web = Client::Mesh(WEB.parse().unwrap());
+        assert_eq!(get(&server, web.clone(), dst, "/items/42").await, 200);
+        // Counted under the path the policy and the app saw.
+        assert_eq!(get(&server, web, dst, "/x/../items/7?q=1").await, 200);
+        // Denied: not observed.
+        let other = Client::Mesh(OTHER.parse().unwrap());
+        assert_eq!(get(&server, other, dst, "/items/1").await, 403);
+        // Allowed, but no TrafficTarget can name it: not observed.
+        let anon = Client::Unauthenticated("127.0.0.1:40000".parse().unwrap());
+        assert_eq!(get(&server, anon, dst, "/items/1").await, 200);
+
+        let mut text = String::new();
+        metrics.observed.encode(&mut text);
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        let want = format!(
+            "weft_proxy_observed_requests_total{{direction=\"inbound\",peer=\"{WEB}\",port=\"{}\",method=\"GET\",route=\"/items/*\"}} 2",
+            dst.port()
+        );
+        assert_eq!(samples, [want.as_str()], "{text}");
     }
 }

@@ -256,6 +256,17 @@ $("explain").addEventListener("submit", async (ev) => {
   }
 });
 
+$("suggest").addEventListener("click", async () => {
+  const out = $("suggest-out");
+  out.textContent = "reading what flowed…";
+  try {
+    const r = await fetch("api/suggest?" + new URLSearchParams({ workload: state.selected ?? "" }));
+    out.textContent = await r.text();
+  } catch (e) {
+    out.textContent = "could not suggest: " + e.message;
+  }
+});
+
 const params = new URLSearchParams(location.search);
 if (params.get("namespaces")) $("namespaces").value = params.get("namespaces");
 if (params.get("workload")) state.selected = params.get("workload");

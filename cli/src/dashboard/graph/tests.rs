@@ -28,6 +28,8 @@ fn row(ok: u64, failed: u64) -> Row {
         p99_ms: Some(9.0),
         window_seconds: 30.0,
         denied: BTreeMap::new(),
+        requests: BTreeMap::new(),
+        tcp_connections: BTreeMap::new(),
         edge: None,
     }
 }
@@ -344,4 +346,25 @@ fn a_node_carries_its_pods_proxy_images() {
 fn the_page_reads_the_states_in_kebab_case() {
     let json = serde_json::to_value(State::AllowedUnused).unwrap();
     assert_eq!(json, "allowed-unused");
+}
+
+#[test]
+fn connections_forwarded_as_bytes_count_as_use() {
+    let mut tcp = workload("shop", "tcp", "tcp");
+    tcp.targeted = true;
+    let (of, mut row) = edge("tcp", "from", "server", "web", 0, 0);
+    row.tcp_connections = [(7000, 3)].into();
+    let idle = edge("tcp", "from", "server", "admin", 0, 0);
+    let g = build(Inputs {
+        workloads: vec![
+            workload("shop", "web", "web"),
+            workload("shop", "admin", "admin"),
+            tcp,
+        ],
+        edges: vec![(of, row), idle],
+        grants: vec![grant("web", "tcp"), grant("admin", "tcp")],
+        ..Default::default()
+    });
+    assert_eq!(find(&g, "web", "tcp").state, State::AllowedUsed);
+    assert_eq!(find(&g, "admin", "tcp").state, State::AllowedUnused);
 }

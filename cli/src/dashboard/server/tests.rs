@@ -35,6 +35,14 @@ impl Source for Fixture {
         self.asked.lock().unwrap().push(format!("explain {q:?}"));
         Box::pin(async move { Ok(format!("ALLOW for {}\n", q.from)) })
     }
+
+    fn suggest(&self, workload: String) -> Answer<String> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push(format!("suggest {workload}"));
+        Box::pin(async move { Ok(format!("# policy for {workload}\n")) })
+    }
 }
 
 async fn serve(source: Arc<Fixture>) -> SocketAddr {
@@ -166,4 +174,24 @@ async fn explain_passes_the_form_on() {
         "{asked:?}"
     );
     assert!(asked[0].contains(r#"path: "/items?x=1""#), "{asked:?}");
+}
+
+#[tokio::test]
+async fn suggest_answers_for_the_workload_picked() {
+    let fixture = Arc::new(Fixture::default());
+    let addr = serve(fixture.clone()).await;
+    let host = format!("127.0.0.1:{}", addr.port());
+    let resp = get(addr, &host, "/api/suggest?workload=shop%2Fdeployment%2Fapi").await;
+    assert_eq!(status(&resp), "200", "{resp}");
+    assert!(
+        resp.ends_with("# policy for shop/deployment/api\n"),
+        "{resp}"
+    );
+    let resp = get(addr, &host, "/api/suggest").await;
+    assert_eq!(status(&resp), "400", "{resp}");
+    assert_eq!(
+        fixture.asked.lock().unwrap().len(),
+        1,
+        "no workload, no question"
+    );
 }

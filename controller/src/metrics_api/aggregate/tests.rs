@@ -33,8 +33,8 @@ fn delta(success: u64, failure: u64) -> Delta {
             (0.1, failure),
             (f64::INFINITY, 0),
         ],
-        denied: Default::default(),
         seconds: 30.0,
+        ..Default::default()
     }
 }
 

@@ -22,6 +22,23 @@ use std::collections::BTreeMap;
 /// The TrafficMetrics metric named `denied:<reason>` counts the window's
 /// weft denials with that reason code.
 pub const DENIED_PREFIX: &str = "denied:";
+/// On an edge, `request:<port> <METHOD> <route>` counts the window's
+/// requests the server's policy allowed with that method and path template
+/// (the server side's view: `from` edges).
+pub const REQUEST_PREFIX: &str = "request:";
+/// On an edge, `tcp_connections:<port>` counts the window's connections
+/// forwarded as bytes (not HTTP) to that port.
+pub const TCP_PREFIX: &str = "tcp_connections:";
+
+/// An allowed request's shape as the server's proxy recorded it: the port
+/// it arrived on, its method and its path with value-like segments as `*`
+/// (`*` alone when the proxy's table was full).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Route {
+    pub port: u16,
+    pub method: String,
+    pub route: String,
+}
 
 /// Which side of the pod's proxy the traffic crossed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,6 +69,10 @@ pub struct Counts {
     /// Responses that were weft denials, by reason code (counted among the
     /// failures too).
     pub denied: BTreeMap<&'static str, u64>,
+    /// Allowed inbound requests by shape (from the controller-only scrape).
+    pub requests: BTreeMap<Route, u64>,
+    /// Connections forwarded as bytes, by port.
+    pub tcp: BTreeMap<u16, u64>,
 }
 
 /// One proxy's counters at one moment, per edge.
@@ -66,6 +87,8 @@ pub struct Delta {
     pub buckets: Vec<(f64, u64)>,
     /// Denials by reason code.
     pub denied: BTreeMap<&'static str, u64>,
+    pub requests: BTreeMap<Route, u64>,
+    pub tcp: BTreeMap<u16, u64>,
     /// The window actually covered by scrapes, in seconds.
     pub seconds: f64,
 }
@@ -114,8 +137,10 @@ impl Delta {
     }
 
     /// The SMI metrics of this delta: counts, then p50/p90/p99 latency in
-    /// milliseconds (omitted without traffic, never reported as zero).
-    pub fn smi_metrics(&self) -> Vec<weft_k8s_api::metrics::Metric> {
+    /// milliseconds (omitted without traffic, never reported as zero), then
+    /// weft's additions; requests by shape and TCP connections only on an
+    /// `edge`, where they say who did what.
+    pub fn smi_metrics(&self, edge: bool) -> Vec<weft_k8s_api::metrics::Metric> {
         use weft_k8s_api::metrics::Metric;
         let mut out = vec![
             Metric {
@@ -142,13 +167,23 @@ impl Delta {
                 });
             }
         }
-        // weft's own addition, which SMI clients skip as an unknown name.
+        // weft's own additions, which SMI clients skip as unknown names.
+        let count = |name: String, n: &u64| Metric {
+            name,
+            unit: None,
+            value: n.to_string(),
+        };
         for (reason, n) in self.denied.iter().filter(|(_, n)| **n > 0) {
-            out.push(Metric {
-                name: format!("{DENIED_PREFIX}{reason}"),
-                unit: None,
-                value: n.to_string(),
-            });
+            out.push(count(format!("{DENIED_PREFIX}{reason}"), n));
+        }
+        if edge {
+            for (r, n) in self.requests.iter().filter(|(_, n)| **n > 0) {
+                let name = format!("{REQUEST_PREFIX}{} {} {}", r.port, r.method, r.route);
+                out.push(count(name, n));
+            }
+            for (port, n) in self.tcp.iter().filter(|(_, n)| **n > 0) {
+                out.push(count(format!("{TCP_PREFIX}{port}"), n));
+            }
         }
         out
     }
@@ -159,10 +194,9 @@ impl Delta {
         self.success = self.success.saturating_add(other.success);
         self.failure = self.failure.saturating_add(other.failure);
         self.seconds = self.seconds.max(other.seconds);
-        for (reason, n) in &other.denied {
-            let mine = self.denied.entry(reason).or_default();
-            *mine = mine.saturating_add(*n);
-        }
+        add_all(&mut self.denied, &other.denied);
+        add_all(&mut self.requests, &other.requests);
+        add_all(&mut self.tcp, &other.tcp);
         if self.buckets.is_empty() {
             self.buckets = other.buckets.clone();
         } else if self.buckets.len() == other.buckets.len() {
@@ -170,6 +204,14 @@ impl Delta {
                 mine.1 = mine.1.saturating_add(theirs.1);
             }
         }
+    }
+}
+
+/// Adds each of `other`'s counts to `mine`'s, saturating.
+fn add_all<K: Ord + Clone>(mine: &mut BTreeMap<K, u64>, other: &BTreeMap<K, u64>) {
+    for (k, n) in other {
+        let m = mine.entry(k.clone()).or_default();
+        *m = m.saturating_add(*n);
     }
 }
 

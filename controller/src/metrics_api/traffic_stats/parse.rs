@@ -1,8 +1,10 @@
-//! Reading the two families TrafficMetrics needs from a proxy's Prometheus
-//! text: `weft_proxy_responses_total` and
-//! `weft_proxy_response_latency_seconds_bucket`.
+//! Reading the families TrafficMetrics needs from a proxy's Prometheus
+//! text: `weft_proxy_responses_total`,
+//! `weft_proxy_response_latency_seconds_bucket`, and for weft's additions
+//! on edges `weft_proxy_observed_requests_total` (served to the controller
+//! only) and `weft_proxy_tcp_opened_total`.
 
-use super::{Counts, Direction, Edge, Scrape};
+use super::{Counts, Direction, Edge, Route, Scrape};
 
 /// The proxy's `process_start_time_seconds` (Unix seconds), if it has one.
 pub fn start_time(text: &str) -> Option<f64> {
@@ -20,19 +22,29 @@ pub enum ParseError {
 
 const RESPONSES: &str = "weft_proxy_responses_total";
 const BUCKETS: &str = "weft_proxy_response_latency_seconds_bucket";
+const OBSERVED: &str = "weft_proxy_observed_requests_total";
+const TCP_OPENED: &str = "weft_proxy_tcp_opened_total";
+const FAMILIES: [&str; 4] = [RESPONSES, BUCKETS, OBSERVED, TCP_OPENED];
+
+/// A proxy keeps at most 320 request shapes; one that sends more, or
+/// longer ones, is not believed past these bounds.
+const MAX_ROUTES: usize = 512;
+const MAX_ROUTE_LEN: usize = 300;
+const MAX_METHOD_LEN: usize = 32;
 
 /// Parses one scrape. Other families, comments and edges without a known
 /// direction are skipped; a malformed line of the two families is an error
 /// (the scrape is then dropped, never half-read).
 pub fn parse(text: &str) -> Result<Scrape, ParseError> {
     let mut scrape = Scrape::new();
+    let mut routes = 0;
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
-        let family = if line.starts_with(RESPONSES) {
-            RESPONSES
-        } else if line.starts_with(BUCKETS) {
-            BUCKETS
-        } else {
+        // A family's name ends at its labels or its value.
+        let Some(family) = FAMILIES.into_iter().find(|f| {
+            line.strip_prefix(f)
+                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+        }) else {
             continue;
         };
         let err = |reason: &str| ParseError::Line {
@@ -70,7 +82,32 @@ pub fn parse(text: &str) -> Result<Scrape, ParseError> {
         let counts = scrape.entry(edge).or_default();
         // Counts saturate: a proxy's text must not overflow them.
         let n = value as u64;
-        if family == RESPONSES {
+        if family == OBSERVED || family == TCP_OPENED {
+            let Ok(port) = get("port").parse::<u16>() else {
+                return Err(err("bad port"));
+            };
+            if family == TCP_OPENED {
+                let c = counts.tcp.entry(port).or_default();
+                *c = c.saturating_add(n);
+                continue;
+            }
+            let (method, route) = (get("method"), get("route"));
+            if routes >= MAX_ROUTES
+                || method.is_empty()
+                || method.len() > MAX_METHOD_LEN
+                || route.len() > MAX_ROUTE_LEN
+            {
+                continue;
+            }
+            routes += 1;
+            let key = Route {
+                port,
+                method: method.to_string(),
+                route: route.to_string(),
+            };
+            let c = counts.requests.entry(key).or_default();
+            *c = c.saturating_add(n);
+        } else if family == RESPONSES {
             // Only the known codes: a label read from a proxy stays bounded.
             if let Some(reason) = weft_api::contract::deny_reason::known(get("deny_reason")) {
                 let d = counts.denied.entry(reason).or_default();

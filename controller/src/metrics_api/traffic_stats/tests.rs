@@ -15,7 +15,7 @@ fn counts(success: u64, failure: u64, cumulative: &[(f64, u64)]) -> Counts {
         success,
         failure,
         buckets: cumulative.to_vec(),
-        denied: Default::default(),
+        ..Default::default()
     }
 }
 
@@ -113,8 +113,8 @@ fn percentiles_interpolate_inside_buckets_in_milliseconds() {
         success: 20,
         failure: 0,
         buckets: vec![(0.001, 0), (0.002, 10), (0.004, 10), (f64::INFINITY, 0)],
-        denied: Default::default(),
         seconds: 10.0,
+        ..Default::default()
     };
     assert_eq!(d.percentile_ms(0.5), Some(2.0));
     let p90 = d.percentile_ms(0.9).unwrap();
@@ -210,8 +210,8 @@ fn pods_of_one_resource_add_up() {
         success: 3,
         failure: 1,
         buckets: vec![(0.001, 2), (f64::INFINITY, 2)],
-        denied: Default::default(),
         seconds: 30.0,
+        ..Default::default()
     };
     total.add(&one);
     total.add(&Delta {
@@ -232,9 +232,10 @@ fn smi_metrics_name_counts_and_latencies_in_milliseconds() {
         buckets: vec![(0.001, 0), (0.002, 10), (0.004, 10), (f64::INFINITY, 0)],
         denied: [("no-traffic-target", 2), ("route-not-matched", 0)].into(),
         seconds: 10.0,
+        ..Default::default()
     };
     let m: Vec<(String, Option<String>, String)> = d
-        .smi_metrics()
+        .smi_metrics(false)
         .into_iter()
         .map(|m| (m.name, m.unit, m.value))
         .collect();
@@ -251,7 +252,7 @@ fn smi_metrics_name_counts_and_latencies_in_milliseconds() {
         ]
     );
     // Without traffic: counts of zero, no made-up latencies.
-    assert_eq!(Delta::default().smi_metrics().len(), 2);
+    assert_eq!(Delta::default().smi_metrics(false).len(), 2);
 }
 
 #[test]
@@ -273,4 +274,87 @@ fn the_start_time_is_read_when_the_proxy_gives_one() {
     assert_eq!(start_time(text), Some(1_764_680_000.25));
     assert_eq!(start_time("weft_proxy_responses_total 3\n"), None);
     assert_eq!(start_time("process_start_time_seconds NaN\n"), None);
+}
+
+#[test]
+fn request_shapes_and_tcp_connections_are_read_per_edge_and_bounded() {
+    let mut text = format!(
+        r#"# TYPE weft_proxy_observed_requests counter
+weft_proxy_observed_requests_total{{direction="inbound",peer="{A}",port="8080",method="GET",route="/items/*"}} 7
+weft_proxy_observed_requests_total{{direction="inbound",peer="{A}",port="8080",method="*",route="*"}} 2
+weft_proxy_observed_requests_total{{direction="inbound",peer="{A}",port="8080",method="GET",route="/{long}"}} 1
+weft_proxy_observed_requests_total{{direction="inbound",peer="{A}",port="8080",method="",route="/x"}} 1
+weft_proxy_tcp_opened_total{{direction="inbound",peer="{B}",service="",port="7000"}} 3
+weft_proxy_tcp_opened_total{{direction="outbound",peer="{B}",service="tcp.shop.svc.cluster.local",port="7000"}} 4
+weft_proxy_tcp_open{{direction="inbound",peer="{B}",service="",port="7000"}} 1
+"#,
+        long = "a".repeat(400)
+    );
+    let s = parse(&text).unwrap();
+    let route = |method: &str, route: &str| Route {
+        port: 8080,
+        method: method.into(),
+        route: route.into(),
+    };
+    // The too long route and the empty method are not believed.
+    assert_eq!(
+        s[&inbound(A)].requests,
+        [(route("*", "*"), 2), (route("GET", "/items/*"), 7)].into()
+    );
+    assert_eq!(s[&inbound(B)].tcp, [(7000, 3)].into());
+    let out = Edge {
+        direction: Direction::Outbound,
+        peer: B.into(),
+    };
+    assert_eq!(s[&out].tcp, [(7000, 4)].into());
+    // Neither is a response: nothing counts as success or failure.
+    assert_eq!((s[&inbound(B)].success, s[&inbound(B)].failure), (0, 0));
+
+    // A proxy that sends more shapes than any proxy keeps is cut off.
+    for i in 0..600 {
+        text.push_str(&format!(
+            "weft_proxy_observed_requests_total{{direction=\"inbound\",peer=\"{A}\",port=\"8080\",method=\"GET\",route=\"/r{i}\"}} 1\n"
+        ));
+    }
+    assert_eq!(parse(&text).unwrap()[&inbound(A)].requests.len(), 512);
+    let bad = "weft_proxy_tcp_opened_total{direction=\"inbound\",peer=\"x\",port=\"http\"} 1\n";
+    assert!(
+        parse(bad).is_err(),
+        "a port that is not a number fails the scrape"
+    );
+}
+
+#[test]
+fn request_shapes_are_windowed_and_named_on_edges_only() {
+    let shape = Route {
+        port: 8080,
+        method: "GET".into(),
+        route: "/items/*".into(),
+    };
+    let at = |requests: u64, tcp: u64| Counts {
+        requests: [(shape.clone(), requests)].into(),
+        tcp: [(7000, tcp)].into(),
+        ..Default::default()
+    };
+    let mut s = Series::new(30.0);
+    s.push(0.0, scrape(&[(inbound(A), at(10, 1))]));
+    s.push(10.0, scrape(&[(inbound(A), at(25, 4))]));
+    let d = &s.delta()[&inbound(A)];
+    assert_eq!(d.requests, [(shape.clone(), 15)].into());
+    assert_eq!(d.tcp, [(7000, 3)].into());
+    // A restarted proxy: its counts since are added, nothing subtracted.
+    s.push(20.0, scrape(&[(inbound(A), at(2, 0))]));
+    assert_eq!(s.delta()[&inbound(A)].requests, [(shape, 17)].into());
+
+    let names =
+        |edge: bool| -> Vec<String> { d.smi_metrics(edge).into_iter().map(|m| m.name).collect() };
+    assert!(names(true).contains(&"request:8080 GET /items/*".to_string()));
+    assert!(names(true).contains(&"tcp_connections:7000".to_string()));
+    assert!(
+        !names(false)
+            .iter()
+            .any(|n| n.starts_with("request:") || n.starts_with("tcp_")),
+        "a resource's own metrics do not list shapes: {:?}",
+        names(false)
+    );
 }

@@ -76,11 +76,12 @@ fn increase(before: &Counts, now: &Counts) -> Delta {
             .find(|(b, _)| *b == le)
             .map_or(0, |(_, n)| *n)
     };
-    let denied_before = |r: &str| before.denied.get(r).copied().unwrap_or(0);
     let reset = now.success < before.success
         || now.failure < before.failure
         || now.buckets.iter().any(|&(le, n)| n < cumulative_before(le))
-        || now.denied.iter().any(|(r, n)| *n < denied_before(r));
+        || went_down(&before.denied, &now.denied)
+        || went_down(&before.requests, &now.requests)
+        || went_down(&before.tcp, &now.tcp);
     let base = |b: u64| if reset { 0 } else { b };
     // Cumulative increases per bound, then per bucket.
     let mut buckets = Vec::with_capacity(now.buckets.len());
@@ -94,11 +95,32 @@ fn increase(before: &Counts, now: &Counts) -> Delta {
         success: now.success - base(before.success),
         failure: now.failure - base(before.failure),
         buckets,
-        denied: now
-            .denied
-            .iter()
-            .map(|(r, n)| (*r, n - base(denied_before(r))))
-            .collect(),
+        denied: increases(&before.denied, &now.denied, reset),
+        requests: increases(&before.requests, &now.requests, reset),
+        tcp: increases(&before.tcp, &now.tcp, reset),
         seconds: 0.0,
     }
+}
+
+fn went_down<K: Ord>(before: &BTreeMap<K, u64>, now: &BTreeMap<K, u64>) -> bool {
+    now.iter()
+        .any(|(k, n)| *n < before.get(k).copied().unwrap_or(0))
+}
+
+/// Each of `now`'s counters less its value `before` (nothing after a reset).
+fn increases<K: Ord + Clone>(
+    before: &BTreeMap<K, u64>,
+    now: &BTreeMap<K, u64>,
+    reset: bool,
+) -> BTreeMap<K, u64> {
+    now.iter()
+        .map(|(k, n)| {
+            let b = if reset {
+                0
+            } else {
+                before.get(k).copied().unwrap_or(0)
+            };
+            (k.clone(), n - b)
+        })
+        .collect()
 }
