@@ -108,6 +108,8 @@ pub struct Node {
     pub rps: Option<f64>,
     pub success: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// When the earliest of its proxies' certificates expires (Unix seconds).
+    pub certificate_expiry: Option<f64>,
 }
 
 /// What the policy says about an edge, beside what flowed on it.
@@ -327,6 +329,8 @@ fn node(w: &Workload) -> Node {
         rps: stats.map(|r| r.rps),
         success: stats.and_then(|r| r.success_rate),
         p99_ms: stats.and_then(|r| r.p99_ms),
+        // Whether or not traffic flowed.
+        certificate_expiry: w.stats.as_ref().and_then(|r| r.certificate_expiry),
     }
 }
 
@@ -354,6 +358,7 @@ fn peer_node(p: &ObjectReference, id: &str) -> Node {
         rps: None,
         success: None,
         p99_ms: None,
+        certificate_expiry: None,
     }
 }
 

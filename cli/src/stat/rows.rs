@@ -33,6 +33,10 @@ pub struct Row {
     /// `tcp_connections:<port>` metrics).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tcp_connections: BTreeMap<u16, u64>,
+    /// When the earliest of the resource's proxy certificates expires (Unix
+    /// seconds; weft's `certificate_expiry_timestamp`, not on edges).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_expiry: Option<f64>,
     /// Present on edges only.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub edge: Option<EdgeRow>,
@@ -100,6 +104,7 @@ pub fn row(m: &TrafficMetrics) -> Result<Row, String> {
     let mut denied = BTreeMap::new();
     let mut requests = BTreeMap::new();
     let mut tcp_connections = BTreeMap::new();
+    let mut certificate_expiry = None;
     for metric in &m.metrics {
         let bad = |e: String| format!("metric {} = {:?}: {e}", metric.name, metric.value);
         match metric.name.as_str() {
@@ -112,6 +117,9 @@ pub fn row(m: &TrafficMetrics) -> Result<Row, String> {
                     "p90" => p90 = Some(ms),
                     _ => p99 = Some(ms),
                 }
+            }
+            "certificate_expiry_timestamp" => {
+                certificate_expiry = Some(quantity(&metric.value).map_err(bad)?);
             }
             name => {
                 if let Some(reason) = name.strip_prefix(DENIED_PREFIX) {
@@ -145,6 +153,7 @@ pub fn row(m: &TrafficMetrics) -> Result<Row, String> {
         denied,
         requests,
         tcp_connections,
+        certificate_expiry,
         edge: m.edge.as_ref().map(|e| EdgeRow {
             direction: e.direction.clone(),
             side: e.side.clone(),

@@ -344,3 +344,36 @@ fn renders_json_numbers() {
     assert_eq!(v[1]["success_rate"], serde_json::Value::Null);
     assert_eq!(render::json(&[]), "[]");
 }
+
+#[test]
+fn shapes_connections_and_certificate_expiry_are_read() {
+    let mut m = metrics("api", "3", "0", &[]);
+    for (name, v) in [
+        ("request:8080 GET /items/*", "3"),
+        ("tcp_connections:7000", "2"),
+        ("certificate_expiry_timestamp", "1800000000"),
+    ] {
+        m["metrics"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": name, "value": v}));
+    }
+    let rows = from_json(&m.to_string()).unwrap();
+    assert_eq!(
+        rows[0].requests,
+        [("8080 GET /items/*".to_string(), 3)].into()
+    );
+    assert_eq!(rows[0].tcp_connections, [(7000, 2)].into());
+    assert_eq!(rows[0].certificate_expiry, Some(1_800_000_000.0));
+    assert!(render::json(&rows).contains(r#""8080 GET /items/*": 3"#));
+    assert!(!render::json(&sample()).contains("requests"));
+    let mut bad = metrics("api", "1", "1", &[]);
+    bad["metrics"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "tcp_connections:http", "value": "1"}));
+    assert!(
+        from_json(&bad.to_string()).is_err(),
+        "a port must be a number"
+    );
+}

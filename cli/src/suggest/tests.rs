@@ -34,6 +34,7 @@ fn edge(of: &str, direction: &str, side: &str, peer: &str) -> (Id, Row) {
             denied: BTreeMap::new(),
             requests: BTreeMap::new(),
             tcp_connections: BTreeMap::new(),
+            certificate_expiry: None,
             edge: Some(EdgeRow {
                 direction: direction.into(),
                 side: side.into(),

@@ -33,6 +33,8 @@ pub struct PodWindow {
     /// The seconds its scrapes cover: 0 until it has been scraped twice.
     pub seconds: f64,
     pub edges: BTreeMap<Edge, Delta>,
+    /// When its proxy's certificate expires (Unix seconds), as last scraped.
+    pub certificate_expiry: Option<f64>,
 }
 
 /// What the query is answered from.
@@ -195,6 +197,10 @@ fn inbound(pods: &[&MeshedPod], inputs: &Inputs<'_>) -> Delta {
             }
         }
     }
+    total.certificate_expiry = pods
+        .iter()
+        .filter_map(|p| window(p, inputs)?.certificate_expiry)
+        .reduce(f64::min);
     total
 }
 

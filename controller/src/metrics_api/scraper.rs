@@ -38,6 +38,7 @@ type PodKey = (String, String);
 struct PodSeries {
     series: Series,
     last_ok: Instant,
+    certificate_expiry: Option<f64>,
 }
 
 impl Scraper {
@@ -76,7 +77,11 @@ impl Scraper {
             let (mut ok, mut failed) = (0usize, 0usize);
             for (key, result) in round {
                 match result {
-                    Ok((scrape, started)) => {
+                    Ok(ProxyText {
+                        scrape,
+                        started,
+                        certificate_expiry,
+                    }) => {
                         ok += 1;
                         let entry = pods.entry(key).or_insert_with(|| {
                             let mut series = Series::new(self.window.as_secs_f64());
@@ -89,10 +94,12 @@ impl Scraper {
                             PodSeries {
                                 series,
                                 last_ok: now,
+                                certificate_expiry: None,
                             }
                         });
                         entry.series.push(t, scrape);
                         entry.last_ok = now;
+                        entry.certificate_expiry = certificate_expiry;
                     }
                     Err(error) => {
                         failed += 1;
@@ -115,6 +122,7 @@ impl Scraper {
                         let window = PodWindow {
                             seconds: p.series.seconds(),
                             edges: p.series.delta(),
+                            certificate_expiry: p.certificate_expiry,
                         };
                         (k.clone(), window)
                     })
@@ -123,10 +131,7 @@ impl Scraper {
         }
     }
 
-    async fn round(
-        &self,
-        targets: &[MeshedPod],
-    ) -> Vec<(PodKey, anyhow::Result<(traffic_stats::Scrape, Option<f64>)>)> {
+    async fn round(&self, targets: &[MeshedPod]) -> Vec<(PodKey, anyhow::Result<ProxyText>)> {
         // Owned jobs: the futures then borrow nothing from the loop.
         let jobs: Vec<_> = targets
             .iter()
@@ -162,15 +167,23 @@ impl Scraper {
     }
 }
 
-/// A proxy's counters, and its start time when it gives one.
-async fn scrape(
-    tls: Arc<rustls::ClientConfig>,
-    addr: SocketAddr,
-) -> anyhow::Result<(traffic_stats::Scrape, Option<f64>)> {
+/// What one scrape of a proxy says.
+struct ProxyText {
+    scrape: traffic_stats::Scrape,
+    /// Its start time, when it gives one.
+    started: Option<f64>,
+    certificate_expiry: Option<f64>,
+}
+
+async fn scrape(tls: Arc<rustls::ClientConfig>, addr: SocketAddr) -> anyhow::Result<ProxyText> {
     use anyhow::Context as _;
     let text = fetch(tls, addr, "/metrics").await?;
     let scrape = traffic_stats::parse(&text).context("reading the proxy's metrics")?;
-    Ok((scrape, traffic_stats::start_time(&text)))
+    Ok(ProxyText {
+        scrape,
+        started: traffic_stats::start_time(&text),
+        certificate_expiry: traffic_stats::certificate_expiry(&text),
+    })
 }
 
 fn unix_now() -> f64 {

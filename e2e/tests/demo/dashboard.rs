@@ -225,6 +225,15 @@ fn rendered_wrong(dom: &str) -> Vec<String> {
         "web's proxy image",
         "<dt>proxy image</dt><dd>weft/proxy:dev</dd>".into(),
     );
+    // The proxies renew their certificates ahead of expiry: never expired.
+    let expires = dom
+        .split("<dt>certificate expires</dt><dd>")
+        .nth(1)
+        .and_then(|rest| rest.split("</dd>").next())
+        .unwrap_or_default();
+    if !(expires.contains(" (in ") && expires.ends_with(')')) {
+        wrong.push(format!("web's certificate expiry reads {expires:?}"));
+    }
     for bad in ["could not refresh", "could not ask"] {
         if dom.contains(bad) {
             wrong.push(format!("says {bad:?}"));

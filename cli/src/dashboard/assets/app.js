@@ -21,6 +21,15 @@ function pct(x) { return x == null ? "–" : (x * 100).toFixed(x >= 0.999 || x =
 function rps(x) { return x == null ? "–" : x >= 10 ? x.toFixed(0) : x.toFixed(2); }
 function ms(x) { return x == null ? "–" : x >= 10 ? x.toFixed(0) + " ms" : x.toFixed(1) + " ms"; }
 
+// A proxy certificate's expiry (Unix seconds) as a date and how far off it
+// is: hours matter (certificates live a day and renew ahead).
+function expiry(t) {
+  if (t == null) return "–";
+  const h = (t * 1000 - Date.now()) / 3.6e6;
+  const left = h < 0 ? "expired" : h < 1 ? "in " + Math.round(h * 60) + " min" : "in " + h.toFixed(1) + " h";
+  return new Date(t * 1000).toISOString().replace(".000", "") + " (" + left + ")";
+}
+
 function namespaces() {
   return $("namespaces").value.split(/[\s,]+/).filter(Boolean).join(",");
 }
@@ -220,7 +229,7 @@ async function renderWorkload(d) {
   $("workload-out").tBodies[0].innerHTML = edgeRows(d.edges.filter((e) => e.from === n.id), "to");
   const facts = [["meshed", n.meshed ? "yes" : "no"], ["service account", n.service_account ?? "–"],
     ["pods", n.pods ?? "–"], ["proxy image", (n.proxy_images ?? []).join(", ") || "–"],
-    ["certificate expires", n.certificate_expiry ?? "–"], ["routes", (n.routes ?? []).join(", ") || "–"]];
+    ["certificate expires", expiry(n.certificate_expiry)], ["routes", (n.routes ?? []).join(", ") || "–"]];
   $("workload-facts").innerHTML = facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("");
 }
 

@@ -30,6 +30,7 @@ fn row(ok: u64, failed: u64) -> Row {
         denied: BTreeMap::new(),
         requests: BTreeMap::new(),
         tcp_connections: BTreeMap::new(),
+        certificate_expiry: None,
         edge: None,
     }
 }
@@ -367,4 +368,26 @@ fn connections_forwarded_as_bytes_count_as_use() {
     });
     assert_eq!(find(&g, "web", "tcp").state, State::AllowedUsed);
     assert_eq!(find(&g, "admin", "tcp").state, State::AllowedUnused);
+}
+
+#[test]
+fn a_node_shows_its_certificate_expiry_with_or_without_traffic() {
+    let mut idle = workload("shop", "idle", "idle");
+    idle.stats = Some(Row {
+        certificate_expiry: Some(1_800_000_000.0),
+        ..row(0, 0)
+    });
+    let g = build(Inputs {
+        workloads: vec![idle, workload("shop", "web", "web")],
+        ..Default::default()
+    });
+    let node = |name: &str| {
+        g.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    assert_eq!(node("idle").certificate_expiry, Some(1_800_000_000.0));
+    assert_eq!(node("idle").rps, None, "no traffic, no figures");
+    assert_eq!(node("web").certificate_expiry, None);
 }

@@ -74,6 +74,7 @@ fn world() -> World {
         let window = PodWindow {
             seconds: 30.0,
             edges: edges.into_iter().collect(),
+            certificate_expiry: None,
         };
         scraped.pods.insert((ns.into(), name.into()), window);
     };
@@ -380,4 +381,34 @@ fn a_trafficsplit_reports_each_backend() {
         3,
         "server-1's three authenticated edges: {edges:?}"
     );
+}
+
+#[test]
+fn a_resource_names_its_pods_earliest_certificate_expiry() {
+    let mut w = world();
+    for (pod, t) in [("client-1", 1_800_086_400.0), ("client-2", 1_800_050_000.5)] {
+        let key = ("shop".to_string(), pod.to_string());
+        w.scraped.pods.get_mut(&key).unwrap().certificate_expiry = Some(t);
+    }
+    let m = one(ask(
+        &w,
+        query(Kind::Deployment, Some("shop"), Some("client"), false),
+    ));
+    assert_eq!(
+        metric(&m, "certificate_expiry_timestamp").as_deref(),
+        Some("1800050000")
+    );
+    // A proxy that did not say (older, or not scraped): nothing made up.
+    let m = one(ask(
+        &w,
+        query(Kind::Deployment, Some("shop"), Some("server"), false),
+    ));
+    assert_eq!(metric(&m, "certificate_expiry_timestamp"), None);
+    // Edges are about traffic, not the resource's pods.
+    for e in items(ask(
+        &w,
+        query(Kind::Deployment, Some("shop"), Some("client"), true),
+    )) {
+        assert_eq!(metric(&e, "certificate_expiry_timestamp"), None, "{e:?}");
+    }
 }

@@ -14,11 +14,15 @@
 mod parse;
 mod window;
 
-pub use parse::{ParseError, parse, start_time};
+pub use parse::{ParseError, certificate_expiry, parse, start_time};
 pub use window::Series;
 
 use std::collections::BTreeMap;
 
+/// A resource's TrafficMetrics metric `certificate_expiry_timestamp` is
+/// when the earliest of its pods' proxy certificates expires (Unix
+/// seconds), from the latest scrape.
+pub const CERTIFICATE_EXPIRY: &str = "certificate_expiry_timestamp";
 /// The TrafficMetrics metric named `denied:<reason>` counts the window's
 /// weft denials with that reason code.
 pub const DENIED_PREFIX: &str = "denied:";
@@ -91,6 +95,9 @@ pub struct Delta {
     pub tcp: BTreeMap<u16, u64>,
     /// The window actually covered by scrapes, in seconds.
     pub seconds: f64,
+    /// The earliest certificate expiry among the pods (Unix seconds); set
+    /// on a resource's own figures, never on an edge.
+    pub certificate_expiry: Option<f64>,
 }
 
 impl Delta {
@@ -176,6 +183,13 @@ impl Delta {
         for (reason, n) in self.denied.iter().filter(|(_, n)| **n > 0) {
             out.push(count(format!("{DENIED_PREFIX}{reason}"), n));
         }
+        if let (false, Some(t)) = (edge, self.certificate_expiry) {
+            out.push(Metric {
+                name: CERTIFICATE_EXPIRY.into(),
+                unit: Some("s".into()),
+                value: format!("{}", t.max(0.0).floor() as u64),
+            });
+        }
         if edge {
             for (r, n) in self.requests.iter().filter(|(_, n)| **n > 0) {
                 let name = format!("{REQUEST_PREFIX}{} {} {}", r.port, r.method, r.route);
@@ -194,6 +208,10 @@ impl Delta {
         self.success = self.success.saturating_add(other.success);
         self.failure = self.failure.saturating_add(other.failure);
         self.seconds = self.seconds.max(other.seconds);
+        self.certificate_expiry = match (self.certificate_expiry, other.certificate_expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         add_all(&mut self.denied, &other.denied);
         add_all(&mut self.requests, &other.requests);
         add_all(&mut self.tcp, &other.tcp);

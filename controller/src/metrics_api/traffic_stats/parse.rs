@@ -8,8 +8,18 @@ use super::{Counts, Direction, Edge, Route, Scrape};
 
 /// The proxy's `process_start_time_seconds` (Unix seconds), if it has one.
 pub fn start_time(text: &str) -> Option<f64> {
+    gauge(text, "process_start_time_seconds")
+}
+
+/// When the proxy's current certificate expires (Unix seconds), if it says.
+pub fn certificate_expiry(text: &str) -> Option<f64> {
+    gauge(text, "weft_proxy_certificate_expiry_timestamp_seconds")
+}
+
+/// A gauge without labels: its first finite value.
+fn gauge(text: &str, name: &str) -> Option<f64> {
     text.lines()
-        .find_map(|l| l.trim().strip_prefix("process_start_time_seconds "))
+        .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .filter(|t: &f64| t.is_finite())
 }

@@ -273,6 +273,9 @@ fn the_start_time_is_read_when_the_proxy_gives_one() {
                 process_start_time_seconds_other 3\n";
     assert_eq!(start_time(text), Some(1_764_680_000.25));
     assert_eq!(start_time("weft_proxy_responses_total 3\n"), None);
+    let text = "weft_proxy_certificate_expiry_timestamp_seconds_x 1\n\
+                weft_proxy_certificate_expiry_timestamp_seconds 1800000000\n";
+    assert_eq!(certificate_expiry(text), Some(1_800_000_000.0));
     assert_eq!(start_time("process_start_time_seconds NaN\n"), None);
 }
 

@@ -99,6 +99,7 @@ fn increase(before: &Counts, now: &Counts) -> Delta {
         requests: increases(&before.requests, &now.requests, reset),
         tcp: increases(&before.tcp, &now.tcp, reset),
         seconds: 0.0,
+        certificate_expiry: None,
     }
 }
 
