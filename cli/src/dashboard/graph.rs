@@ -134,6 +134,8 @@ pub struct Edge {
     pub rps: Option<f64>,
     pub success: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// Connections forwarded as bytes (not HTTP) in the window.
+    pub tcp_connections: u64,
     /// What allows it, when something does.
     pub authorization: Option<String>,
     pub denied: Vec<Denied>,
@@ -259,6 +261,7 @@ pub fn build(inputs: Inputs) -> Graph {
             }
             Edge {
                 rps: row.map(|r| r.rps),
+                tcp_connections: row.map_or(0, |r| r.tcp_connections.values().sum()),
                 success: row.and_then(|r| r.success_rate),
                 p99_ms: row.and_then(|r| r.p99_ms),
                 from: key.0,

@@ -134,7 +134,7 @@ fn missing(g: &Value) -> Vec<String> {
     let empty = Vec::new();
     let edges = g["edges"].as_array().unwrap_or(&empty);
     let mut out = Vec::new();
-    for to in ["api-v1", "api-v2", "grpc"] {
+    for to in ["api-v1", "api-v2", "grpc", "tcp"] {
         let edge = edges
             .iter()
             .find(|e| e["from"] == id("web") && e["to"] == id(to));
@@ -195,7 +195,7 @@ fn rendered_wrong(dom: &str) -> Vec<String> {
             format!(r#"data-id="{}" data-meshed="true""#, id(name)),
         );
     }
-    for to in ["api-v1", "api-v2", "grpc"] {
+    for to in ["api-v1", "api-v2", "grpc", "tcp"] {
         expect(
             &format!("web → {to} drawn as allowed and used"),
             format!(
@@ -224,6 +224,11 @@ fn rendered_wrong(dom: &str) -> Vec<String> {
     expect(
         "web's proxy image",
         "<dt>proxy image</dt><dd>weft/proxy:dev</dd>".into(),
+    );
+    // The demo's policy names every destination: deny would refuse nothing.
+    expect(
+        "nothing refused under deny",
+        "<p class=\"none\">None: every call is granted.</p>".into(),
     );
     // The proxies renew their certificates ahead of expiry: never expired.
     let expires = dom

@@ -128,8 +128,11 @@ function edgeLabel(e) {
   }
   if (e.state === "allowed-unused") return "allowed, unused";
   const refused = e.denied.reduce((s, d) => s + d.count, 0);
+  const tcp = e.tcp_connections ? e.tcp_connections + " TCP conn" : "";
+  // An edge of TCP alone has no responses to rate.
+  if (tcp && e.success == null) return tcp;
   return rps(e.rps) + " rps · " + pct(e.success) + " · p99 " + ms(e.p99_ms) +
-    (refused ? " · " + refused + " refused" : "");
+    (tcp ? " · " + tcp : "") + (refused ? " · " + refused + " refused" : "");
 }
 
 function edgePath(a, b) {
@@ -213,6 +216,13 @@ function renderDenials(d) {
   renderTable("denials", rows);
 }
 
+// Traffic only the default policy lets through: what `deny` would refuse.
+function renderUnderDeny(d) {
+  const rows = d.edges.filter((e) => e.state === "unpoliced" && e.rps != null)
+    .map((e) => [e.from, e.to, rps(e.rps)]);
+  renderTable("under-deny", rows);
+}
+
 function edgeRows(edges, end) {
   return edges.map((e) => `<tr><td>${esc(e[end])}</td><td>${rps(e.rps)}</td>` +
     `<td>${pct(e.success)}</td><td>${ms(e.p99_ms)}</td><td>${esc(e.state)}` +
@@ -238,6 +248,7 @@ function render() {
   renderGraph(d);
   renderSplits(d);
   renderDenials(d);
+  renderUnderDeny(d);
   renderWorkload(d);
 }
 

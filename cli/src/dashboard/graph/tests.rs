@@ -367,6 +367,7 @@ fn connections_forwarded_as_bytes_count_as_use() {
         ..Default::default()
     });
     assert_eq!(find(&g, "web", "tcp").state, State::AllowedUsed);
+    assert_eq!(find(&g, "web", "tcp").tcp_connections, 3);
     assert_eq!(find(&g, "admin", "tcp").state, State::AllowedUnused);
 }
 
