@@ -106,10 +106,9 @@ impl Cluster {
             groups.entry(key_of(&p)).or_default().push(p);
         }
 
-        let mut grants = Vec::new();
         let mut workloads = Vec::new();
         for ((namespace, kind, name), pods) in &groups {
-            let mut w = Workload {
+            let w = Workload {
                 namespace: namespace.clone(),
                 kind: kind.clone(),
                 name: name.clone(),
@@ -125,18 +124,29 @@ impl Cluster {
                 default_allow: true,
                 ..Default::default()
             };
-            if let Some(p) = pods.iter().find(|p| p.meshed) {
-                policy_of(&mut index, p, &mut w, &mut grants);
-            }
-            workloads.push(w);
+            workloads.push((w, pods.iter().find(|p| p.meshed).cloned()));
         }
 
-        let (stats, edges, mut notes) = self.metrics(&namespaces, &workloads, notes).await;
-        for w in &mut workloads {
-            w.stats = stats
-                .get(&(w.namespace.clone(), w.kind.clone(), w.name.clone()))
-                .cloned();
-        }
+        let plain: Vec<Workload> = workloads.iter().map(|(w, _)| w.clone()).collect();
+        let (stats, edges, mut notes) = self.metrics(&namespaces, &plain, notes).await;
+        let mut grants = Vec::new();
+        let workloads: Vec<Workload> = workloads
+            .into_iter()
+            .map(|(mut w, meshed)| {
+                w.stats = stats
+                    .get(&(w.namespace.clone(), w.kind.clone(), w.name.clone()))
+                    .cloned();
+                if let Some(p) = meshed {
+                    // The ports its pods declare, and any other its
+                    // proxies served (a Service's targetPort the container
+                    // does not list): the policy is judged where traffic is.
+                    let mut ports: BTreeSet<u16> = p.ports.iter().copied().collect();
+                    ports.extend(served_ports(&w.id(), &edges));
+                    policy_of(&mut index, &p, &ports, &mut w, &mut grants);
+                }
+                w
+            })
+            .collect();
         let splits = self.splits(&index, &wanted, &mut notes).await;
         let window = stats
             .values()
@@ -318,9 +328,32 @@ async fn fetch(
 
 /// What the policy of `pod`'s declared ports says: whether anything targets
 /// the workload, its default, and every identity a rule allows something.
-fn policy_of(index: &mut Index, pod: &PodSummary, w: &mut Workload, grants: &mut Vec<Grant>) {
+/// The ports the server side of `of`'s edges saw requests or connections on.
+fn served_ports(of: &graph::Id, edges: &[(graph::Id, Row)]) -> BTreeSet<u16> {
+    edges
+        .iter()
+        .filter(|(id, r)| id == of && r.edge.as_ref().is_some_and(|e| e.side == "server"))
+        .flat_map(|(_, r)| {
+            let shapes = r
+                .requests
+                .keys()
+                .filter_map(|s| s.split(' ').next()?.parse().ok());
+            shapes
+                .chain(r.tcp_connections.keys().copied())
+                .collect::<Vec<u16>>()
+        })
+        .collect()
+}
+
+fn policy_of(
+    index: &mut Index,
+    pod: &PodSummary,
+    ports: &BTreeSet<u16>,
+    w: &mut Workload,
+    grants: &mut Vec<Grant>,
+) {
     let mut seen = BTreeSet::new();
-    for &port in &pod.ports {
+    for &port in ports {
         let Ok(rx) = index.inbound(&pod.namespace, &pod.name, port) else {
             continue;
         };
@@ -348,5 +381,49 @@ fn policy_of(index: &mut Index, pod: &PodSummary, w: &mut Workload, grants: &mut
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stat::rows::EdgeRow;
+    use weft_k8s_api::metrics::ObjectReference;
+
+    fn side(of: &str, side: &str, shapes: &[&str], tcp: &[u16]) -> (graph::Id, Row) {
+        let r = Row {
+            kind: "Deployment".into(),
+            namespace: Some("shop".into()),
+            name: of.into(),
+            success_count: 0,
+            failure_count: 0,
+            success_rate: None,
+            rps: 0.0,
+            p50_ms: None,
+            p90_ms: None,
+            p99_ms: None,
+            window_seconds: 30.0,
+            denied: BTreeMap::new(),
+            requests: shapes.iter().map(|s| (s.to_string(), 1)).collect(),
+            tcp_connections: tcp.iter().map(|p| (*p, 1)).collect(),
+            certificate_expiry: None,
+            edge: Some(EdgeRow {
+                direction: "from".into(),
+                side: side.into(),
+                peer: ObjectReference::default(),
+            }),
+        };
+        (graph::id("shop", "Deployment", of), r)
+    }
+
+    #[test]
+    fn the_ports_a_workloads_proxies_served_on() {
+        let edges = vec![
+            side("api", "server", &["8081 GET /a", "9000 POST /b"], &[7000]),
+            side("api", "client", &["1 GET /c"], &[2]),
+            side("web", "server", &["80 GET /"], &[]),
+        ];
+        let api = graph::id("shop", "Deployment", "api");
+        assert_eq!(served_ports(&api, &edges), [7000, 8081, 9000].into());
     }
 }
