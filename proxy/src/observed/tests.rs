@@ -216,3 +216,40 @@ fn past_the_overflow_shapes_requests_are_only_counted_as_dropped() {
          weft_proxy_observed_requests_dropped_total 2\n"
     ));
 }
+
+// TEMPORARY micro-measurement; not to be committed.
+#[test]
+#[ignore]
+fn bench_record_existing_shape() {
+    let n: u32 = std::env::var("OBSERVED_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let o = Observed::default();
+    let web = id(WEB);
+    for i in 0..100 {
+        o.record(8080, &id(API), &Method::GET, &format!("/r{i}"));
+    }
+    for (name, method, path) in [
+        ("short GET /items/42", Method::GET, "/items/42"),
+        (
+            "long POST /api/v1/users/<uuid>/orders/17",
+            Method::POST,
+            "/api/v1/users/123e4567-e89b-12d3-a456-426614174000/orders/17",
+        ),
+    ] {
+        o.record(8080, &web, &method, path);
+        #[allow(clippy::disallowed_methods)]
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            o.record(
+                std::hint::black_box(8080),
+                std::hint::black_box(&web),
+                std::hint::black_box(&method),
+                std::hint::black_box(path),
+            );
+        }
+        let el = start.elapsed();
+        println!("{name}: {:.1} ns/call", el.as_nanos() as f64 / f64::from(n));
+    }
+}
