@@ -5,10 +5,11 @@
 //! ([`crate::scrape`]), never on the plaintext admin port.
 //!
 //! Peers, methods and paths are chosen by clients, so the table is bounded:
-//! [`MAX_ROUTES`] shapes, then one overflow shape per port, peer and method
-//! for at most [`MAX_OVERFLOW`] more, then only a count of what was dropped.
+//! [`MAX_ROUTES`] shapes, then one overflow shape per port and peer for at
+//! most [`MAX_OVERFLOW`] more, then only a count of what was dropped.
 
 use std::{
+    cell::RefCell,
     collections::HashMap,
     fmt::Write as _,
     sync::{Arc, Mutex},
@@ -22,6 +23,10 @@ pub const MAX_OVERFLOW: usize = 64;
 /// A longer template is recorded as the route `*`.
 pub const MAX_ROUTE_LEN: usize = 256;
 
+/// A longer method (an extension token) is recorded as `*`: the controller
+/// believes no longer one, and 320 long ones must not stay in memory.
+pub const MAX_METHOD_LEN: usize = 32;
+
 /// Stands for any method or route in an overflow shape.
 const ANY: &str = "*";
 /// Longer segments are ids or tokens, whatever they are made of.
@@ -29,138 +34,235 @@ const MAX_NAME_LEN: usize = 40;
 
 /// `path` (normalised: starting with `/`, no query) with each segment that
 /// looks like a value (a number, a UUID, a hex id, a long token) as `*`, so
-/// one route is one shape however many items it serves. One pass, one
-/// allocation: this runs on every allowed request.
+/// one route is one shape however many items it serves.
 pub fn template(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
+    let mut out = Vec::with_capacity(path.len());
+    template_into(&mut out, path, usize::MAX);
+    // Whole segments of `path` (cut at the ASCII `/`) and `*`: UTF-8, so
+    // nothing is replaced.
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Appends [`template`]`(path)` to `out` in one pass, unless it is longer
+/// than `max` bytes: then returns false, having appended at most `max + 1`.
+/// Most segments are names, kept as they are: so what is before a value is
+/// copied when the value is met, and the rest at the end.
+fn template_into(out: &mut Vec<u8>, path: &str, max: usize) -> bool {
+    let path = path.as_bytes();
+    let base = out.len();
+    // `path[..copied]` is in `out`, templated.
+    let mut copied = 0;
     let mut start = 0;
-    let mut shape = Shape::default();
-    for (i, b) in path.bytes().enumerate() {
-        if b == b'/' {
-            // `/` is ASCII, so `start..i` are char boundaries.
-            shape.push_to(&mut out, &path[start..i]);
-            out.push('/');
-            start = i + 1;
-            shape = Shape::default();
-        } else {
-            shape.add(b);
+    loop {
+        // The segment `start..end`, up to a `/` or the end, and the classes
+        // all of its bytes are in and any of them is.
+        let (mut end, mut all, mut any) = (start, u8::MAX, 0);
+        while let Some(&b) = path.get(end).filter(|b| **b != b'/') {
+            let class = CLASS[usize::from(b)];
+            all &= class;
+            any |= class;
+            end += 1;
         }
-    }
-    shape.push_to(&mut out, &path[start..]);
-    out
-}
-
-/// What a segment is made of, learnt byte by byte.
-#[derive(Clone, Copy)]
-struct Shape {
-    len: usize,
-    digits: bool,
-    hex_or_dash: bool,
-    has_digit: bool,
-    /// Hex in 8-4-4-4-12 groups so far.
-    uuid: bool,
-}
-
-impl Default for Shape {
-    fn default() -> Self {
-        Self {
-            len: 0,
-            digits: true,
-            hex_or_dash: true,
-            has_digit: false,
-            uuid: true,
+        if is_value(&path[start..end], all, any) {
+            out.extend_from_slice(&path[copied..start]);
+            out.push(b'*');
+            copied = end;
         }
+        let last = end == path.len();
+        // The template so far: to `end`, and its `/`.
+        if out.len() - base + (end - copied) + usize::from(!last) > max {
+            return false;
+        }
+        if last {
+            break;
+        }
+        start = end + 1;
     }
+    out.extend_from_slice(&path[copied..]);
+    true
 }
 
-impl Shape {
-    fn add(&mut self, b: u8) {
-        let digit = b.is_ascii_digit();
-        self.digits &= digit;
-        self.has_digit |= digit;
-        self.hex_or_dash &= b.is_ascii_hexdigit() || b == b'-';
-        self.uuid &= if matches!(self.len, 8 | 13 | 18 | 23) {
-            b == b'-'
+/// A byte's classes in [`CLASS`]: `0`–`9`.
+const DIGIT: u8 = 1;
+/// `0`–`9`, `a`–`f`, `A`–`F` or `-`.
+const HEX_OR_DASH: u8 = 2;
+/// Each byte's classes, so that a segment is learnt with two bit operations
+/// a byte.
+static CLASS: [u8; 256] = {
+    let mut class = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_digit() {
+            class[b] |= DIGIT;
+        }
+        if c.is_ascii_hexdigit() || c == b'-' {
+            class[b] |= HEX_OR_DASH;
+        }
+        b += 1;
+    }
+    class
+};
+
+/// Whether `segment` looks like a value: `all` are the classes all its
+/// bytes are in, `any` those any of them is in.
+fn is_value(segment: &[u8], all: u8, any: u8) -> bool {
+    let len = segment.len();
+    (len > 0 && all & DIGIT != 0)
+        || (len == 36 && is_uuid(segment))
+        || (len >= 8 && all & HEX_OR_DASH != 0 && any & DIGIT != 0)
+        || len > MAX_NAME_LEN
+}
+
+/// Hex in 8-4-4-4-12 groups, in either case.
+fn is_uuid(segment: &[u8]) -> bool {
+    segment.iter().enumerate().all(|(i, b)| {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            *b == b'-'
         } else {
             b.is_ascii_hexdigit()
-        };
-        self.len += 1;
-    }
-
-    fn is_value(&self) -> bool {
-        (self.len > 0 && self.digits)
-            || (self.len == 36 && self.uuid)
-            || (self.len >= 8 && self.hex_or_dash && self.has_digit)
-            || self.len > MAX_NAME_LEN
-    }
-
-    fn push_to(&self, out: &mut String, segment: &str) {
-        out.push_str(if self.is_value() { ANY } else { segment });
-    }
+        }
+    })
 }
 
-/// One request shape. Ordered as its labels are written.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Key {
+/// Starts in `key` the table's key of a shape: the port, the peer after its
+/// length, and the method and a space (a method is a token: it has none).
+/// The route follows, to the end: so no two shapes have the same key.
+fn start_key(key: &mut Vec<u8>, port: u16, peer: &str, method: &str) {
+    key.clear();
+    key.extend_from_slice(&port.to_le_bytes());
+    const _: () = assert!(weft_tls::id::MAX_ID_LEN <= u16::MAX as usize);
+    // An id is at most MAX_ID_LEN bytes, so this is exact.
+    let peer_len = u16::try_from(peer.len()).unwrap_or(u16::MAX);
+    key.extend_from_slice(&peer_len.to_le_bytes());
+    key.extend_from_slice(peer.as_bytes());
+    key.extend_from_slice(method.as_bytes());
+    key.push(b' ');
+}
+
+/// One shape's labels and count.
+#[derive(Clone, Debug)]
+struct Count {
     peer: Arc<str>,
     port: u16,
-    method: String,
-    route: String,
+    method: Box<str>,
+    route: Box<str>,
+    n: u64,
+}
+
+impl Count {
+    /// Ordered as the labels are written.
+    fn order(&self) -> (&str, u16, &str, &str) {
+        (&self.peer, self.port, &self.method, &self.route)
+    }
 }
 
 #[derive(Debug, Default)]
 struct Table {
-    counts: HashMap<Key, u64>,
+    /// By the key [`start_key`] and the route make, in one run of bytes so a
+    /// request hashes it in one pass and looks it up without allocating.
+    /// Hashed with std's SipHash keyed per process (`RandomState`): the
+    /// method and route are the client's, so a cheaper unkeyed hash would
+    /// let a client choose colliding shapes.
+    counts: HashMap<Box<[u8]>, Count>,
     /// How many of `counts` are overflow shapes.
     overflow: usize,
     /// Requests not recorded: every shape was taken.
     dropped: u64,
 }
 
+impl Table {
+    /// Counts the request whose shape is new: `key` is its key, with the
+    /// route from `route_at`.
+    #[cold]
+    fn add(
+        &mut self,
+        key: &mut Vec<u8>,
+        route_at: usize,
+        port: u16,
+        peer: &SpiffeId,
+        method: &str,
+    ) {
+        if self.counts.len() - self.overflow < MAX_ROUTES {
+            let count = Count {
+                peer: peer.shared_str(),
+                port,
+                method: method.into(),
+                // A template: UTF-8, so nothing is replaced.
+                route: String::from_utf8_lossy(&key[route_at..]).into(),
+                n: 1,
+            };
+            self.counts.insert(key.as_slice().into(), count);
+            return;
+        }
+        // Full: the peer's request still counts, under its method-less,
+        // route-less shape.
+        start_key(key, port, peer.as_str(), ANY);
+        key.extend_from_slice(ANY.as_bytes());
+        if let Some(count) = self.counts.get_mut(key.as_slice()) {
+            count.n += 1;
+        } else if self.overflow < MAX_OVERFLOW {
+            let count = Count {
+                peer: peer.shared_str(),
+                port,
+                method: ANY.into(),
+                route: ANY.into(),
+                n: 1,
+            };
+            self.counts.insert(key.as_slice().into(), count);
+            self.overflow += 1;
+        } else {
+            self.dropped += 1;
+        }
+    }
+}
+
+thread_local! {
+    /// Where [`Observed::record`] writes a request's key: reused, so a
+    /// request whose shape is counted already allocates nothing. It holds an
+    /// id, a method and at most [`MAX_ROUTE_LEN`]` + 1` bytes of route.
+    static KEY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// [`KEY`]'s most kept between requests: a long extension method may grow
+/// it past this, once.
+const KEY_KEPT: usize = 4096;
+
 /// The allowed inbound requests, by shape. Shared by every connection; the
-/// lock is held only to bump a count.
+/// lock is held only to bump a count (or add a shape).
 #[derive(Debug, Default)]
 pub struct Observed {
     table: Mutex<Table>,
 }
 
 impl Observed {
-    /// Counts one request the policy allowed from the verified `peer`.
+    /// Counts one request the policy allowed from the verified `peer`. This
+    /// runs on every allowed request: a shape counted already costs a pass
+    /// over the path, one hash and no allocation.
     pub fn record(&self, port: u16, peer: &SpiffeId, method: &http::Method, path: &str) {
-        let mut route = template(path);
-        if route.len() > MAX_ROUTE_LEN {
-            route = ANY.into();
-        }
-        let key = Key {
-            peer: peer.shared_str(),
-            port,
-            method: method.as_str().into(),
-            route,
+        let method = match method.as_str() {
+            m if m.len() > MAX_METHOD_LEN => ANY,
+            m => m,
         };
-        let mut t = self.table.lock().expect("observed lock");
-        if let Some(n) = t.counts.get_mut(&key) {
-            *n += 1;
-            return;
-        }
-        if t.counts.len() - t.overflow < MAX_ROUTES {
-            t.counts.insert(key, 1);
-            return;
-        }
-        // Full: the peer's request still counts, under its method-less,
-        // route-less shape.
-        let key = Key {
-            method: ANY.into(),
-            route: ANY.into(),
-            ..key
-        };
-        if let Some(n) = t.counts.get_mut(&key) {
-            *n += 1;
-        } else if t.overflow < MAX_OVERFLOW {
-            t.counts.insert(key, 1);
-            t.overflow += 1;
-        } else {
-            t.dropped += 1;
-        }
+        KEY.with_borrow_mut(|key| {
+            start_key(key, port, peer.as_str(), method);
+            let route_at = key.len();
+            if !template_into(key, path, MAX_ROUTE_LEN) {
+                key.truncate(route_at);
+                key.extend_from_slice(ANY.as_bytes());
+            }
+            {
+                let mut t = self.table.lock().expect("observed lock");
+                if let Some(count) = t.counts.get_mut(key.as_slice()) {
+                    count.n += 1;
+                } else {
+                    t.add(key, route_at, port, peer, method);
+                }
+            }
+            if key.capacity() > KEY_KEPT {
+                *key = Vec::new();
+            }
+        });
     }
 
     /// Appends the OpenMetrics text of the counts (nothing before the first
@@ -169,24 +271,24 @@ impl Observed {
         // Copied out so requests do not wait on the sorting and writing.
         let (mut counts, dropped) = {
             let t = self.table.lock().expect("observed lock");
-            let counts: Vec<(Key, u64)> = t.counts.iter().map(|(k, n)| (k.clone(), *n)).collect();
+            let counts: Vec<Count> = t.counts.values().cloned().collect();
             (counts, t.dropped)
         };
-        counts.sort_unstable();
+        counts.sort_unstable_by(|a, b| a.order().cmp(&b.order()));
         // Writing to a String cannot fail.
         if !counts.is_empty() {
             out.push_str(
                 "# HELP weft_proxy_observed_requests Inbound HTTP requests the policy allowed, by verified peer, port, method and path template (controller-only).\n\
                  # TYPE weft_proxy_observed_requests counter\n",
             );
-            for (k, n) in &counts {
+            for k in &counts {
                 out.push_str("weft_proxy_observed_requests_total{direction=\"inbound\",peer=\"");
                 escape(out, &k.peer);
                 let _ = write!(out, "\",port=\"{}\",method=\"", k.port);
                 escape(out, &k.method);
                 out.push_str("\",route=\"");
                 escape(out, &k.route);
-                let _ = writeln!(out, "\"}} {n}");
+                let _ = writeln!(out, "\"}} {}", k.n);
             }
         }
         if dropped > 0 {

@@ -217,39 +217,92 @@ fn past_the_overflow_shapes_requests_are_only_counted_as_dropped() {
     ));
 }
 
-// TEMPORARY micro-measurement; not to be committed.
 #[test]
-#[ignore]
-fn bench_record_existing_shape() {
-    let n: u32 = std::env::var("OBSERVED_BENCH_N")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
-    let o = Observed::default();
-    let web = id(WEB);
-    for i in 0..100 {
-        o.record(8080, &id(API), &Method::GET, &format!("/r{i}"));
-    }
-    for (name, method, path) in [
-        ("short GET /items/42", Method::GET, "/items/42"),
-        (
-            "long POST /api/v1/users/<uuid>/orders/17",
-            Method::POST,
-            "/api/v1/users/123e4567-e89b-12d3-a456-426614174000/orders/17",
-        ),
+fn a_template_is_cut_short_only_past_its_limit() {
+    for path in [
+        "",
+        "/",
+        "/items/42",
+        "/a//b/",
+        "/users/3f2a9c1e/orders",
+        "/o/123e4567-e89b-12d3-a456-426614174000/x",
+        "/caf\u{e9}/12",
     ] {
-        o.record(8080, &web, &method, path);
-        #[allow(clippy::disallowed_methods)]
-        let start = std::time::Instant::now();
-        for _ in 0..n {
-            o.record(
-                std::hint::black_box(8080),
-                std::hint::black_box(&web),
-                std::hint::black_box(&method),
-                std::hint::black_box(path),
-            );
+        let whole = template(path);
+        for max in 0..=whole.len() + 1 {
+            // After what is already in the buffer, as a key's route is.
+            let mut out = b"key ".to_vec();
+            let kept = template_into(&mut out, path, max);
+            assert_eq!(kept, whole.len() <= max, "{path:?} in {max}");
+            if kept {
+                assert_eq!(&out[4..], whole.as_bytes(), "{path:?} in {max}");
+            } else {
+                assert!(out.len() - 4 <= max + 1, "{path:?} in {max}");
+            }
         }
-        let el = start.elapsed();
-        println!("{name}: {:.1} ns/call", el.as_nanos() as f64 / f64::from(n));
     }
+}
+
+#[test]
+fn shapes_apart_in_any_label_count_apart() {
+    let o = Observed::default();
+    let webx = format!("{WEB}x");
+    // Ports whose bytes are each other's reversed; a peer that starts as
+    // another does; a method that starts as another does.
+    o.record(1, &id(WEB), &Method::GET, "/x");
+    o.record(256, &id(WEB), &Method::GET, "/x");
+    o.record(1, &id(&webx), &Method::GET, "/x");
+    o.record(1, &id(WEB), &Method::from_bytes(b"GETX").unwrap(), "/x");
+    o.record(1, &id(WEB), &Method::GET, "/x/");
+    let lines = samples(&o);
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert!(lines.iter().all(|l| l.ends_with("} 1")), "{lines:?}");
+}
+
+#[test]
+fn known_shapes_still_count_as_themselves_when_all_is_full() {
+    let o = Observed::default();
+    for i in 0..MAX_ROUTES {
+        o.record(80, &id(WEB), &Method::GET, &format!("/r{i}/1"));
+    }
+    let port = |i: usize| u16::try_from(1000 + i).unwrap();
+    for i in 0..MAX_OVERFLOW {
+        o.record(port(i), &id(WEB), &Method::GET, "/new");
+    }
+    o.record(port(MAX_OVERFLOW), &id(WEB), &Method::GET, "/new");
+    // Full, and dropping: a known shape and a known overflow shape count.
+    o.record(80, &id(WEB), &Method::GET, "/r7/2");
+    o.record(port(3), &id(WEB), &Method::DELETE, "/other");
+    let out = text(&o);
+    assert!(
+        out.contains("port=\"80\",method=\"GET\",route=\"/r7/*\"} 2\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("port=\"1003\",method=\"*\",route=\"*\"} 2\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("weft_proxy_observed_requests_dropped_total 1\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_method_too_long_is_recorded_as_any() {
+    let o = Observed::default();
+    let long = Method::from_bytes("X".repeat(MAX_METHOD_LEN + 1).as_bytes()).unwrap();
+    let limit = Method::from_bytes("Y".repeat(MAX_METHOD_LEN).as_bytes()).unwrap();
+    o.record(80, &id(WEB), &long, "/a");
+    o.record(80, &id(WEB), &limit, "/a");
+    let lines = samples(&o);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].contains(r#"method="*",route="/a"} 1"#),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains(&format!("method=\"{}\"", limit.as_str())),
+        "{lines:?}"
+    );
 }
