@@ -552,18 +552,16 @@ async fn connect() -> anyhow::Result<kube::Client> {
 
 /// `deploy/web` in `ns` as the dashboard's workload id.
 fn workload_id(ns: &str, w: &str) -> anyhow::Result<String> {
-    let (kind, name) = w
-        .split_once('/')
-        .filter(|(_, n)| !n.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("--workload {w:?}: give KIND/NAME, e.g. deploy/web"))?;
-    let kind = match kind {
-        "deploy" | "deployment" | "deployments" => "deployment",
-        "sts" | "statefulset" | "statefulsets" => "statefulset",
-        "ds" | "daemonset" | "daemonsets" => "daemonset",
-        "po" | "pod" | "pods" => "pod",
-        other => anyhow::bail!("--workload {w:?}: unknown kind {other:?} (deploy, sts, ds or po)"),
-    };
-    Ok(format!("{ns}/{kind}/{name}"))
+    use weft_cli::stat::{Kind, parse_target};
+    let t = parse_target(w).map_err(|e| anyhow::anyhow!("--workload {w:?}: {e}"))?;
+    match (t.kind, t.name) {
+        (Kind::Pod | Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet, Some(name)) => {
+            Ok(weft_cli::dashboard::graph::id(ns, t.kind.name(), &name))
+        }
+        _ => anyhow::bail!(
+            "--workload {w:?}: give KIND/NAME with a deploy, sts, ds or po, e.g. deploy/web"
+        ),
+    }
 }
 
 fn open_browser(url: &str) {

@@ -73,7 +73,7 @@ impl Observed {
             let Some(e) = &row.edge else { continue };
             // Only the server's view: it is where the policy was applied and
             // the only side that records request shapes.
-            if e.direction != "from" || e.side != "server" {
+            if !e.served() {
                 continue;
             }
             let Some(to) = accounts.get(of) else { continue };
@@ -114,12 +114,10 @@ impl Observed {
 /// The caller's ServiceAccount: named directly, or the account of the
 /// workload the metrics API named.
 fn caller(peer: &ObjectReference, accounts: &BTreeMap<Id, Account>) -> Option<Account> {
-    let ns = peer.namespace.clone()?;
-    let name = peer.name.clone()?;
     if peer.kind == "ServiceAccount" {
-        return Some((ns, name));
+        return Some((peer.namespace.clone()?, peer.name.clone()?));
     }
-    accounts.get(&graph::id(&ns, &peer.kind, &name)).cloned()
+    accounts.get(&graph::peer_id(peer)).cloned()
 }
 
 /// `8080 GET /items/*` → (8080, GET, /items/*).

@@ -25,7 +25,7 @@ pub const MAX_ROUTE_LEN: usize = 256;
 
 /// A longer method (an extension token) is recorded as `*`: the controller
 /// believes no longer one, and 320 long ones must not stay in memory.
-pub const MAX_METHOD_LEN: usize = 32;
+pub use weft_api::contract::observed_requests::MAX_METHOD_LEN;
 
 /// Stands for any method or route in an overflow shape.
 const ANY: &str = "*";

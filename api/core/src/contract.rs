@@ -229,6 +229,14 @@ pub mod gateway {
     pub const CONTROLLER_NAME: &str = "weft.io/gateway-controller";
 }
 
+/// The allowed inbound requests' shapes each proxy serves weft-controller
+/// alone (`weft_proxy_observed_requests_total`).
+pub mod observed_requests {
+    /// A longer method (an extension token) is recorded as `*`, and the
+    /// controller believes no longer one.
+    pub const MAX_METHOD_LEN: usize = 32;
+}
+
 /// Reason codes sent in [`headers::DENY_REASON`].
 pub mod deny_reason {
     /// No authorization names the client on a targeted (or `deny`) destination.

@@ -3,7 +3,7 @@
 //! what the proxies measured (TrafficMetrics edges). Pure, so every rule
 //! the page shows is unit-tested here.
 
-use crate::stat::Row;
+use crate::stat::{Row, rows::EdgeRow};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use weft_k8s_api::metrics::ObjectReference;
@@ -186,7 +186,7 @@ pub fn build(inputs: Inputs) -> Graph {
     // One measurement per (caller, callee): the server side's when both
     // proxies measured, since that is where the policy is applied.
     let mut measured: BTreeMap<(Id, Id), &Row> = BTreeMap::new();
-    let server = |r: &Row| r.edge.as_ref().is_some_and(|e| e.side == "server");
+    let server = |r: &Row| r.edge.as_ref().is_some_and(EdgeRow::by_server);
     for (of, row) in &inputs.edges {
         let Some(e) = &row.edge else { continue };
         let peer = peer_id(&e.peer);
@@ -305,9 +305,9 @@ fn shared_identity_measured(
     };
     edges.iter().any(|(w, r)| {
         workloads.contains(w)
-            && r.edge.as_ref().is_some_and(|e| {
-                e.direction == "from" && e.side == "server" && peer_id(&e.peer) == *of
-            })
+            && r.edge
+                .as_ref()
+                .is_some_and(|e| e.served() && peer_id(&e.peer) == *of)
     })
 }
 
@@ -337,7 +337,8 @@ fn node(w: &Workload) -> Node {
     }
 }
 
-fn peer_id(p: &ObjectReference) -> Id {
+/// The node of a peer the metrics API named.
+pub(crate) fn peer_id(p: &ObjectReference) -> Id {
     id(
         p.namespace.as_deref().unwrap_or_default(),
         &p.kind,

@@ -10,7 +10,7 @@ use super::{
 use crate::{
     cluster::{self, Loaded, Settings},
     explain::{Question, Source as Caller, Traffic},
-    stat::{self, Row},
+    stat::{self, Row, rows::EdgeRow},
 };
 use futures::{StreamExt as _, stream};
 use kube::Client;
@@ -332,7 +332,7 @@ async fn fetch(
 fn served_ports(of: &graph::Id, edges: &[(graph::Id, Row)]) -> BTreeSet<u16> {
     edges
         .iter()
-        .filter(|(id, r)| id == of && r.edge.as_ref().is_some_and(|e| e.side == "server"))
+        .filter(|(id, r)| id == of && r.edge.as_ref().is_some_and(EdgeRow::by_server))
         .flat_map(|(_, r)| {
             let shapes = r
                 .requests
@@ -387,31 +387,18 @@ fn policy_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stat::rows::EdgeRow;
     use weft_k8s_api::metrics::ObjectReference;
 
     fn side(of: &str, side: &str, shapes: &[&str], tcp: &[u16]) -> (graph::Id, Row) {
         let r = Row {
-            kind: "Deployment".into(),
-            namespace: Some("shop".into()),
-            name: of.into(),
-            success_count: 0,
-            failure_count: 0,
-            success_rate: None,
-            rps: 0.0,
-            p50_ms: None,
-            p90_ms: None,
-            p99_ms: None,
-            window_seconds: 30.0,
-            denied: BTreeMap::new(),
             requests: shapes.iter().map(|s| (s.to_string(), 1)).collect(),
             tcp_connections: tcp.iter().map(|p| (*p, 1)).collect(),
-            certificate_expiry: None,
             edge: Some(EdgeRow {
                 direction: "from".into(),
                 side: side.into(),
                 peer: ObjectReference::default(),
             }),
+            ..Default::default()
         };
         (graph::id("shop", "Deployment", of), r)
     }

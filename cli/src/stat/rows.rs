@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use weft_k8s_api::metrics::{ObjectReference, TrafficMetrics, TrafficMetricsList};
 
 /// One line of output: a resource (or one edge of it) over one window.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Row {
     pub kind: String,
     pub namespace: Option<String>,
@@ -49,6 +49,19 @@ pub struct EdgeRow {
     /// `client` or `server`: whose proxy measured.
     pub side: String,
     pub peer: ObjectReference,
+}
+
+impl EdgeRow {
+    /// Measured by the callee's proxy: where the policy is applied, and the
+    /// only side that records request shapes.
+    pub fn by_server(&self) -> bool {
+        self.side == "server"
+    }
+
+    /// The peer's calls to the resource, as the resource's proxy saw them.
+    pub fn served(&self) -> bool {
+        self.direction == "from" && self.by_server()
+    }
 }
 
 /// Rows from an API answer: a TrafficMetricsList (lists, edges, a

@@ -175,6 +175,15 @@ fn metrics(name: &str, ok: &str, failed: &str, latencies: &[(&str, &str)]) -> se
     })
 }
 
+/// `m` with weft's unit-less additions (`denied:…`, `request:…`) appended.
+fn with_counts(mut m: serde_json::Value, counts: &[(&str, &str)]) -> serde_json::Value {
+    let metrics = m["metrics"].as_array_mut().unwrap();
+    for (name, v) in counts {
+        metrics.push(json!({"name": name, "value": v}));
+    }
+    m
+}
+
 fn list(items: Vec<serde_json::Value>) -> String {
     json!({
         "kind": "TrafficMetricsList", "apiVersion": "metrics.smi-spec.io/v1alpha1",
@@ -229,16 +238,13 @@ fn rows_from_a_list() {
 
 #[test]
 fn denials_by_reason_are_read_and_shown_in_json_only_when_present() {
-    let mut m = metrics("api", "10", "7", &[]);
-    for (name, v) in [
-        ("denied:route-not-matched", "5"),
-        ("denied:no-traffic-target", "2"),
-    ] {
-        m["metrics"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"name": name, "value": v}));
-    }
+    let m = with_counts(
+        metrics("api", "10", "7", &[]),
+        &[
+            ("denied:route-not-matched", "5"),
+            ("denied:no-traffic-target", "2"),
+        ],
+    );
     let rows = from_json(&m.to_string()).unwrap();
     assert_eq!(
         rows[0].denied,
@@ -250,11 +256,7 @@ fn denials_by_reason_are_read_and_shown_in_json_only_when_present() {
     );
     assert!(render::json(&rows).contains(r#""route-not-matched": 5"#));
     assert!(!render::json(&sample()).contains("denied"));
-    let mut bad = metrics("api", "1", "1", &[]);
-    bad["metrics"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"name": "denied:x", "value": "-1"}));
+    let bad = with_counts(metrics("api", "1", "1", &[]), &[("denied:x", "-1")]);
     assert!(from_json(&bad.to_string()).is_err());
 }
 
@@ -347,17 +349,14 @@ fn renders_json_numbers() {
 
 #[test]
 fn shapes_connections_and_certificate_expiry_are_read() {
-    let mut m = metrics("api", "3", "0", &[]);
-    for (name, v) in [
-        ("request:8080 GET /items/*", "3"),
-        ("tcp_connections:7000", "2"),
-        ("certificate_expiry_timestamp", "1800000000"),
-    ] {
-        m["metrics"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"name": name, "value": v}));
-    }
+    let m = with_counts(
+        metrics("api", "3", "0", &[]),
+        &[
+            ("request:8080 GET /items/*", "3"),
+            ("tcp_connections:7000", "2"),
+            ("certificate_expiry_timestamp", "1800000000"),
+        ],
+    );
     let rows = from_json(&m.to_string()).unwrap();
     assert_eq!(
         rows[0].requests,
@@ -367,11 +366,10 @@ fn shapes_connections_and_certificate_expiry_are_read() {
     assert_eq!(rows[0].certificate_expiry, Some(1_800_000_000.0));
     assert!(render::json(&rows).contains(r#""8080 GET /items/*": 3"#));
     assert!(!render::json(&sample()).contains("requests"));
-    let mut bad = metrics("api", "1", "1", &[]);
-    bad["metrics"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"name": "tcp_connections:http", "value": "1"}));
+    let bad = with_counts(
+        metrics("api", "1", "1", &[]),
+        &[("tcp_connections:http", "1")],
+    );
     assert!(
         from_json(&bad.to_string()).is_err(),
         "a port must be a number"

@@ -27,14 +27,7 @@ fn edge(of: &str, direction: &str, side: &str, peer: &str) -> (Id, Row) {
             failure_count: 0,
             success_rate: Some(1.0),
             rps: 0.1,
-            p50_ms: None,
-            p90_ms: None,
-            p99_ms: None,
             window_seconds: 30.0,
-            denied: BTreeMap::new(),
-            requests: BTreeMap::new(),
-            tcp_connections: BTreeMap::new(),
-            certificate_expiry: None,
             edge: Some(EdgeRow {
                 direction: direction.into(),
                 side: side.into(),
@@ -44,6 +37,7 @@ fn edge(of: &str, direction: &str, side: &str, peer: &str) -> (Id, Row) {
                     name: Some(peer.into()),
                 },
             }),
+            ..Default::default()
         },
     )
 }

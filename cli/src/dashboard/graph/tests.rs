@@ -23,15 +23,9 @@ fn row(ok: u64, failed: u64) -> Row {
         failure_count: failed,
         success_rate: (ok + failed > 0).then(|| ok as f64 / (ok + failed) as f64),
         rps: (ok + failed) as f64 / 30.0,
-        p50_ms: None,
-        p90_ms: None,
         p99_ms: Some(9.0),
         window_seconds: 30.0,
-        denied: BTreeMap::new(),
-        requests: BTreeMap::new(),
-        tcp_connections: BTreeMap::new(),
-        certificate_expiry: None,
-        edge: None,
+        ..Default::default()
     }
 }
 

@@ -208,10 +208,6 @@ impl Delta {
         self.success = self.success.saturating_add(other.success);
         self.failure = self.failure.saturating_add(other.failure);
         self.seconds = self.seconds.max(other.seconds);
-        self.certificate_expiry = match (self.certificate_expiry, other.certificate_expiry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         add_all(&mut self.denied, &other.denied);
         add_all(&mut self.requests, &other.requests);
         add_all(&mut self.tcp, &other.tcp);

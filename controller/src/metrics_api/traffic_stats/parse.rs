@@ -5,6 +5,7 @@
 //! only) and `weft_proxy_tcp_opened_total`.
 
 use super::{Counts, Direction, Edge, Route, Scrape};
+use weft_api::contract::observed_requests::MAX_METHOD_LEN;
 
 /// The proxy's `process_start_time_seconds` (Unix seconds), if it has one.
 pub fn start_time(text: &str) -> Option<f64> {
@@ -40,7 +41,6 @@ const FAMILIES: [&str; 4] = [RESPONSES, BUCKETS, OBSERVED, TCP_OPENED];
 /// longer ones, is not believed past these bounds.
 const MAX_ROUTES: usize = 512;
 const MAX_ROUTE_LEN: usize = 300;
-const MAX_METHOD_LEN: usize = 32;
 
 /// Parses one scrape. Other families, comments and edges without a known
 /// direction are skipped; a malformed line of the two families is an error
