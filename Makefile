@@ -8,7 +8,7 @@ CARGO ?= cargo
 .PHONY: help setup build test test-unit fmt fmt-check clippy deny deps-check gen crdgen gen-check lint ci fuzz gateway-build \
         lint-scripts lint-python lint-go \
         cluster-build cluster-up cluster-down cluster-status images images-previous flagger-build e2e demo \
-        bench-controller bench-identity bench-injector bench bench-smoke bench-build bench-control-plane
+        bench-controller bench-identity bench-injector bench bench-smoke bench-build bench-control-plane proxy-build
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -75,12 +75,26 @@ WEFT_IMAGE_STAGE ?= $(CARGO_TARGET_DIR)/image-stage
 # holds iptables with file capabilities (scripts/stage-proxy-image).
 WEFT_IMAGES := injector identity controller
 
-images: ## build weft's images (and the cluster's) as OCI archives and import them into containerd
-	$(CARGO) build --release $(foreach c,$(WEFT_IMAGES) proxy,-p weft-$(c))
+# The proxy as it ships, in its own profile (Cargo.toml [profile.proxy]):
+# whole-program LTO, glibc linked in (static-pie: no shared libraries to map,
+# and still loaded at a random address) and packed relative relocations.
+# Every proxy on a node maps this file; docs/benchmarks.md "The proxy's
+# build" gives what each part saves. `cargo rustc` passes these flags to the
+# proxy's final link only: as RUSTFLAGS they would also reach proc macros,
+# which cannot be static.
+PROXY_BIN := $(CARGO_TARGET_DIR)/proxy/weft-proxy
+PROXY_LINK_FLAGS := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs \
+  -C link-arg=-Wl,--icf=all -C link-arg=-Wl,-z,keep-text-section-prefix
+
+proxy-build: ## build the sidecar as it ships (static-pie, whole-program LTO) into $$CARGO_TARGET_DIR/proxy/
+	$(CARGO) rustc --profile proxy -p weft-proxy --bin weft-proxy -- $(PROXY_LINK_FLAGS)
+
+images: proxy-build ## build weft's images (and the cluster's) as OCI archives and import them into containerd
+	$(CARGO) build --release $(foreach c,$(WEFT_IMAGES),-p weft-$(c))
 	for c in $(WEFT_IMAGES); do \
 	  scripts/stage-image $(WEFT_IMAGE_STAGE)/$$c $(CARGO_TARGET_DIR)/release/weft-$$c || exit 1; \
 	done
-	scripts/stage-proxy-image $(WEFT_IMAGE_STAGE)/proxy $(CARGO_TARGET_DIR)/release/weft-proxy
+	scripts/stage-proxy-image $(WEFT_IMAGE_STAGE)/proxy $(PROXY_BIN)
 	# The suites' test app changes with them; a cluster already up would keep the old one.
 	e2e/cluster/build --only testapp
 	WEFT_IMAGE_STAGE=$(WEFT_IMAGE_STAGE) WEFT_CLUSTER_IMAGE_LISTS=images/weft.list e2e/cluster/images
@@ -132,8 +146,7 @@ bench-injector: ## benchmark: AdmissionReviews/s and p99 over HTTPS vs a fixed-a
 # tools, the control-plane fixture in the dev profile (it reuses the test
 # builds; its speed is not measured). Three builds, so each keeps its own
 # feature set and stays cached for the other targets.
-bench-build:
-	$(CARGO) build --release -p weft-proxy
+bench-build: proxy-build
 	$(CARGO) build --release -p weft-bench
 	$(CARGO) build -p weft-proxy --example bench_control_plane
 

@@ -120,12 +120,11 @@ class Bench:
 
     # --- setup -----------------------------------------------------------
     def setup(self):
-        for b in ("weft-proxy", "weft-bench"):
-            src = os.path.join(self.target, "release", b)
+        # The proxy as it ships (`make proxy-build`), the tools in release.
+        for profile, b in (("proxy", "weft-proxy"), ("release", "weft-bench")):
+            src = os.path.join(self.target, profile, b)
             if not os.path.exists(src):
-                raise BenchError(
-                    f"{src} is missing: `make bench` builds it with cargo build --release"
-                )
+                raise BenchError(f"{src} is missing: `make bench-build` builds it")
             shutil.copy(src, self.bin)
         fixture = os.path.join(self.target, "debug", "examples", "bench_control_plane")
         if not os.path.exists(fixture):

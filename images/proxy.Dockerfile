@@ -10,7 +10,7 @@
 #
 # Build context: the root filesystem staged by `scripts/stage-proxy-image`
 # (`make images` does it, then builds with e2e/cluster/images), e.g.
-#   scripts/stage-proxy-image /tmp/proxy target/release/weft-proxy
+#   scripts/stage-proxy-image /tmp/proxy $CARGO_TARGET_DIR/proxy/weft-proxy  (make proxy-build)
 #   e2e/cluster/images --spec weft/proxy:dev "$PWD/images/proxy.Dockerfile" /tmp/proxy
 #
 # Why file capabilities: the injector runs weft-init as UID 2102 (non-root)

@@ -7,7 +7,7 @@
 //! end and hyper says it can take another request; a connection the app
 //! closed, or one whose response was abandoned half-read, is dropped.
 
-use super::body::Body;
+use super::{Io, body::Body};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt as _;
@@ -134,7 +134,8 @@ impl H1Pool {
             .map_err(H1Error::Connect)?;
         // Rare, and its future is large: boxed, it stays out of the future
         // of every request that finds a connection open.
-        let (send, conn) = Box::pin(Builder::new().handshake(TokioIo::new(tcp)))
+        let io: Box<dyn Io> = Box::new(tcp);
+        let (send, conn) = Box::pin(Builder::new().handshake(TokioIo::new(io)))
             .await
             .map_err(H1Error::Handshake)?;
         tokio::spawn(async move {

@@ -17,3 +17,12 @@ pub mod observe;
 pub mod pool;
 pub mod server;
 pub mod upgrade;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A connection's stream, whatever wraps it. hyper's clients and servers
+/// take it boxed, so each is compiled once rather than once per stream type:
+/// those copies were the largest share of the proxy's code, which every pod
+/// maps. The cost is an indirect call per read and write.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}

@@ -2,7 +2,7 @@
 //! request to it and replaced when it closes. Requests that arrive while it
 //! is being opened wait for it rather than opening their own.
 
-use super::body::Body;
+use super::{Io, body::Body};
 use hyper::client::conn::http2::{Builder, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::{
@@ -79,18 +79,25 @@ impl<K: Hash + Eq + Clone> H2Pool<K> {
         let io = Box::pin(connect())
             .await
             .map_err(|e| PoolError::Connect(e.into()))?;
-        let handshake = Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .keep_alive_interval(PING_INTERVAL)
-            .keep_alive_timeout(PING_TIMEOUT)
-            .handshake(TokioIo::new(io));
-        let (send, conn) = Box::pin(handshake).await.map_err(PoolError::Handshake)?;
-        tokio::spawn(async move {
-            if let Err(error) = conn.await {
-                tracing::debug!(%error, "pooled HTTP/2 connection ended");
-            }
-        });
+        let send = Box::pin(handshake(Box::new(io))).await?;
         *slot = Some(send.clone());
         Ok(send)
     }
+}
+
+/// HTTP/2's handshake on `io`, its connection driven by a task of its own.
+async fn handshake(io: Box<dyn Io>) -> Result<SendRequest<Body>, PoolError> {
+    let (send, conn) = Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .keep_alive_interval(PING_INTERVAL)
+        .keep_alive_timeout(PING_TIMEOUT)
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(PoolError::Handshake)?;
+    tokio::spawn(async move {
+        if let Err(error) = conn.await {
+            tracing::debug!(%error, "pooled HTTP/2 connection ended");
+        }
+    });
+    Ok(send)
 }

@@ -1,7 +1,7 @@
 //! Serving one connection as HTTP, whichever direction it came from, within
 //! the proxy's [`Limits`].
 
-use super::body::Body;
+use super::{Io, body::Body};
 use crate::{
     detect::Protocol,
     idle::{Activity, Watched},
@@ -11,7 +11,7 @@ use crate::{
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use std::{convert::Infallible, future::Future};
+use std::{convert::Infallible, future::Future, pin::Pin, sync::Arc};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// The limits a served connection is held to, and where hitting one is
@@ -48,14 +48,16 @@ pub async fn serve_until<IO, F, Fut>(
     protocol: Protocol,
     bounds: Bounds<'_>,
     handle: F,
-    drain: impl Future<Output = ()>,
+    drain: impl Future<Output = ()> + Send,
 ) -> Result<(), hyper::Error>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    let r = serve_bounded(io, protocol, bounds, handle, drain).await;
+    // Compiled once for every stream type and handler ([`Io`]).
+    let handle: Handler = Arc::new(move |req| Box::pin(handle(req)));
+    let r = serve_bounded(Box::new(io), protocol, bounds, handle, Box::pin(drain)).await;
     if let Err(e) = &r
         && let Some(reason) = limit_hit(e)
     {
@@ -65,25 +67,24 @@ where
     r
 }
 
-async fn serve_bounded<IO, F, Fut>(
-    io: IO,
+/// Answers one request. The answer is boxed anyway: HTTP/2 spawns a task
+/// per stream, which moves the future into the task and its output back
+/// out, and an unboxed future is as large as the largest state of
+/// everything the request may await (several KiB).
+type Handler = Arc<
+    dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync,
+>;
+
+async fn serve_bounded(
+    io: Box<dyn Io>,
     protocol: Protocol,
     bounds: Bounds<'_>,
-    handle: F,
-    drain: impl Future<Output = ()>,
-) -> Result<(), hyper::Error>
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    F: Fn(Request<Incoming>) -> Fut + Send + Sync + Clone + 'static,
-    Fut: Future<Output = Response<Body>> + Send + 'static,
-{
+    handle: Handler,
+    drain: Pin<Box<dyn Future<Output = ()> + Send + '_>>,
+) -> Result<(), hyper::Error> {
     let limits = bounds.limits;
-    // Each request's future is boxed: HTTP/2 spawns a task per stream,
-    // which moves the future into the task and its output back out, and an
-    // unboxed future is as large as the largest state of everything the
-    // request may await (several KiB).
     let svc = hyper::service::service_fn(move |req| {
-        let answer = Box::pin(handle(req));
+        let answer = handle(req);
         async move { Ok::<_, Infallible>(answer.await) }
     });
     let activity = Activity::new();

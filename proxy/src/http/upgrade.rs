@@ -3,7 +3,10 @@
 //! sides become one byte stream. Both directions use this one handshake;
 //! they differ only in what they connect to.
 
-use super::body::{Body, boxed};
+use super::{
+    Io,
+    body::{Body, boxed},
+};
 use crate::error::ProxyError;
 use http::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -22,6 +25,7 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let requester = hyper::upgrade::on(&mut req);
+    let io: Box<dyn Io> = Box::new(io);
     let (mut send, conn) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(io))
         .await
