@@ -672,6 +672,26 @@ fn servers_that_speak_first_are_carried_opaquely() {
     }
 }
 
+/// A client that opens its connection early (a pool warming up) and sends
+/// its first request only after detection gave up is served as HTTP, with
+/// its verified identity: the server never spoke, so it is no server-first
+/// protocol. Before, the request was refused as a late HTTP request.
+#[test]
+fn a_request_sent_after_detection_gave_up_is_served() {
+    let m = Mesh::start(&[]);
+    let addr = m.server_addr(HTTP_PORT);
+    let (late, next) = m.in_client(move || async move {
+        let mut s = http1(&addr).await;
+        tokio::time::sleep(DETECT_TIMEOUT * 5 / 2).await;
+        let late = send1(&mut s, get("/late", &[])).await;
+        (late, send1(&mut s, get("/next", &[])).await)
+    });
+    let seen = late.seen();
+    assert_eq!(seen["path"], "/late", "{seen}");
+    assert_eq!(seen["client_ids"], json!([workload_id("client")]), "{seen}");
+    assert_eq!(next.seen()["path"], "/next", "the connection stays HTTP");
+}
+
 /// Responses the proxy makes itself say why: 504 `timeout` once the
 /// request timeout passes without response headers, 502 `connect-failed`
 /// when nothing listens, 502 `upstream-failed` when the app hangs up, 503

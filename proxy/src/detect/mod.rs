@@ -62,6 +62,15 @@ pub struct Detected {
 }
 
 impl Detected {
+    /// Nothing read, nothing to check: a port declared opaque.
+    pub fn opaque() -> Self {
+        Self {
+            protocol: Protocol::Opaque,
+            prefix: Bytes::new(),
+            checked: false,
+        }
+    }
+
     /// The client sent nothing at all: the server may speak first.
     pub fn silent(&self) -> bool {
         self.checked && self.prefix.is_empty()

@@ -24,13 +24,14 @@ use self::{
     connect::{Connected, connect_any},
     destination::Destination,
     dial::{Dialer, Link},
-    http::HttpClient,
+    http::{HttpClient, Usable},
     resolve::{Resolution, Resolve},
 };
 use crate::{
-    detect::{self, Protocol},
+    detect::{self, Detected},
     error::ProxyError,
     http::{
+        Io,
         headers::is_grpc,
         server::{Bounds, serve},
     },
@@ -41,8 +42,10 @@ use crate::{
     prefixed::Prefixed,
     tracker::Tracker,
 };
+use bytes::{Bytes, BytesMut};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
     sync::Semaphore,
 };
@@ -144,55 +147,89 @@ impl<R: Resolve> Outbound<R> {
         dst: SocketAddr,
         d: Destination,
     ) -> Result<(), ProxyError> {
-        let (protocol, prefix) = if d.opaque {
-            (Protocol::Opaque, Default::default())
+        let first = if d.opaque {
+            Detected::opaque()
         } else {
             let first = detect::read(&mut app, detect::TIMEOUT, detect::Mode::Detect).await?;
             if first.silent() {
                 self.metrics.detect_timed_out(dst.port());
             }
-            (first.protocol, first.prefix)
+            first
         };
-        let mut app = Prefixed::new(prefix, app);
         let dialer = self.dialer.clone();
-        let http_usable = move |e: &answer::Endpoint| e.id.is_some() && dialer.reaches(e.addr);
+        let http_usable: Usable =
+            Arc::new(move |e: &answer::Endpoint| e.id.is_some() && dialer.reaches(e.addr));
         // HTTP needs a meshed endpoint; when there is none, the connection
         // is carried as TCP.
-        if protocol.is_http() && d.has_endpoint(&http_usable) {
-            tracing::debug!(?protocol, "HTTP to a meshed destination");
-            return Ok(self
-                .http
-                .clone()
-                .serve(app, protocol, d, Arc::new(http_usable), dst.port())
-                .await?);
+        if first.protocol.is_http() && d.has_endpoint(&*http_usable) {
+            return self
+                .serve_http(app, first, d, http_usable, dst.port())
+                .await;
         }
-        let connected = connect_any(&d, None, |_| true, |e| self.upstream(e)).await;
-        match connected {
-            Ok(Connected::Endpoint(e, up)) => {
-                // In flight for as long as the connection lasts.
-                let _busy = e.load.start();
-                match up {
-                    Upstream::Mesh(mut tls, id) => {
-                        self.copy(&mut app, &mut tls, id.as_str(), d.service(), dst.port())
-                            .await
-                    }
-                    Upstream::Plain(mut tcp) => {
-                        self.copy(&mut app, &mut tcp, "none", d.service(), dst.port())
-                            .await
-                    }
+        let silent = first.silent();
+        let (mut up, peer, service, endpoint) =
+            match connect_any(&d, None, |_| true, |e| self.upstream(e)).await {
+                Ok(Connected::Endpoint(e, up)) => {
+                    let (up, peer): (Box<dyn Io>, _) = match up {
+                        Upstream::Mesh(link, id) => (link, Some(id)),
+                        Upstream::Plain(tcp) => (Box::new(tcp), None),
+                    };
+                    (up, peer, d.service(), Some(e))
                 }
+                Ok(Connected::Passthrough) => {
+                    let up: Box<dyn Io> = Box::new(self.connect(dst).await?);
+                    (up, None, no_label(), None)
+                }
+                Err(ProxyError::Unavailable(reason)) => {
+                    tracing::info!(%reason, "no endpoint; closing");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+        // In flight for as long as the connection lasts.
+        let _busy = endpoint.as_ref().map(|e| e.load.start());
+        let mut prefix = first.prefix;
+        if silent {
+            let Ok(word) =
+                tokio::time::timeout(self.limits.tcp_idle, first_word(&mut app, &mut up)).await
+            else {
+                tracing::info!(port = dst.port(), "idle past the TCP idle timeout; closing");
+                self.metrics.refused(Direction::Outbound, refusal::TCP_IDLE);
+                return Ok(());
+            };
+            match word? {
+                FirstWord::Server(greeting) => app.write_all(&greeting).await?,
+                FirstWord::Client(late)
+                    if late.protocol.is_http() && d.has_endpoint(&*http_usable) =>
+                {
+                    tracing::debug!(protocol = ?late.protocol, "HTTP after detection timed out");
+                    drop(up);
+                    return self.serve_http(app, late, d, http_usable, dst.port()).await;
+                }
+                FirstWord::Client(late) => prefix = late.prefix,
             }
-            Ok(Connected::Passthrough) => {
-                let mut up = self.connect(dst).await?;
-                self.copy(&mut app, &mut up, "none", no_label(), dst.port())
-                    .await
-            }
-            Err(ProxyError::Unavailable(reason)) => {
-                tracing::info!(%reason, "no endpoint; closing");
-                Ok(())
-            }
-            Err(e) => Err(e),
         }
+        let peer = peer.as_ref().map_or("none", SpiffeId::as_str);
+        let mut app = Prefixed::new(prefix, app);
+        self.copy(&mut app, &mut up, peer, service, dst.port())
+            .await
+    }
+
+    async fn serve_http(
+        &self,
+        app: TcpStream,
+        first: Detected,
+        d: Destination,
+        usable: Usable,
+        port: u16,
+    ) -> Result<(), ProxyError> {
+        tracing::debug!(protocol = ?first.protocol, "HTTP to a meshed destination");
+        let app = Prefixed::new(first.prefix, app);
+        Ok(self
+            .http
+            .clone()
+            .serve(app, first.protocol, d, usable, port)
+            .await?)
     }
 
     /// A connection to endpoint `e`, for a TCP connection to carry; its
@@ -265,3 +302,38 @@ enum Upstream {
     /// The endpoint itself (a pod outside the mesh).
     Plain(TcpStream),
 }
+
+/// Who spoke first on a connection whose app was silent through detection.
+enum FirstWord {
+    /// The server's first bytes (none when it closed).
+    Server(Bytes),
+    /// The app's first bytes, detected.
+    Client(Detected),
+}
+
+/// The app said nothing within detection, so `up` was connected in case
+/// the server speaks first (SMTP, MySQL). Whichever side speaks first
+/// decides: a server's greeting means bytes are carried; the app's late
+/// bytes are detected again, so a client that opened its connection early
+/// (a pool warming up) and sent HTTP later is served as HTTP. `up` has had
+/// nothing written to it, and an HTTP server never speaks first, so
+/// nothing is lost by dropping it then.
+async fn first_word(app: &mut TcpStream, up: &mut Box<dyn Io>) -> std::io::Result<FirstWord> {
+    let mut greeting = BytesMut::with_capacity(GREETING);
+    // Both are cancel-safe: whichever loses has consumed nothing.
+    tokio::select! {
+        r = up.read_buf(&mut greeting) => {
+            r?;
+            Ok(FirstWord::Server(greeting.freeze()))
+        }
+        r = app.readable() => {
+            r?;
+            Ok(FirstWord::Client(
+                detect::read(app, detect::TIMEOUT, detect::Mode::Detect).await?,
+            ))
+        }
+    }
+}
+
+/// Room for a server's first read.
+const GREETING: usize = 16 * 1024;
